@@ -1,0 +1,1 @@
+"""Nightly lake compaction and gold rebuild. Built in a later issue."""

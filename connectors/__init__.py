@@ -1,0 +1,1 @@
+"""Debezium connector definitions (one JSON file each) and their management through Connect's REST API."""

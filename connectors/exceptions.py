@@ -1,0 +1,17 @@
+"""Errors of the connectors stage."""
+
+from __future__ import annotations
+
+from common.errors import TerminalError, TransientError
+
+
+class ConnectUnavailable(TransientError):
+    """The Kafka Connect REST API did not answer."""
+
+
+class ConnectorConfigInvalid(TerminalError):
+    """Connect's validation rejected a connector config; the message lists its errors."""
+
+
+class ConnectorFailed(TerminalError):
+    """A connector or one of its tasks is FAILED; the message carries the first trace line."""

@@ -1,0 +1,239 @@
+"""`ecom`: one console script, thin subcommands that each call one function.
+
+Errors derived from :class:`common.errors.EcomError` print one line and exit 1;
+``--debug`` shows the traceback. Output meant for people goes to stdout, progress
+to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from common import log
+from common.errors import EcomError
+from common.progress import Progress
+from common.settings import load
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# ---------------------------------------------------------------- stack
+def _stack_up(args: argparse.Namespace) -> int:
+    from stack import services
+
+    rows = services.up(load(), args.names or None, progress=Progress())
+    print(services.format_status(rows))
+    return 0
+
+
+def _stack_down(args: argparse.Namespace) -> int:
+    from stack import services
+
+    services.down(load(), args.names or None, progress=Progress())
+    return 0
+
+
+def _stack_status(args: argparse.Namespace) -> int:
+    from stack import services
+
+    rows = services.status(load(), args.names or None)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        print(services.format_status(rows))
+    return 0 if all(r.up for r in rows) else 1
+
+
+def _stack_reset(args: argparse.Namespace) -> int:
+    from stack import services
+
+    settings = load()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise EcomError(
+                f"reset deletes all stack data under {settings.home}",
+                hint="re-run with --yes to confirm",
+            )
+        answer = input(f"Delete all stack data under {settings.home}? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("reset cancelled; nothing changed")
+            return 1
+    services.reset(settings, progress=Progress())
+    return 0
+
+
+def _stack_logs(args: argparse.Namespace) -> int:
+    from stack import services
+
+    for line in services.log_tail(load(), args.name, lines=args.lines):
+        print(line)
+    return 0
+
+
+# ---------------------------------------------------------------- db
+def _db_init(args: argparse.Namespace) -> int:
+    from ecom import dbinit
+
+    dbinit.init(load(), progress=Progress())
+    return 0
+
+
+# ---------------------------------------------------------------- connectors
+def _connectors_apply(args: argparse.Namespace) -> int:
+    from connectors import manage
+
+    for name in manage.apply_all(load(), progress=Progress()):
+        print(f"applied connector {name}")
+    return 0
+
+
+def _connectors_status(args: argparse.Namespace) -> int:
+    from connectors import manage
+
+    states = manage.status_all(load())
+    if args.json:
+        print(json.dumps([s.as_dict() for s in states], indent=2))
+    else:
+        print(manage.format_status(states))
+    return 0 if all(s.healthy for s in states) else 1
+
+
+# ---------------------------------------------------------------- config
+def _config_show(args: argparse.Namespace) -> int:
+    data = load().as_dict(show_secrets=args.show_secrets)
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        width = max(len(k) for k in data)
+        for key in sorted(data):
+            print(f"{key:<{width}}  {data[key]}")
+    return 0
+
+
+# ---------------------------------------------------------------- demo
+def _demo(args: argparse.Namespace) -> int:
+    from ecom import demo
+
+    if args.down:
+        demo.down(load(), progress=Progress())
+        return 0
+    print(demo.run(load(), progress=Progress()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecom",
+        description="Streaming CDC pipeline for e-commerce analytics "
+        "(Postgres -> Debezium -> Kafka -> Faust -> MinIO lake -> gold).",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+
+    # stack
+    stack = groups.add_parser("stack", help="run the local stack (Postgres, Kafka, Connect, MinIO)")
+    stack_cmds = stack.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = stack_cmds.add_parser(
+        "up", help="install (first time), start every component and wait until healthy"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)")
+    p.set_defaults(func=_stack_up)
+    p = stack_cmds.add_parser("down", help="stop every component (data is kept)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)")
+    p.set_defaults(func=_stack_down)
+    p = stack_cmds.add_parser(
+        "status", help="show each component up/down, version and port; exit 1 if any is down"
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_stack_status)
+    p = stack_cmds.add_parser("reset", help="stop everything and delete all stack data")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=_stack_reset)
+    p = stack_cmds.add_parser("logs", help="print the end of a component's log")
+    p.add_argument("name", help="postgres, kafka, connect or minio")
+    p.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
+    p.set_defaults(func=_stack_logs)
+
+    # db
+    db = groups.add_parser("db", help="source and gold databases")
+    db_cmds = db.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = db_cmds.add_parser(
+        "init",
+        help="create the source schema, CDC tables, publication, replication role "
+        "and the gold database (idempotent)",
+    )
+    p.set_defaults(func=_db_init)
+
+    # connectors
+    conn = groups.add_parser("connectors", help="Debezium connectors in Kafka Connect")
+    conn_cmds = conn.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = conn_cmds.add_parser(
+        "apply", help="validate and PUT every connector config in connectors/ (idempotent)"
+    )
+    p.set_defaults(func=_connectors_apply)
+    p = conn_cmds.add_parser("status", help="connector and task state, with the error trace")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_connectors_status)
+
+    # config
+    cfg = groups.add_parser("config", help="effective settings")
+    cfg_cmds = cfg.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = cfg_cmds.add_parser("show", help="print the effective settings (secrets masked)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--show-secrets", action="store_true", help="print credentials in clear")
+    p.set_defaults(func=_config_show)
+
+    # demo
+    p = groups.add_parser(
+        "demo",
+        help="bring everything up and show a live change captured end to end",
+    )
+    p.add_argument("--down", action="store_true", help="stop everything the demo started")
+    p.set_defaults(func=_demo)
+
+    _add_generate(groups)
+    return parser
+
+
+def _add_generate(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`ecom generate seed|live` (the generator stage, package generator/)."""
+    gen = groups.add_parser("generate", help="synthetic source data: seed loads and live traffic")
+    gen.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    # Subcommands are added here as thin wrappers around generator.* functions.
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    log.configure(verbose=args.debug)
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except EcomError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected bug: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        else:
+            logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (re-run with --debug for the trace)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

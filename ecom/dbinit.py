@@ -1,0 +1,116 @@
+"""`ecom db init`: the source schema, CDC plumbing, replication role and gold database.
+
+Idempotent: every statement is CREATE ... IF NOT EXISTS or re-asserts state
+(grants, publication membership), so it is safe to run on every deploy.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg2
+from psycopg2 import sql
+
+from common.errors import TransientError
+from common.progress import SILENT, Reporter
+from common.settings import Settings
+from schemas import CDC_SCHEMA, HEARTBEAT_TABLE, SIGNAL_TABLE, SOURCE_TABLES, read_sql
+
+log = logging.getLogger(__name__)
+
+
+def _connect(settings: Settings, database: str):  # type: ignore[no-untyped-def]
+    try:
+        return psycopg2.connect(settings.dsn(database), connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TransientError(
+            f"cannot connect to PostgreSQL at {settings.host}:{settings.pg_port}/{database}: {first}",
+            hint="start the stack with `ecom stack up` (or check ECOM_PG_* settings)",
+        ) from exc
+
+
+def _ensure_database(settings: Settings, name: str) -> bool:
+    conn = _connect(settings, "postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone():
+                return False
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return True
+    finally:
+        conn.close()
+
+
+def _ensure_replication_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """A login with REPLICATION and read access only: what Debezium needs, nothing more.
+
+    Besides SELECT on the six source tables it may upsert the heartbeat row and
+    read/insert the signal table (Debezium writes incremental-snapshot watermarks).
+    """
+    role = sql.Identifier(settings.replication_user)
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.replication_user,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(
+        sql.SQL(
+            "{} ROLE {} WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
+        ).format(sql.SQL(verb), role, sql.Literal(settings.replication_password))
+    )
+    db = sql.Identifier(settings.source_db)
+    cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+    cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, role))
+    cur.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+    cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public, {} TO {}").format(
+        sql.Identifier(CDC_SCHEMA), role))
+    tables = sql.SQL(", ").join(sql.Identifier("public", t) for t in SOURCE_TABLES)
+    cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(tables, role))
+    cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(tables, role))
+    hb = sql.Identifier(*HEARTBEAT_TABLE.split("."))
+    sig = sql.Identifier(*SIGNAL_TABLE.split("."))
+    cur.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(hb, role))
+    cur.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sig, role))
+
+
+def _ensure_publication(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """The publication holds the six tables plus heartbeat and signal tables.
+
+    Created by us (the connector runs with publication.autocreate.mode=disabled)
+    because creating one needs table ownership, which the replication role lacks.
+    """
+    wanted = [("public", t) for t in SOURCE_TABLES] + [
+        tuple(HEARTBEAT_TABLE.split(".")), tuple(SIGNAL_TABLE.split("."))
+    ]
+    ident_list = sql.SQL(", ").join(sql.Identifier(*t) for t in wanted)
+    pub = sql.Identifier(settings.publication)
+    cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (settings.publication,))
+    if cur.fetchone() is None:
+        cur.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {} WITH (publish = "
+                            "'insert, update, delete, truncate')").format(pub, ident_list))
+    else:
+        cur.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(pub, ident_list))
+
+
+def init(settings: Settings, progress: Reporter = SILENT) -> None:
+    """Create or re-assert everything the source and gold databases need."""
+    for db in (settings.source_db, settings.gold_db):
+        if _ensure_database(settings, db):
+            progress(f"created database {db}")
+    conn = _connect(settings, settings.source_db)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '10s'")
+            progress(f"applying source schema to {settings.source_db}")
+            cur.execute(read_sql("source.sql"))
+            cur.execute(
+                sql.SQL("INSERT INTO {} (id, beat_at) VALUES (1, now()) ON CONFLICT (id) DO NOTHING")
+                .format(sql.Identifier(*HEARTBEAT_TABLE.split(".")))
+            )
+            progress(f"replication role {settings.replication_user} (REPLICATION + SELECT)")
+            _ensure_replication_role(cur, settings)
+            progress(f"publication {settings.publication}")
+            _ensure_publication(cur, settings)
+    finally:
+        conn.close()
+    progress("database ready")

@@ -1,0 +1,251 @@
+"""Put the stack's pinned binaries into the download cache (``ECOM_CACHE``).
+
+Each artifact is built in a temporary folder next to its final place and renamed
+into place only when complete, so an interrupted or failed download never leaves a
+partial install behind. Maven verifies the checksums Central publishes (``-C``,
+strict); Go verifies modules against its checksum database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.progress import SILENT, Reporter
+from common.settings import Settings
+from stack import versions
+from stack.exceptions import DownloadFailed, ToolMissing
+
+log = logging.getLogger(__name__)
+
+COMPLETE_MARKER = ".complete"
+
+
+@dataclass(frozen=True)
+class Installed:
+    """Where the cached artifacts are."""
+
+    java: str
+    kafka_lib: Path  # every broker/Connect jar, flat
+    plugin_path: Path  # Connect plugin.path (holds debezium-connector-postgres/)
+    minio: Path  # the minio server binary
+    pg_bin: Path  # PostgreSQL server programs (initdb, pg_ctl, postgres)
+
+
+# ---------------------------------------------------------------- tool checks
+def _run_version(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except FileNotFoundError:
+        return ""
+    return (out.stdout or "") + (out.stderr or "")
+
+
+def find_java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise ToolMissing(
+            f"Java {versions.MIN_JAVA}+ not found (Kafka and Connect need it)",
+            hint="apt-get install openjdk-17-jre-headless, or set JAVA_HOME",
+        )
+    text = _run_version([java, "-version"])
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    major = int(m.group(1)) if m else 0
+    if major == 1 and m and m.group(2):
+        major = int(m.group(2))
+    if major < versions.MIN_JAVA:
+        raise ToolMissing(
+            f"{java} is Java {major or 'unknown'}; Kafka 4.x needs Java {versions.MIN_JAVA}+",
+            hint="install openjdk-17 or set JAVA_HOME to a newer JDK",
+        )
+    return java
+
+
+def find_maven() -> str:
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise ToolMissing(
+            "Maven (mvn) not found: it downloads the pinned Kafka and Debezium jars",
+            hint="apt-get install maven",
+        )
+    return mvn
+
+
+def find_go() -> str:
+    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    if not go:
+        raise ToolMissing(
+            "Go not found: MinIO is built from source with `go install`",
+            hint=f"install Go {versions.MIN_GO[0]}.{versions.MIN_GO[1]}+ and put it on PATH",
+        )
+    m = re.search(r"go(\d+)\.(\d+)", _run_version([go, "version"]))
+    have = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if have < versions.MIN_GO:
+        raise ToolMissing(
+            f"{go} is Go {have[0]}.{have[1]}; MinIO needs Go {versions.MIN_GO[0]}.{versions.MIN_GO[1]}+",
+            hint="install a newer Go (or set GOTOOLCHAIN) and put it on PATH",
+        )
+    return go
+
+
+def find_postgres() -> Path:
+    candidates = []
+    override = os.environ.get("ECOM_PG_BIN")
+    if override:
+        candidates.append(Path(override))
+    root = Path("/usr/lib/postgresql")
+    if root.is_dir():
+        for d in sorted(root.iterdir(), key=lambda p: _int(p.name), reverse=True):
+            if _int(d.name) >= versions.MIN_POSTGRES:
+                candidates.append(d / "bin")
+    for c in candidates:
+        if (c / "initdb").exists() and (c / "pg_ctl").exists():
+            return c
+    raise ToolMissing(
+        f"PostgreSQL {versions.MIN_POSTGRES}+ server programs (initdb, pg_ctl) not found",
+        hint="apt-get install postgresql, or set ECOM_PG_BIN to the folder holding pg_ctl",
+    )
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return 0
+
+
+# ---------------------------------------------------------------- builds
+def _run_logged(cmd: list[str], *, log_file: Path, what: str, progress: Reporter,
+                env: dict[str, str] | None = None, cwd: Path | None = None,
+                timeout: float = 1800) -> None:
+    """Run a long command with output to a log file, reporting every 15 s."""
+    started = time.monotonic()
+    with log_file.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        next_note = started + 15
+        while proc.poll() is None:
+            time.sleep(0.5)
+            now = time.monotonic()
+            if now > started + timeout:
+                proc.kill()
+                proc.wait()
+                raise DownloadFailed(
+                    f"{what} took over {timeout:.0f}s and was stopped", hint=f"see {log_file}"
+                )
+            if now >= next_note:
+                progress(f"  still {what} ({now - started:.0f}s)")
+                next_note = now + 15
+    if proc.returncode != 0:
+        tail = _tail(log_file, 8)
+        raise DownloadFailed(
+            f"{what} failed (exit {proc.returncode}): {tail}",
+            hint=f"full output in {log_file}; check network access to the registry and re-run",
+        )
+
+
+def _tail(path: Path, n: int) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in lines[-n:] if line.strip())
+
+
+def kafka_dir(settings: Settings) -> Path:
+    return settings.cache / f"kafka-{versions.kafka_version()}_debezium-{versions.debezium_version()}"
+
+
+def minio_dir(settings: Settings) -> Path:
+    return settings.cache / f"minio-{versions.MINIO_VERSION}"
+
+
+def ensure_kafka(settings: Settings, progress: Reporter = SILENT) -> Path:
+    """Resolve Kafka, Connect and the Debezium plugin with Maven into the cache."""
+    final = kafka_dir(settings)
+    if (final / COMPLETE_MARKER).exists():
+        return final
+    mvn = find_maven()
+    settings.cache.mkdir(parents=True, exist_ok=True)
+    progress(
+        f"downloading Kafka {versions.kafka_version()} and Debezium "
+        f"{versions.debezium_version()} with Maven (first run only)"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix=".kafka-", dir=settings.cache))
+    try:
+        _run_logged(
+            [
+                mvn, "-B", "-q", "-C", "-f", str(versions.POM),
+                f"-DstackLib={tmp / 'lib'}", f"-DpluginDir={tmp / 'plugins'}",
+                f"-Dproject.build.directory={tmp / 'target'}",
+                "package",
+            ],
+            log_file=settings.cache / "maven.log",
+            what="downloading Kafka/Debezium jars",
+            progress=progress,
+        )
+        if not (tmp / "plugins" / "debezium-connector-postgres").is_dir():
+            raise DownloadFailed(
+                "the Debezium plugin archive did not unpack to debezium-connector-postgres/",
+                hint=f"see {settings.cache / 'maven.log'}",
+            )
+        shutil.rmtree(tmp / "target", ignore_errors=True)
+        (tmp / COMPLETE_MARKER).write_text("ok\n")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def ensure_minio(settings: Settings, progress: Reporter = SILENT) -> Path:
+    """Build the pinned MinIO server with `go install` into the cache."""
+    final = minio_dir(settings)
+    binary = final / "minio"
+    if (final / COMPLETE_MARKER).exists() and binary.exists():
+        return binary
+    go = find_go()
+    settings.cache.mkdir(parents=True, exist_ok=True)
+    progress(f"building MinIO {versions.MINIO_VERSION} with go install (first run only, a few minutes)")
+    tmp = Path(tempfile.mkdtemp(prefix=".minio-", dir=settings.cache))
+    env = dict(os.environ, GOBIN=str(tmp), CGO_ENABLED="0")
+    try:
+        _run_logged(
+            [go, "install", f"{versions.MINIO_MODULE}@{versions.MINIO_VERSION}"],
+            log_file=settings.cache / "minio-build.log",
+            what="building MinIO",
+            progress=progress,
+            env=env,
+            cwd=settings.cache,
+        )
+        if not (tmp / "minio").exists():
+            raise DownloadFailed("go install finished but produced no minio binary",
+                                 hint=f"see {settings.cache / 'minio-build.log'}")
+        (tmp / COMPLETE_MARKER).write_text("ok\n")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return binary
+
+
+def ensure_all(settings: Settings, progress: Reporter = SILENT) -> Installed:
+    """Check the toolchains and make sure every artifact is in the cache."""
+    java = find_java()
+    pg_bin = find_postgres()
+    kafka = ensure_kafka(settings, progress)
+    minio = ensure_minio(settings, progress)
+    return Installed(
+        java=java,
+        kafka_lib=kafka / "lib",
+        plugin_path=kafka / "plugins",
+        minio=minio,
+        pg_bin=pg_bin,
+    )

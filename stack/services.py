@@ -1,0 +1,156 @@
+"""Stack operations: up, down, status, reset, logs. The core never prints; it reports
+progress through a callback and returns data the CLI formats."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+
+from common.progress import SILENT, Reporter
+from common.settings import Settings
+from stack import install
+from stack.components import NAMES, ORDER, Component, Connect, Minio, Postgres, by_name
+from stack.exceptions import StackError, StartFailed
+
+START_TIMEOUT = {"postgres": 90.0, "kafka": 120.0, "connect": 180.0, "minio": 60.0}
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    up: bool
+    pid: int | None
+    version: str
+    endpoint: str
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _selected(settings: Settings, names: list[str] | None) -> list[Component]:
+    if not names:
+        return [cls(settings) for cls in ORDER]
+    wanted = [by_name(settings, n) for n in names]  # validates names
+    return [c for c in (cls(settings) for cls in ORDER) if c.name in {w.name for w in wanted}]
+
+
+def up(settings: Settings, names: list[str] | None = None,
+       progress: Reporter = SILENT) -> list[ComponentStatus]:
+    """Install (first time), start and wait for each component; idempotent."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    progress(f"state folder {settings.home}; download cache {settings.cache}")
+    inst = install.ensure_all(settings, progress)
+    comps = _selected(settings, names)
+    for i, comp in enumerate(comps, 1):
+        progress(f"[{i}/{len(comps)}] {comp.name}")
+        _start_one(comp, inst, progress)
+        if isinstance(comp, Postgres):
+            comp.ensure_databases()
+        if isinstance(comp, Minio):
+            made = comp.ensure_buckets()
+            if made:
+                progress(f"  created buckets {', '.join(made)}")
+    return status(settings, names)
+
+
+def _start_one(comp: Component, inst: install.Installed, progress: Reporter) -> None:
+    if comp.pid() is not None and comp.health().up:
+        progress(f"  {comp.name} already running on port {comp.port}")
+        return
+    if comp.pid() is None:
+        comp.check_port_free()
+        comp.prepare(inst)
+        t0 = time.monotonic()
+        comp.start(inst)
+    else:
+        t0 = time.monotonic()  # started earlier, still warming up
+    deadline = t0 + START_TIMEOUT[comp.name]
+    last = comp.health()
+    while not last.up:
+        if comp.pid() is None:
+            raise StartFailed(
+                f"{comp.name} exited during startup: {comp.recent_log() or 'no log output'}",
+                hint=f"see `ecom stack logs {comp.name}`",
+            )
+        if time.monotonic() > deadline:
+            raise StartFailed(
+                f"{comp.name} did not become healthy within {START_TIMEOUT[comp.name]:.0f}s"
+                f" ({last.detail})",
+                hint=f"see `ecom stack logs {comp.name}`; `ecom stack down` stops the rest",
+            )
+        time.sleep(0.5)
+        last = comp.health()
+    progress(f"  {comp.name} up in {time.monotonic() - t0:.1f}s ({last.version})")
+
+
+def down(settings: Settings, names: list[str] | None = None,
+         progress: Reporter = SILENT) -> None:
+    """Stop components in reverse dependency order; data is kept."""
+    for comp in reversed(_selected(settings, names)):
+        if comp.pid() is None:
+            progress(f"{comp.name}: not running")
+            continue
+        progress(f"stopping {comp.name}")
+        comp.stop()
+    progress("stopped")
+
+
+def status(settings: Settings, names: list[str] | None = None) -> list[ComponentStatus]:
+    rows = []
+    for comp in _selected(settings, names):
+        pid = comp.pid()
+        health = comp.health()
+        rows.append(ComponentStatus(
+            name=comp.name,
+            up=health.up,
+            pid=pid,
+            version=health.version,
+            endpoint=f"{settings.host}:{comp.port}",
+            detail=health.detail if health.up or pid else (health.detail or "not running"),
+        ))
+    return rows
+
+
+def reset(settings: Settings, progress: Reporter = SILENT) -> None:
+    """Stop everything and delete all data under the state folder (not the cache)."""
+    down(settings, progress=progress)
+    for sub in ("postgres", "kafka", "minio", "connect", "conf", "run", "logs"):
+        shutil.rmtree(settings.home / sub, ignore_errors=True)
+    progress(f"deleted stack data under {settings.home}")
+
+
+def log_tail(settings: Settings, name: str, lines: int = 50) -> list[str]:
+    from stack import process
+
+    comp = by_name(settings, name)
+    out = process.tail(comp.log_file, lines)
+    if not out and comp.out_file.exists():
+        out = process.tail(comp.out_file, lines)
+    if not out:
+        raise StackError(f"no log for {name} yet at {comp.log_file}",
+                         hint="start the stack with `ecom stack up`")
+    return out
+
+
+def format_status(rows: list[ComponentStatus]) -> str:
+    header = f"{'component':<10} {'state':<6} {'version':<14} {'endpoint':<18} detail"
+    body = [
+        f"{r.name:<10} {'up' if r.up else 'DOWN':<6} {r.version or '-':<14} {r.endpoint:<18} {r.detail}"
+        for r in rows
+    ]
+    return "\n".join([header, *body])
+
+
+def describe_services(settings: Settings) -> dict[str, str]:
+    """Where each service listens, for humans."""
+    return {
+        "postgres": settings.source_dsn.replace(settings.pg_password, "****"),
+        "kafka": settings.kafka_bootstrap,
+        "connect": settings.connect_url,
+        "minio": f"http://{settings.s3_endpoint} (console http://{settings.host}:{settings.s3_console_port})",
+    }
+
+
+__all__ = ["NAMES", "Connect", "up", "down", "status", "reset", "log_tail"]

@@ -1,0 +1,41 @@
+"""Pinned versions of the stack's components: one place to read them from.
+
+Kafka, Connect and Debezium versions live in ``stack/pom.xml`` (Maven resolves and
+checksum-verifies them); MinIO is pinned here as a Go module version because the
+community edition ships as source only.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from functools import cache
+from pathlib import Path
+
+POM = Path(__file__).with_name("pom.xml")
+
+#: ``go install github.com/minio/minio@MINIO_VERSION`` (commit of 2026-02-12).
+MINIO_MODULE = "github.com/minio/minio"
+MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+#: Oldest toolchains that build/run the pinned versions.
+MIN_JAVA = 17
+MIN_GO = (1, 24)
+MIN_POSTGRES = 15
+
+
+@cache
+def pom_properties() -> dict[str, str]:
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ET.parse(POM).getroot()
+    props = root.find("m:properties", ns)
+    if props is None:
+        return {}
+    return {child.tag.split("}", 1)[1]: (child.text or "").strip() for child in props}
+
+
+def kafka_version() -> str:
+    return pom_properties()["kafka.version"]
+
+
+def debezium_version() -> str:
+    return pom_properties()["debezium.version"]

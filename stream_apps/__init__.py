@@ -1,0 +1,1 @@
+"""Faust stream applications (bronze and silver agents). Built in a later issue."""
