@@ -8,7 +8,7 @@ any other environment set the variables (see ``.env.example``).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,12 @@ class Settings:
     cache: Path
     #: ECOM_HOST: the address every local service binds to. Default ``127.0.0.1``.
     host: str
+    #: ECOM_PG_HOST / ECOM_KAFKA_HOST / ECOM_CONNECT_HOST / ECOM_S3_HOST: where clients reach
+    #: each service (default ECOM_HOST; docker-compose sets the service names).
+    pg_host: str
+    kafka_host: str
+    connect_host: str
+    s3_host: str
     #: ECOM_PG_PORT: PostgreSQL port. Default 5432.
     pg_port: int
     #: ECOM_PG_USER / ECOM_PG_PASSWORD: the admin role of the local cluster.
@@ -95,7 +101,7 @@ class Settings:
     def dsn(self, database: str, *, user: str | None = None, password: str | None = None) -> str:
         u = user or self.pg_user
         p = password if password is not None else self.pg_password
-        return f"postgresql://{u}:{p}@{self.host}:{self.pg_port}/{database}"
+        return f"postgresql://{u}:{p}@{self.pg_host}:{self.pg_port}/{database}"
 
     @property
     def source_dsn(self) -> str:
@@ -107,15 +113,15 @@ class Settings:
 
     @property
     def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"
+        return f"{self.kafka_host}:{self.kafka_port}"
 
     @property
     def connect_url(self) -> str:
-        return f"http://{self.host}:{self.connect_port}"
+        return f"http://{self.connect_host}:{self.connect_port}"
 
     @property
     def s3_endpoint(self) -> str:
-        return f"{self.host}:{self.s3_port}"
+        return f"{self.s3_host}:{self.s3_port}"
 
     @property
     def buckets(self) -> tuple[str, ...]:
@@ -159,10 +165,15 @@ def load() -> Settings:
     """Read the environment (prefix ``ECOM_``) into a frozen :class:`Settings`."""
     home = Path(_env_str("ECOM_HOME", str(REPO_ROOT / ".stack"))).expanduser().resolve()
     cache = Path(_env_str("ECOM_CACHE", str(Path.home() / ".cache" / "ecom"))).expanduser()
+    host = _env_str("ECOM_HOST", "127.0.0.1")
     settings = Settings(
         home=home,
         cache=cache.resolve(),
-        host=_env_str("ECOM_HOST", "127.0.0.1"),
+        host=host,
+        pg_host=_env_str("ECOM_PG_HOST", host),
+        kafka_host=_env_str("ECOM_KAFKA_HOST", host),
+        connect_host=_env_str("ECOM_CONNECT_HOST", host),
+        s3_host=_env_str("ECOM_S3_HOST", host),
         pg_port=_env_int("ECOM_PG_PORT", 5432),
         pg_user=_env_str("ECOM_PG_USER", "ecom"),
         pg_password=_env_str("ECOM_PG_PASSWORD", "ecom-dev"),

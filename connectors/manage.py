@@ -40,8 +40,10 @@ class ConnectorState:
 
     @property
     def healthy(self) -> bool:
-        return self.state == "RUNNING" and bool(self.tasks) and all(
-            t.get("state") == "RUNNING" for t in self.tasks
+        return (
+            self.state == "RUNNING"
+            and bool(self.tasks)
+            and all(t.get("state") == "RUNNING" for t in self.tasks)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -86,13 +88,17 @@ def load_definition(name: str, settings: Settings) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- REST
-def _request(settings: Settings, method: str, path: str, body: Any = None,
-             timeout: float = 30.0) -> tuple[int, Any]:
+def _request(
+    settings: Settings, method: str, path: str, body: Any = None, timeout: float = 30.0
+) -> tuple[int, Any]:
     url = settings.connect_url + path
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json",
-                                          "Accept": "application/json"})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
             payload = resp.read()
@@ -114,9 +120,13 @@ def validate(settings: Settings, definition: dict[str, Any]) -> list[str]:
     """Connect's own validation; returns '<key>: <error>' lines (empty when valid)."""
     config = dict(definition["config"], name=definition["name"])
     plugin = config["connector.class"].rsplit(".", 1)[-1]
-    code, body = _request(settings, "PUT",
-                          f"/connector-plugins/{urllib.parse.quote(plugin)}/config/validate",
-                          config, timeout=60)
+    code, body = _request(
+        settings,
+        "PUT",
+        f"/connector-plugins/{urllib.parse.quote(plugin)}/config/validate",
+        config,
+        timeout=60,
+    )
     if code >= 400:
         return [f"validation request failed ({code}): {(body or {}).get('message', body)}"]
     errors = []
@@ -127,8 +137,9 @@ def validate(settings: Settings, definition: dict[str, Any]) -> list[str]:
     return errors
 
 
-def apply(settings: Settings, name: str, progress: Reporter = SILENT,
-          wait_seconds: float = 90.0) -> None:
+def apply(
+    settings: Settings, name: str, progress: Reporter = SILENT, wait_seconds: float = 90.0
+) -> None:
     definition = load_definition(name, settings)
     errors = validate(settings, definition)
     if errors:
@@ -136,12 +147,16 @@ def apply(settings: Settings, name: str, progress: Reporter = SILENT,
             f"connector {name} rejected by Connect's validation: " + "; ".join(errors),
             hint=f"fix connectors/{name}.json or the settings it uses (`ecom config show`)",
         )
-    code, body = _request(settings, "PUT",
-                          f"/connectors/{urllib.parse.quote(name)}/config", definition["config"])
+    code, body = _request(
+        settings, "PUT", f"/connectors/{urllib.parse.quote(name)}/config", definition["config"]
+    )
     if code >= 400:
         raise ConnectorConfigInvalid(
-            f"Connect refused connector {name} ({code}): {(body or {}).get('message', body)}")
-    progress(f"connector {name}: config {'created' if code == 201 else 'updated'}; waiting for RUNNING")
+            f"Connect refused connector {name} ({code}): {(body or {}).get('message', body)}"
+        )
+    progress(
+        f"connector {name}: config {'created' if code == 201 else 'updated'}; waiting for RUNNING"
+    )
     wait_running(settings, name, wait_seconds)
     progress(f"connector {name}: RUNNING")
 
@@ -181,13 +196,16 @@ def wait_running(settings: Settings, name: str, timeout: float) -> ConnectorStat
         failed = current.state == "FAILED" or any(t["state"] == "FAILED" for t in current.tasks)
         if failed:
             first = current.trace.strip().splitlines()[0] if current.trace.strip() else "no trace"
-            raise ConnectorFailed(f"connector {name} FAILED: {first}",
-                                  hint="`ecom connectors status` shows the full trace")
+            raise ConnectorFailed(
+                f"connector {name} FAILED: {first}",
+                hint="`ecom connectors status` shows the full trace",
+            )
         if time.monotonic() > deadline:
             raise ConnectorFailed(
                 f"connector {name} not RUNNING after {timeout:.0f}s (state {current.state}, "
                 f"tasks {[t['state'] for t in current.tasks]})",
-                hint="see `ecom connectors status` and `ecom stack logs connect`")
+                hint="see `ecom connectors status` and `ecom stack logs connect`",
+            )
         time.sleep(1.0)
         current = state(settings, name)
     return current

@@ -141,15 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = stack_cmds.add_parser(
         "up", help="install (first time), start every component and wait until healthy"
     )
-    p.add_argument("names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
+    )
     p.set_defaults(func=_stack_up)
     p = stack_cmds.add_parser("down", help="stop every component (data is kept)")
-    p.add_argument("names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
+    )
     p.set_defaults(func=_stack_down)
     p = stack_cmds.add_parser(
         "status", help="show each component up/down, version and port; exit 1 if any is down"
     )
-    p.add_argument("names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)")
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_stack_status)
     p = stack_cmds.add_parser("reset", help="stop everything and delete all stack data")
@@ -203,9 +209,95 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_generate(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """`ecom generate seed|live` (the generator stage, package generator/)."""
+    import datetime as dt
+
+    def anchor_date(text: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+    def seed(args: argparse.Namespace) -> int:
+        from generator import SeedConfig, load_seed, today_utc_midnight
+
+        anchor = (
+            dt.datetime.combine(args.anchor_date, dt.time())
+            if args.anchor_date
+            else today_utc_midnight()
+        )
+        config = SeedConfig(
+            scale=args.scale, seed=args.seed, dirty_rate=args.dirty_rate,
+            truncate=args.truncate, anchor=anchor,
+        )  # fmt: skip
+        result = load_seed(load().source_dsn, config, progress=Progress())
+        for table, n in result.rows.items():
+            print(f"{table:<24} {n:>10,} rows")
+        print(
+            f"loaded {result.total_rows:,} rows (seed {config.seed}, anchor "
+            f"{config.anchor.date()}) in {result.generate_seconds + result.load_seconds:.1f}s"
+        )
+        return 0
+
+    def live(args: argparse.Namespace) -> int:
+        import signal
+        import threading
+
+        from generator import LiveConfig, run_live
+
+        config = LiveConfig(
+            rate=args.rate, duration=args.duration, seed=args.seed, dirty_rate=args.dirty_rate,
+            report_every=args.report_every,
+        )  # fmt: skip
+        stop = threading.Event()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, lambda *_: stop.set()) for s in signals}
+        progress = Progress()
+        try:
+            summary = run_live(
+                load().source_dsn, config, stop=stop,
+                on_report=lambda r: progress(
+                    f"{r.total_rows:,} row changes, {r.interval_rate:,.0f}/s now, "
+                    f"{r.overall_rate:,.0f}/s overall, {r.errors} rejected"
+                ),
+            )  # fmt: skip
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if args.json:
+            print(json.dumps(summary.as_dict(), indent=2))
+            return 0
+        print(f"stopped by {summary.stopped_by} after {summary.elapsed:.1f}s: "
+              f"{summary.total_rows:,} row changes in {summary.transactions:,} transactions "
+              f"({summary.rate:,.0f}/s), {summary.errors} rejected")  # fmt: skip
+        for key, n in sorted(summary.changes.items()):
+            table, kind = key.split(".")
+            print(f"  {table:<24} {kind:<7} {n:>10,}")
+        return 0
+
     gen = groups.add_parser("generate", help="synthetic source data: seed loads and live traffic")
-    gen.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    # Subcommands are added here as thin wrappers around generator.* functions.
+    cmds = gen.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = cmds.add_parser(
+        "seed",
+        help="bulk-load the six source tables (scale 1.0 = 2.36M rows) in one transaction",
+        description="Identical output needs the same --seed AND the same --anchor-date.",
+    )
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies every count (default 1.0)")
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    p.add_argument("--dirty-rate", type=float, default=0.001, help="share of dirty values")
+    p.add_argument("--truncate", action="store_true", help="empty the six tables first")
+    p.add_argument(
+        "--anchor-date", type=anchor_date, default=None,
+        help="orders fall in the two years before this UTC date (default: today, UTC)",
+    )  # fmt: skip
+    p.set_defaults(func=seed)
+    p = cmds.add_parser("live", help="apply realistic OLTP traffic until stopped (Ctrl-C)")
+    p.add_argument("--rate", type=float, default=500.0, help="row changes per second (default 500)")
+    p.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    p.add_argument("--dirty-rate", type=float, default=0.001, help="share of dirty values")
+    p.add_argument("--report-every", type=float, default=5.0, help="seconds between rate lines")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=live)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,8 +62,9 @@ def _ensure_replication_role(cur, settings: Settings) -> None:  # type: ignore[n
     cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
     cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, role))
     cur.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
-    cur.execute(sql.SQL("GRANT USAGE ON SCHEMA public, {} TO {}").format(
-        sql.Identifier(CDC_SCHEMA), role))
+    cur.execute(
+        sql.SQL("GRANT USAGE ON SCHEMA public, {} TO {}").format(sql.Identifier(CDC_SCHEMA), role)
+    )
     tables = sql.SQL(", ").join(sql.Identifier("public", t) for t in SOURCE_TABLES)
     cur.execute(sql.SQL("REVOKE ALL ON {} FROM {}").format(tables, role))
     cur.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(tables, role))
@@ -80,14 +81,19 @@ def _ensure_publication(cur, settings: Settings) -> None:  # type: ignore[no-unt
     because creating one needs table ownership, which the replication role lacks.
     """
     wanted = [("public", t) for t in SOURCE_TABLES] + [
-        tuple(HEARTBEAT_TABLE.split(".")), tuple(SIGNAL_TABLE.split("."))
+        tuple(HEARTBEAT_TABLE.split(".")),
+        tuple(SIGNAL_TABLE.split(".")),
     ]
     ident_list = sql.SQL(", ").join(sql.Identifier(*t) for t in wanted)
     pub = sql.Identifier(settings.publication)
     cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (settings.publication,))
     if cur.fetchone() is None:
-        cur.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {} WITH (publish = "
-                            "'insert, update, delete, truncate')").format(pub, ident_list))
+        cur.execute(
+            sql.SQL(
+                "CREATE PUBLICATION {} FOR TABLE {} WITH (publish = "
+                "'insert, update, delete, truncate')"
+            ).format(pub, ident_list)
+        )
     else:
         cur.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(pub, ident_list))
 
@@ -104,8 +110,9 @@ def init(settings: Settings, progress: Reporter = SILENT) -> None:
             progress(f"applying source schema to {settings.source_db}")
             cur.execute(read_sql("source.sql"))
             cur.execute(
-                sql.SQL("INSERT INTO {} (id, beat_at) VALUES (1, now()) ON CONFLICT (id) DO NOTHING")
-                .format(sql.Identifier(*HEARTBEAT_TABLE.split(".")))
+                sql.SQL(
+                    "INSERT INTO {} (id, beat_at) VALUES (1, now()) ON CONFLICT (id) DO NOTHING"
+                ).format(sql.Identifier(*HEARTBEAT_TABLE.split(".")))
             )
             progress(f"replication role {settings.replication_user} (REPLICATION + SELECT)")
             _ensure_replication_role(cur, settings)

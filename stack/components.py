@@ -19,10 +19,11 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common.settings import Settings
 from stack import process, versions
-from stack.exceptions import StartFailed, StackError
+from stack.exceptions import StackError, StartFailed
 from stack.install import Installed
 
 log = logging.getLogger(__name__)
@@ -167,9 +168,16 @@ class Postgres(Component):
         self._chown(pwfile)
         try:
             cmd = self._prefix() + [
-                str(inst.pg_bin / "initdb"), "-D", str(tmp / "data"), "-U", self.s.pg_user,
-                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                "--encoding=UTF8", "--locale=C.UTF-8",
+                str(inst.pg_bin / "initdb"),
+                "-D",
+                str(tmp / "data"),
+                "-U",
+                self.s.pg_user,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
             ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode != 0:
@@ -189,7 +197,8 @@ class Postgres(Component):
             probe = probe.parent
         test = subprocess.run(
             process.as_user_prefix(PG_SUPERUSER) + ["test", "-x", str(probe)],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         if test.returncode != 0:
             raise StackError(
@@ -238,11 +247,19 @@ host    replication  all          {self.s.host}/32   scram-sha-256
                 os.chown(self.log_file.parent, 0, 0)
                 os.chmod(self.log_file.parent, 0o755)
         cmd = self._prefix() + [
-            str(inst.pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
-            "-w", "-t", "90", "start",
+            str(inst.pg_bin / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "90",
+            "start",
         ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                             start_new_session=True)
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, check=False, start_new_session=True
+        )
         if out.returncode != 0:
             raise StartFailed(
                 f"PostgreSQL did not start: {self.recent_log(4) or out.stderr.strip()}",
@@ -255,13 +272,22 @@ host    replication  all          {self.s.host}/32   scram-sha-256
         from stack.install import find_postgres
 
         cmd = self._prefix() + [
-            str(find_postgres() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w",
-            "-t", "60", "stop",
+            str(find_postgres() / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "stop",
         ]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if out.returncode != 0 and self.pid() is not None:
-            raise StackError(f"PostgreSQL did not stop: {out.stderr.strip()}",
-                             hint="see `ecom stack logs postgres`")
+            raise StackError(
+                f"PostgreSQL did not stop: {out.stderr.strip()}",
+                hint="see `ecom stack logs postgres`",
+            )
 
     def health(self) -> Health:
         import psycopg2
@@ -311,13 +337,18 @@ class JvmComponent(Component):
             inst.java,
             "-Xms128m",
             f"-Xmx{self.heap()}",
-            "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:MaxMetaspaceSize=256m",
-            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-XX:MaxMetaspaceSize=256m",
+            "-XX:+ExitOnOutOfMemoryError",
+            "-Djava.awt.headless=true",
             "-Djava.net.preferIPv4Stack=true",
             f"-Dlog4j2.configurationFile={log4j}",
             f"-Decom.log.file={self.log_file}",
-            "-cp", f"{inst.kafka_lib}/*",
-            self.main_class, *args,
+            "-cp",
+            f"{inst.kafka_lib}/*",
+            self.main_class,
+            *args,
         ]
 
 
@@ -349,34 +380,58 @@ class Kafka(JvmComponent):
             )
 
     def prepare(self, inst: Installed) -> None:
-        conf = self.render("kafka-server.properties", "kafka-server.properties",
-                           data_dir=self.data_dir)
+        conf = self.render(
+            "kafka-server.properties", "kafka-server.properties", data_dir=self.data_dir
+        )
         if (self.data_dir / "meta.properties").exists():
             return
         # Format the storage once; a failed format leaves no folder behind.
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        base = self.java_cmd(inst)[: -1]
-        uuid = subprocess.run(base + ["kafka.tools.StorageTool", "random-uuid"],
-                              capture_output=True, text=True, check=False)
-        cluster_id = uuid.stdout.strip().splitlines()[-1] if uuid.returncode == 0 and uuid.stdout.strip() else ""
+        base = self.java_cmd(inst)[:-1]
+        uuid = subprocess.run(
+            base + ["kafka.tools.StorageTool", "random-uuid"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        cluster_id = (
+            uuid.stdout.strip().splitlines()[-1]
+            if uuid.returncode == 0 and uuid.stdout.strip()
+            else ""
+        )
         if not cluster_id:
-            raise StartFailed(f"Kafka storage tool failed: {uuid.stderr.strip()[-300:]}",
-                              hint=f"check the jars in {inst.kafka_lib}")
+            raise StartFailed(
+                f"Kafka storage tool failed: {uuid.stderr.strip()[-300:]}",
+                hint=f"check the jars in {inst.kafka_lib}",
+            )
         fmt = subprocess.run(
-            base + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(conf),
-                    "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
+            base
+            + [
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(conf),
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if fmt.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            raise StartFailed(f"formatting Kafka storage failed: {(fmt.stderr or fmt.stdout).strip()[-300:]}",
-                              hint="see the message; `ecom stack reset --yes` starts from scratch")
+            raise StartFailed(
+                f"formatting Kafka storage failed: {(fmt.stderr or fmt.stdout).strip()[-300:]}",
+                hint="see the message; `ecom stack reset --yes` starts from scratch",
+            )
 
     def start(self, inst: Installed) -> None:
         conf = self.conf_dir / "kafka-server.properties"
-        process.start_detached(self.java_cmd(inst, str(conf)), out_file=self.out_file,
-                               pid_file=self.pid_file)
+        process.start_detached(
+            self.java_cmd(inst, str(conf)), out_file=self.out_file, pid_file=self.pid_file
+        )
 
     def health(self) -> Health:
         if not process.port_open(self.s.host, self.port):
@@ -384,8 +439,12 @@ class Kafka(JvmComponent):
         from confluent_kafka.admin import AdminClient
 
         try:
-            admin = AdminClient({"bootstrap.servers": self.s.kafka_bootstrap,
-                                 "socket.timeout.ms": 3000, "logger": _quiet_logger()})
+            conf: dict[str, Any] = {
+                "bootstrap.servers": self.s.kafka_bootstrap,
+                "socket.timeout.ms": 3000,
+                "logger": _quiet_logger(),
+            }
+            admin = AdminClient(conf)
             md = admin.list_topics(timeout=3)
         except Exception as exc:  # KafkaException carries the broker error
             return Health(False, detail=str(exc)[:200])
@@ -414,13 +473,17 @@ class Connect(JvmComponent):
         return self.s.connect_heap
 
     def prepare(self, inst: Installed) -> None:
-        self.render("connect-distributed.properties", "connect-distributed.properties",
-                    plugin_path=inst.plugin_path)
+        self.render(
+            "connect-distributed.properties",
+            "connect-distributed.properties",
+            plugin_path=inst.plugin_path,
+        )
 
     def start(self, inst: Installed) -> None:
         conf = self.conf_dir / "connect-distributed.properties"
-        process.start_detached(self.java_cmd(inst, str(conf)), out_file=self.out_file,
-                               pid_file=self.pid_file)
+        process.start_detached(
+            self.java_cmd(inst, str(conf)), out_file=self.out_file, pid_file=self.pid_file
+        )
 
     def health(self) -> Health:
         try:
@@ -430,10 +493,16 @@ class Connect(JvmComponent):
             return Health(False, detail=str(exc)[:200])
         names = {p.get("class", "") for p in plugins} if isinstance(plugins, list) else set()
         if "io.debezium.connector.postgresql.PostgresConnector" not in names:
-            return Health(False, version=str(root.get("version", "")),
-                          detail="Debezium PostgresConnector plugin not loaded")
-        return Health(True, version=str(root.get("version", "")),
-                      detail=f"debezium {versions.debezium_version()}")
+            return Health(
+                False,
+                version=str(root.get("version", "")),
+                detail="Debezium PostgresConnector plugin not loaded",
+            )
+        return Health(
+            True,
+            version=str(root.get("version", "")),
+            detail=f"debezium {versions.debezium_version()}",
+        )
 
 
 def _get_json(url: str, timeout: float = 3.0):  # type: ignore[no-untyped-def]
@@ -477,9 +546,15 @@ class Minio(Component):
             MINIO_CALLHOME_ENABLE="off",
         )
         cmd = [
-            str(inst.minio), "server", str(self.data_dir), "--quiet", "--anonymous",
-            "--address", f"{self.s.host}:{self.s.s3_port}",
-            "--console-address", f"{self.s.host}:{self.s.s3_console_port}",
+            str(inst.minio),
+            "server",
+            str(self.data_dir),
+            "--quiet",
+            "--anonymous",
+            "--address",
+            f"{self.s.host}:{self.s.s3_port}",
+            "--console-address",
+            f"{self.s.host}:{self.s.s3_console_port}",
         ]
         process.start_detached(cmd, out_file=self.log_file, pid_file=self.pid_file, env=env)
 
@@ -491,14 +566,21 @@ class Minio(Component):
                 ok = resp.status == 200
         except (OSError, urllib.error.URLError) as exc:
             return Health(False, detail=str(exc)[:200])
-        return Health(ok, version=versions.MINIO_VERSION.rsplit("-", 1)[-1][:12],
-                      detail=f"console http://{self.s.host}:{self.s.s3_console_port}")
+        return Health(
+            ok,
+            version=versions.MINIO_VERSION.rsplit("-", 1)[-1][:12],
+            detail=f"console http://{self.s.host}:{self.s.s3_console_port}",
+        )
 
     def ensure_buckets(self) -> list[str]:
         from minio import Minio as MinioClient
 
-        client = MinioClient(self.s.s3_endpoint, access_key=self.s.s3_access_key,
-                             secret_key=self.s.s3_secret_key, secure=False)
+        client = MinioClient(
+            self.s.s3_endpoint,
+            access_key=self.s.s3_access_key,
+            secret_key=self.s.s3_secret_key,
+            secure=False,
+        )
         made = []
         for bucket in self.s.buckets:
             if not client.bucket_exists(bucket):

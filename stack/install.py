@@ -79,8 +79,11 @@ def find_maven() -> str:
     return mvn
 
 
+_GO_FALLBACK = Path("/usr/local/go/bin/go")
+
+
 def find_go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or (str(_GO_FALLBACK) if _GO_FALLBACK.exists() else None)
     if not go:
         raise ToolMissing(
             "Go not found: MinIO is built from source with `go install`",
@@ -123,9 +126,16 @@ def _int(text: str) -> int:
 
 
 # ---------------------------------------------------------------- builds
-def _run_logged(cmd: list[str], *, log_file: Path, what: str, progress: Reporter,
-                env: dict[str, str] | None = None, cwd: Path | None = None,
-                timeout: float = 1800) -> None:
+def _run_logged(
+    cmd: list[str],
+    *,
+    log_file: Path,
+    what: str,
+    progress: Reporter,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 1800,
+) -> None:
     """Run a long command with output to a log file, reporting every 15 s."""
     started = time.monotonic()
     with log_file.open("wb") as out:
@@ -160,7 +170,9 @@ def _tail(path: Path, n: int) -> str:
 
 
 def kafka_dir(settings: Settings) -> Path:
-    return settings.cache / f"kafka-{versions.kafka_version()}_debezium-{versions.debezium_version()}"
+    return (
+        settings.cache / f"kafka-{versions.kafka_version()}_debezium-{versions.debezium_version()}"
+    )
 
 
 def minio_dir(settings: Settings) -> Path:
@@ -182,9 +194,15 @@ def ensure_kafka(settings: Settings, progress: Reporter = SILENT) -> Path:
     try:
         _run_logged(
             [
-                mvn, "-B", "-q", "-C", "-f", str(versions.POM),
-                f"-DstackLib={tmp / 'lib'}", f"-DpluginDir={tmp / 'plugins'}",
-                f"-Dproject.build.directory={tmp / 'target'}",
+                mvn,
+                "-B",
+                "-q",
+                "-C",
+                "-f",
+                str(versions.POM),
+                f"-DstackLib={tmp / 'lib'}",
+                f"-DpluginDir={tmp / 'plugins'}",
+                f"-DbuildDir={tmp / 'target'}",
                 "package",
             ],
             log_file=settings.cache / "maven.log",
@@ -213,7 +231,9 @@ def ensure_minio(settings: Settings, progress: Reporter = SILENT) -> Path:
         return binary
     go = find_go()
     settings.cache.mkdir(parents=True, exist_ok=True)
-    progress(f"building MinIO {versions.MINIO_VERSION} with go install (first run only, a few minutes)")
+    progress(
+        f"building MinIO {versions.MINIO_VERSION} with go install (first run only, a few minutes)"
+    )
     tmp = Path(tempfile.mkdtemp(prefix=".minio-", dir=settings.cache))
     env = dict(os.environ, GOBIN=str(tmp), CGO_ENABLED="0")
     try:
@@ -226,8 +246,10 @@ def ensure_minio(settings: Settings, progress: Reporter = SILENT) -> Path:
             cwd=settings.cache,
         )
         if not (tmp / "minio").exists():
-            raise DownloadFailed("go install finished but produced no minio binary",
-                                 hint=f"see {settings.cache / 'minio-build.log'}")
+            raise DownloadFailed(
+                "go install finished but produced no minio binary",
+                hint=f"see {settings.cache / 'minio-build.log'}",
+            )
         (tmp / COMPLETE_MARKER).write_text("ok\n")
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)

@@ -50,15 +50,26 @@ def running_pid(pid_file: Path) -> int | None:
     return pid if pid is not None and pid_alive(pid) else None
 
 
-def start_detached(cmd: list[str], *, out_file: Path, pid_file: Path,
-                   env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+def start_detached(
+    cmd: list[str],
+    *,
+    out_file: Path,
+    pid_file: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
     """Start a long-running program in its own session; stdout/stderr go to out_file."""
     out_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with out_file.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid

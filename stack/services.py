@@ -36,8 +36,9 @@ def _selected(settings: Settings, names: list[str] | None) -> list[Component]:
     return [c for c in (cls(settings) for cls in ORDER) if c.name in {w.name for w in wanted}]
 
 
-def up(settings: Settings, names: list[str] | None = None,
-       progress: Reporter = SILENT) -> list[ComponentStatus]:
+def up(
+    settings: Settings, names: list[str] | None = None, progress: Reporter = SILENT
+) -> list[ComponentStatus]:
     """Install (first time), start and wait for each component; idempotent."""
     settings.home.mkdir(parents=True, exist_ok=True)
     progress(f"state folder {settings.home}; download cache {settings.cache}")
@@ -85,8 +86,7 @@ def _start_one(comp: Component, inst: install.Installed, progress: Reporter) -> 
     progress(f"  {comp.name} up in {time.monotonic() - t0:.1f}s ({last.version})")
 
 
-def down(settings: Settings, names: list[str] | None = None,
-         progress: Reporter = SILENT) -> None:
+def down(settings: Settings, names: list[str] | None = None, progress: Reporter = SILENT) -> None:
     """Stop components in reverse dependency order; data is kept."""
     for comp in reversed(_selected(settings, names)):
         if comp.pid() is None:
@@ -102,14 +102,16 @@ def status(settings: Settings, names: list[str] | None = None) -> list[Component
     for comp in _selected(settings, names):
         pid = comp.pid()
         health = comp.health()
-        rows.append(ComponentStatus(
-            name=comp.name,
-            up=health.up,
-            pid=pid,
-            version=health.version,
-            endpoint=f"{settings.host}:{comp.port}",
-            detail=health.detail if health.up or pid else (health.detail or "not running"),
-        ))
+        rows.append(
+            ComponentStatus(
+                name=comp.name,
+                up=health.up,
+                pid=pid,
+                version=health.version,
+                endpoint=f"{settings.host}:{comp.port}",
+                detail=health.detail if health.up or pid else (health.detail or "not running"),
+            )
+        )
     return rows
 
 
@@ -129,8 +131,9 @@ def log_tail(settings: Settings, name: str, lines: int = 50) -> list[str]:
     if not out and comp.out_file.exists():
         out = process.tail(comp.out_file, lines)
     if not out:
-        raise StackError(f"no log for {name} yet at {comp.log_file}",
-                         hint="start the stack with `ecom stack up`")
+        raise StackError(
+            f"no log for {name} yet at {comp.log_file}", hint="start the stack with `ecom stack up`"
+        )
     return out
 
 

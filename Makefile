@@ -1,0 +1,51 @@
+# The two commands a newcomer needs are `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: help install demo demo-down test test-unit test-integration lint stack-up stack-down stack-status bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project into it (pip install -e .[dev])
+
+demo: install ## the main job: stack up, schema, connector, a live change captured
+	$(BIN)/ecom demo
+
+demo-down: install ## stop everything the demo started
+	$(BIN)/ecom demo --down
+
+test: install ## every test: unit, then integration against the real local stack
+	$(BIN)/pytest
+
+test-unit: install ## fast tests, no services
+	$(BIN)/pytest tests/unit
+
+test-integration: install ## tests against the real stack (started once per session)
+	$(BIN)/pytest tests/integration
+
+lint: install ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+stack-up: install ## start Postgres, Kafka, Connect, MinIO
+	$(BIN)/ecom stack up
+
+stack-down: install ## stop the stack (data kept)
+	$(BIN)/ecom stack down
+
+stack-status: install
+	$(BIN)/ecom stack status
+
+bench: install ## benchmarks (bench/)
+	$(BIN)/python -m bench
+
+clean: ## remove the virtualenv (stack data stays; see `ecom stack reset`)
+	rm -rf $(VENV) *.egg-info

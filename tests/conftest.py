@@ -1,0 +1,1 @@
+"""Shared test configuration: integration tests are marked and need the real stack."""

@@ -1,0 +1,73 @@
+"""Session fixtures: start the real local stack once, create the schema, register the connector.
+
+Everything here talks to real PostgreSQL, Kafka, Kafka Connect and MinIO processes
+(started by ``ecom stack up`` from the download cache); nothing is mocked. The
+stack is left running after the session (CI stops it; a developer keeps it warm).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+
+from common.progress import Progress
+from common.settings import Settings, load
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Settings:
+    """The stack is up and the source schema exists (connector not required)."""
+    from ecom import dbinit
+    from stack import services
+
+    progress = Progress()
+    services.up(settings, progress=progress)
+    dbinit.init(settings, progress=progress)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def capture(stack: Settings) -> Settings:
+    """The Debezium connector is registered and RUNNING."""
+    from connectors import manage
+
+    manage.apply_all(stack, progress=Progress())
+    return stack
+
+
+@pytest.fixture()
+def source_conn(stack: Settings) -> Iterator[psycopg2.extensions.connection]:
+    conn = psycopg2.connect(stack.source_dsn)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `ecom` entry point in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "ecom.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, **(env or {})),
+    )
