@@ -147,9 +147,16 @@ def apply(
             f"connector {name} rejected by Connect's validation: " + "; ".join(errors),
             hint=f"fix connectors/{name}.json or the settings it uses (`ecom config show`)",
         )
-    code, body = _request(
-        settings, "PUT", f"/connectors/{urllib.parse.quote(name)}/config", definition["config"]
-    )
+    path = f"/connectors/{urllib.parse.quote(name)}/config"
+    code, current = _request(settings, "GET", path)
+    if code == 200 and isinstance(current, dict):
+        current = {k: v for k, v in current.items() if k != "name"}
+        if current == definition["config"]:
+            # Re-PUTting an identical config makes Connect restart the connector.
+            progress(f"connector {name}: config unchanged")
+            wait_running(settings, name, wait_seconds)
+            return
+    code, body = _request(settings, "PUT", path, definition["config"])
     if code >= 400:
         raise ConnectorConfigInvalid(
             f"Connect refused connector {name} ({code}): {(body or {}).get('message', body)}"

@@ -375,7 +375,7 @@ class Kafka(JvmComponent):
             from stack.exceptions import PortInUse
 
             raise PortInUse(
-                f"port {self.s.host}:{self.s.kafka_controller_port} (Kafka controller) is in use",
+                f"port {self.s.host}:{self.s.kafka_controller_port} (Kafka controller) is already in use by another process",
                 hint="stop that process, or set ECOM_KAFKA_CONTROLLER_PORT to a free port",
             )
 
@@ -529,7 +529,7 @@ class Minio(Component):
             from stack.exceptions import PortInUse
 
             raise PortInUse(
-                f"port {self.s.host}:{self.s.s3_console_port} (MinIO console) is in use",
+                f"port {self.s.host}:{self.s.s3_console_port} (MinIO console) is already in use by another process",
                 hint="stop that process, or set ECOM_S3_CONSOLE_PORT to a free port",
             )
 
