@@ -140,7 +140,17 @@ def validate(settings: Settings, definition: dict[str, Any]) -> list[str]:
 def apply(
     settings: Settings, name: str, progress: Reporter = SILENT, wait_seconds: float = 90.0
 ) -> None:
-    definition = load_definition(name, settings)
+    apply_definition(settings, load_definition(name, settings), progress, wait_seconds)
+
+
+def apply_definition(
+    settings: Settings,
+    definition: dict[str, Any],
+    progress: Reporter = SILENT,
+    wait_seconds: float = 90.0,
+) -> None:
+    """Validate with Connect, then create or update the connector and wait for RUNNING."""
+    name = definition["name"]
     errors = validate(settings, definition)
     if errors:
         raise ConnectorConfigInvalid(
