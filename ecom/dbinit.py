@@ -60,6 +60,10 @@ def _ensure_replication_role(cur, settings: Settings) -> None:  # type: ignore[n
     )
     db = sql.Identifier(settings.source_db)
     cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+    # Gold is for the loader and readers that are granted it, never the replicator.
+    cur.execute(
+        sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(settings.gold_db))
+    )
     cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, role))
     cur.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
     cur.execute(

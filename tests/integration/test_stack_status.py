@@ -116,3 +116,31 @@ def test_stack_up_names_a_port_in_use(stack: Settings, tmp_path: Path, listener:
     # nothing was started for that home
     pid = process.read_pid(home / "run" / "minio.pid")
     assert pid is None or not process.pid_alive(pid), f"a minio (pid {pid}) was started"
+
+
+def test_data_survives_down_and_up(stack) -> None:  # type: ignore[no-untyped-def]
+    """An object written to MinIO is still there after `stack down minio` / `stack up minio`."""
+    import io
+    import uuid
+
+    from minio import Minio
+
+    def client() -> Minio:
+        return Minio(stack.s3_endpoint, access_key=stack.s3_access_key,
+                     secret_key=stack.s3_secret_key, secure=False)
+
+    name = f"_tests/survives-{uuid.uuid4().hex}.txt"
+    client().put_object(stack.lake_bucket, name, io.BytesIO(b"still here"), 10)
+    try:
+        assert run_cli("stack", "down", "minio").returncode == 0
+        up = run_cli("stack", "up", "minio")
+        assert up.returncode == 0, up.stderr
+        resp = client().get_object(stack.lake_bucket, name)
+        try:
+            assert resp.read() == b"still here"
+        finally:
+            resp.close()
+            resp.release_conn()
+    finally:
+        run_cli("stack", "up", "minio")
+        client().remove_object(stack.lake_bucket, name)
