@@ -103,6 +103,68 @@ def _connectors_status(args: argparse.Namespace) -> int:
     return 0 if all(s.healthy for s in states) else 1
 
 
+# ---------------------------------------------------------------- stream
+def _stream_run(args: argparse.Namespace) -> int:
+    import os
+
+    from stream_apps import configuration, workers
+
+    s = configuration.load()
+    workers.ensure_topics(s)
+    cmd = workers.worker_command(s, 0)
+    os.execve(cmd[0], cmd, workers.worker_env(0))  # replaces this process: signals go to Faust
+    return 0  # pragma: no cover
+
+
+def _stream_start(args: argparse.Namespace) -> int:
+    from stream_apps import configuration, workers
+
+    states = workers.start(configuration.load(), args.workers, progress=Progress())
+    for w in states:
+        print(f"worker {w.index}: pid {w.pid}, metrics {w.web}, log {w.log}")
+    return 0
+
+
+def _stream_stop(args: argparse.Namespace) -> int:
+    from stream_apps import configuration, workers
+
+    n = workers.stop(configuration.load(), progress=Progress())
+    print(f"stopped {n} worker(s)")
+    return 0
+
+
+def _stream_status(args: argparse.Namespace) -> int:
+    from stream_apps import configuration, workers
+
+    states = workers.status(configuration.load())
+    if args.json:
+        print(json.dumps([w.as_dict() for w in states], indent=2))
+    elif not states:
+        print("no stream workers (start them with `ecom stream start`)")
+    else:
+        for w in states:
+            print(f"worker {w.index}: {'up' if w.up else 'DOWN'} pid={w.pid} {w.web}")
+    return 0 if states and all(w.up for w in states) else 1
+
+
+# ---------------------------------------------------------------- status
+def _status(args: argparse.Namespace) -> int:
+    from ecom import status
+    from stream_apps import configuration
+
+    s = configuration.load()
+    if args.wait_caught_up is not None:
+        st = status.wait_caught_up(s, args.wait_caught_up)
+    else:
+        st = status.pipeline_status(s, status._current_wal(s.base))
+    if args.json:
+        print(json.dumps(st.as_dict(), indent=2))
+    else:
+        print(status.format_status(st))
+    healthy = st.connector == "RUNNING" and st.slot_wal_status not in (None, "lost")
+    return 0 if healthy else 1
+
+
 # ---------------------------------------------------------------- config
 def _config_show(args: argparse.Namespace) -> int:
     data = load().as_dict(show_secrets=args.show_secrets)
@@ -186,6 +248,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = conn_cmds.add_parser("status", help="connector and task state, with the error trace")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_connectors_status)
+
+    # stream
+    stream = groups.add_parser("stream", help="Faust stream workers (bronze, silver, silver sink)")
+    stream_cmds = stream.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = stream_cmds.add_parser("run", help="run one worker in the foreground (Ctrl-C stops it)")
+    p.set_defaults(func=_stream_run)
+    p = stream_cmds.add_parser("start", help="start background workers (pid files and logs)")
+    p.add_argument("--workers", type=int, default=1, help="how many workers (default 1)")
+    p.set_defaults(func=_stream_start)
+    p = stream_cmds.add_parser("stop", help="stop the background workers")
+    p.set_defaults(func=_stream_stop)
+    p = stream_cmds.add_parser("status", help="each worker up/down; exit 1 if none or any down")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_stream_status)
+
+    # status
+    p = groups.add_parser(
+        "status", help="connector, replication slot and consumer lag; wait until caught up"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--wait-caught-up",
+        type=float,
+        metavar="SECONDS",
+        help="return 0 once no change is in flight; exit 1 after SECONDS",
+    )
+    p.set_defaults(func=_status)
 
     # config
     cfg = groups.add_parser("config", help="effective settings")

@@ -1,0 +1,231 @@
+"""Silver Avro schemas and a registry-less single-object codec.
+
+Each silver record is Avro single-object encoded: ``C3 01`` + the 8-byte CRC-64-AVRO
+fingerprint of the writer schema's parsing canonical form (little-endian, as
+``fastavro.schema.fingerprint`` prints it) + the schemaless body. Readers find the
+writer schema by fingerprint in an :class:`AvroRegistry`, whose schemas are the
+``schemas/avro/<table>.v<N>.avsc`` files plus versions made at run time by
+:meth:`AvroRegistry.evolve` (persisted by the caller, see :meth:`all_schemas`).
+
+Record name ``ecom.silver.<table>``; a top-level ``"version"`` property numbers the
+versions of one table. Datetimes: ``timestamp-micros`` fields take timezone-aware UTC
+datetimes (naive ones are read as UTC wall clock), and :meth:`AvroRegistry.decode`
+returns aware UTC datetimes exact to the microsecond. Decimals are ``decimal.Decimal``
+with the column's scale.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint as _fingerprint
+from fastavro.schema import to_parsing_canonical_form
+
+from common.errors import TerminalError
+from schemas.columns import COLUMNS, Column
+
+MAGIC = b"\xc3\x01"
+NAMESPACE = "ecom.silver"
+EVOLVABLE_TYPES: frozenset[str] = frozenset(("long", "double", "string", "boolean"))
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_TIMESTAMP = {"type": "long", "logicalType": "timestamp-micros"}
+
+
+class AvroError(TerminalError):
+    """Silver Avro data or schema that cannot be used."""
+
+
+class UnknownSchema(AvroError):
+    """A fingerprint (or table) that is not registered."""
+
+
+def _column_type(col: Column) -> Any:
+    if col.kind == "int":
+        return "long"
+    if col.kind == "str":
+        return "string"
+    if col.kind == "decimal":
+        return {
+            "type": "bytes",
+            "logicalType": "decimal",
+            "precision": col.precision,
+            "scale": col.scale,
+        }
+    if col.kind == "timestamp":
+        return dict(_TIMESTAMP)
+    if col.kind == "date":
+        return {"type": "int", "logicalType": "date"}
+    raise ValueError(f"unknown column kind {col.kind!r}")
+
+
+def _optional(name: str, avro_type: Any) -> dict[str, Any]:
+    return {"name": name, "type": ["null", avro_type], "default": None}
+
+
+def build_schema(table: str) -> dict[str, Any]:
+    """Version 1 of ``table``'s silver schema, derived from ``schemas.columns``."""
+    fields: list[dict[str, Any]] = [
+        {"name": "op", "type": "string"},
+        {"name": "is_delete", "type": "boolean"},
+        _optional("source_lsn", "long"),
+        _optional("commit_lsn", "long"),
+        _optional("tx_id", "long"),
+        _optional("tx_order", "long"),
+        _optional("commit_ts", dict(_TIMESTAMP)),
+        {"name": "snapshot", "type": "boolean"},
+        {"name": "bronze_topic", "type": "string"},
+        {"name": "bronze_partition", "type": "int"},
+        {"name": "bronze_offset", "type": "long"},
+    ]
+    fields += [_optional(c.name, _column_type(c)) for c in COLUMNS[table]]
+    return {"type": "record", "name": f"{NAMESPACE}.{table}", "version": 1, "fields": fields}
+
+
+def table_of_schema(schema: dict[str, Any]) -> str:
+    name = schema.get("name")
+    if schema.get("type") != "record" or not isinstance(name, str):
+        raise AvroError(f"not a record schema: {str(schema)[:80]}")
+    if not name.startswith(f"{NAMESPACE}."):
+        raise AvroError(f"schema {name} is not in namespace {NAMESPACE}")
+    return name[len(NAMESPACE) + 1 :]
+
+
+class AvroRegistry:
+    """Silver schemas by fingerprint and by (table, version)."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[bytes, dict[str, Any]] = {}
+        self._parsed: dict[bytes, Any] = {}
+        self._ids: dict[bytes, tuple[str, int]] = {}
+        self._versions: dict[tuple[str, int], bytes] = {}
+        self._latest: dict[str, tuple[int, bytes]] = {}  # table -> (version, fingerprint)
+
+    @classmethod
+    def from_package(cls) -> AvroRegistry:
+        """A registry holding every ``schemas/avro/*.avsc`` file."""
+        registry = cls()
+        folder = resources.files("schemas").joinpath("avro")
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".avsc"):
+                registry.register(json.loads(entry.read_text(encoding="utf-8")))
+        return registry
+
+    def register(self, schema: dict[str, Any]) -> bytes:
+        """Register ``schema`` (idempotent) and return its 8-byte fingerprint."""
+        table = table_of_schema(schema)
+        version = schema.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise AvroError(f"schema of {table} has no valid integer 'version': {version!r}")
+        try:
+            parsed = fastavro.parse_schema(copy.deepcopy(schema))
+        except Exception as exc:  # fastavro raises several types for a bad schema
+            raise AvroError(f"invalid Avro schema for {table} v{version}: {exc}") from exc
+        fp = bytes.fromhex(_fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+        if fp in self._ids and self._ids[fp] != (table, version):
+            raise AvroError(
+                f"schema {table} v{version} has the fingerprint of {self._ids[fp][0]} v{self._ids[fp][1]}"
+            )
+        other = self._versions.get((table, version))
+        if other is not None and other != fp:
+            raise AvroError(
+                f"conflicting schemas for {table} v{version} ({other.hex()} vs {fp.hex()})",
+                hint="two writers evolved the same version differently",
+            )
+        if fp not in self._schemas:
+            self._schemas[fp] = copy.deepcopy(schema)
+            self._parsed[fp] = parsed
+            self._ids[fp] = (table, version)
+            self._versions[(table, version)] = fp
+            if version > self._latest.get(table, (0, b""))[0]:
+                self._latest[table] = (version, fp)
+        return fp
+
+    def latest(self, table: str) -> tuple[bytes, dict[str, Any]]:
+        """Fingerprint and schema of ``table``'s highest version."""
+        fp = self._latest_fingerprint(table)
+        return fp, copy.deepcopy(self._schemas[fp])
+
+    def _latest_fingerprint(self, table: str) -> bytes:
+        try:
+            return self._latest[table][1]
+        except KeyError:
+            raise UnknownSchema(f"no silver schema registered for table {table!r}") from None
+
+    def schema(self, fingerprint: bytes) -> dict[str, Any]:
+        if fingerprint not in self._schemas:
+            raise UnknownSchema(f"unknown schema fingerprint {fingerprint.hex()}")
+        return copy.deepcopy(self._schemas[fingerprint])
+
+    def parsed(self, fingerprint: bytes) -> Any:
+        """The fastavro-parsed schema of ``fingerprint`` (for schema resolution)."""
+        if fingerprint not in self._parsed:
+            raise UnknownSchema(f"unknown schema fingerprint {fingerprint.hex()}")
+        return self._parsed[fingerprint]
+
+    def encode(self, table: str, record: dict[str, Any], fingerprint: bytes | None = None) -> bytes:
+        """Single-object encoding of ``record`` (latest schema of ``table`` by default)."""
+        if fingerprint is None:
+            fingerprint = self._latest_fingerprint(table)
+        elif self._ids.get(fingerprint, (None,))[0] != table:
+            raise UnknownSchema(f"fingerprint {fingerprint.hex()} is not a schema of {table}")
+        buf = io.BytesIO()
+        buf.write(MAGIC + fingerprint)
+        try:
+            fastavro.schemaless_writer(buf, self._parsed[fingerprint], record)
+        except Exception as exc:  # ValueError/TypeError/OverflowError from fastavro
+            offset = record.get("bronze_offset")
+            raise AvroError(
+                f"cannot encode {table} record (bronze offset {offset}): {exc}"
+            ) from exc
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> tuple[str, int, dict[str, Any]]:
+        """``(table, version, record)`` of a single-object encoded record."""
+        if len(data) < 10 or data[:2] != MAGIC:
+            raise AvroError(f"not Avro single-object encoding (header {data[:2].hex()})")
+        fp = data[2:10]
+        if fp not in self._parsed:
+            raise UnknownSchema(f"unknown schema fingerprint {fp.hex()}")
+        body = io.BytesIO(data[10:])
+        try:
+            record = fastavro.schemaless_reader(body, self._parsed[fp], None)
+        except Exception as exc:  # EOFError, UnicodeDecodeError, ... on corrupt data
+            raise AvroError(f"corrupt Avro body for schema {fp.hex()}: {exc!r}") from exc
+        if body.tell() != len(data) - 10:
+            raise AvroError(f"{len(data) - 10 - body.tell()} trailing bytes after the Avro body")
+        if not isinstance(record, dict):
+            raise AvroError("Avro body is not a record")
+        table, version = self._ids[fp]
+        return table, version, record
+
+    def evolve(self, table: str, new_fields: dict[str, str]) -> bytes:
+        """Register latest + ``new_fields`` (optional, default null, sorted by name)."""
+        fp, latest = self.latest(table)
+        existing = {f["name"] for f in latest["fields"]}
+        added = []
+        for name in sorted(new_fields):
+            avro_type = new_fields[name]
+            if not _NAME_RE.fullmatch(name):
+                raise AvroError(f"cannot add column {name!r} to {table}: not an Avro name")
+            if avro_type not in EVOLVABLE_TYPES:
+                raise AvroError(
+                    f"cannot add column {table}.{name} as {avro_type!r}",
+                    hint=f"one of {', '.join(sorted(EVOLVABLE_TYPES))}",
+                )
+            if name not in existing:
+                added.append(_optional(name, avro_type))
+        if not added:
+            return fp
+        latest["fields"] += added
+        latest["version"] = int(latest["version"]) + 1
+        return self.register(latest)
+
+    def all_schemas(self) -> dict[bytes, dict[str, Any]]:
+        return {fp: copy.deepcopy(s) for fp, s in self._schemas.items()}

@@ -1,0 +1,184 @@
+"""The Faust app: bronze, silver and silver-sink agents.
+
+Run with ``ecom stream run`` or ``faust -A stream_apps.app worker -l info``.
+
+Delivery guarantees (at least once, nothing lost):
+* an agent's micro-batch is acknowledged only when its body returns, and the body
+  returns only after MinIO acknowledged every object / Kafka every silver record;
+* transient failures are retried in place (the thread blocks, the batch waits);
+* anything else ends the process at once (``os._exit``), so Faust never commits the
+  offsets of a batch that did not land (an exception leaving the body would be acked);
+* a shutdown that cancels a body mid-batch first lets the landing finish.
+Agents run with concurrency 1; scale with partitions and workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import faust
+
+from schemas import SOURCE_TABLES
+from schemas.avro import AvroRegistry
+from stream_apps import configuration, pipeline
+from stream_apps.metrics import METRICS
+from stream_apps.sink import LakeWriter, client
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+FATAL_EXIT = 70
+
+S = configuration.load()
+_DATADIR = S.base.home / "faust" / os.environ.get("ECOM_STREAM_WORKER", "0")
+_DATADIR.mkdir(parents=True, exist_ok=True)
+app = faust.App(
+    S.app_id,
+    broker=S.broker_url,
+    store="memory://",
+    topic_disable_leader=True,
+    topic_allow_declare=False,
+    key_serializer="raw",
+    value_serializer="raw",
+    consumer_auto_offset_reset="earliest",
+    web_host=S.base.host,
+    web_port=S.web_port,
+    web_in_thread=False,
+    broker_commit_interval=1.0,
+    # A crashed worker's partitions move within ~10 s instead of a minute.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=2.0,
+    broker_rebalance_timeout=30.0,
+    producer_max_request_size=10 * 1024 * 1024,
+    consumer_max_fetch_size=8 * 1024 * 1024,
+    stream_buffer_maxsize=20_000,
+    datadir=str(_DATADIR),
+)
+
+cdc_topic = app.topic(
+    *(S.base.cdc_topic(t) for t in SOURCE_TABLES),
+    key_serializer="raw",
+    value_serializer="raw",
+    allow_empty=True,
+)
+silver_topic = app.topic(
+    *(S.silver_topic(t) for t in SOURCE_TABLES),
+    key_serializer="raw",
+    value_serializer="raw",
+    allow_empty=True,
+)
+
+_s3 = client(S.base)
+_registry = AvroRegistry.from_package()
+bronze_writer = LakeWriter(_s3, S.base.bronze_bucket, retry_seconds=S.retry_seconds)
+silver_writer = LakeWriter(_s3, S.base.silver_bucket, retry_seconds=S.retry_seconds)
+silver_processor = pipeline.SilverProcessor(S, _registry, _s3)
+
+
+def _fatal(agent: str, exc: BaseException) -> None:
+    log.critical(
+        "%s: unrecoverable error, exiting without committing the batch: %s",
+        agent,
+        exc,
+        exc_info=exc,
+    )
+    logging.shutdown()
+    os._exit(FATAL_EXIT)
+
+
+async def _land(agent: str, fn: Callable[[], T]) -> T:
+    """Run blocking work in a thread; survive cancellation until it has finished."""
+    task: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await task  # let the in-flight landing finish before Faust acks the batch
+        except Exception as exc:  # noqa: BLE001
+            _fatal(agent, exc)
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _fatal(agent, exc)
+        raise  # unreachable
+
+
+def _msgs(events: list[Any]) -> list[pipeline.Msg]:
+    out = []
+    for e in events:
+        m = e.message
+        ts = m.timestamp
+        out.append(
+            pipeline.Msg(
+                m.topic,
+                m.partition,
+                m.offset,
+                int(ts * 1000) if ts is not None else None,
+                m.key,
+                m.value,
+            )
+        )
+    return out
+
+
+@app.agent(cdc_topic, concurrency=1)
+async def bronze(stream: Any) -> None:
+    """CDC topics -> bronze Parquet in MinIO (raw key and value kept as received)."""
+    prefix = S.base.topic_prefix
+    async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
+        msgs = _msgs(events)
+        await _land("bronze", partial(pipeline.land_bronze, msgs, bronze_writer, prefix))
+
+
+@app.agent(cdc_topic, concurrency=1)
+async def silver(stream: Any) -> None:
+    """CDC topics -> cleaned Avro records on silver.<table>; bad input -> dead-letter topic."""
+    async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
+        msgs = _msgs(events)
+        batch = await _land("silver", partial(silver_processor.process, msgs))
+        try:
+            await _produce_all(batch.outputs)
+        except Exception as exc:  # noqa: BLE001
+            _fatal("silver", exc)
+        METRICS.add("silver", "records", batch.silver)
+
+
+async def _produce_all(outputs: list[pipeline.Out]) -> None:
+    """Send every record and wait for the broker's acknowledgement of each."""
+    producer = app.producer
+    pending: list[Awaitable[Any]] = []
+    for out in outputs:
+        fut = await producer.send(out.topic, out.key, out.value, None, None, None)
+        pending.append(fut)
+    if pending:
+        await asyncio.gather(*pending)
+
+
+@app.agent(silver_topic, concurrency=1)
+async def silver_sink(stream: Any) -> None:
+    """silver.<table> topics -> the silver change-log in MinIO, compacted nightly."""
+    lake_bucket = S.base.lake_bucket
+    prefix = S.silver_prefix
+    async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
+        msgs = _msgs(events)
+        await _land(
+            "silver_sink",
+            partial(pipeline.land_silver, msgs, silver_writer, _registry, _s3, lake_bucket, prefix),
+        )
+
+
+@app.page("/metrics")
+async def metrics(web: Any, request: Any) -> Any:
+    return web.text(METRICS.render(), content_type="text/plain; version=0.0.4")
+
+
+def main() -> None:
+    """Entry point for `python -m stream_apps.app worker ...`."""
+    app.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Errors of the stream stage: transient ones are retried in place, terminal ones stop the
+worker before anything is committed."""
+
+from __future__ import annotations
+
+from common.errors import TerminalError, TransientError
+
+
+class LakeWriteTransient(TransientError):
+    """A lake write failed in a way that may heal (MinIO down, timeout)."""
+
+
+class LakeWriteFailed(TerminalError):
+    """A lake write cannot succeed (credentials, missing bucket, retries exhausted)."""
+
+
+class WorkerError(TerminalError):
+    """Starting, stopping or finding stream workers failed."""

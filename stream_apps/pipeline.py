@@ -1,0 +1,270 @@
+"""The work of one micro-batch, as plain blocking functions (agents run them in a thread).
+
+Kept free of Faust so it can be tested and benchmarked directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, NamedTuple
+
+from minio import Minio
+
+from schemas.avro import AvroRegistry, UnknownSchema
+from stream_apps import envelope, formats, rules
+from stream_apps.configuration import StreamSettings
+from stream_apps.metrics import METRICS
+from stream_apps.sink import LakeWriter, PendingRow
+
+log = logging.getLogger(__name__)
+
+SCHEMA_PREFIX = "schemas/"
+
+
+class Msg(NamedTuple):
+    """The parts of a Kafka message the pipeline needs (copied off the event loop)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+
+
+class Out(NamedTuple):
+    """A record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+@dataclass
+class SilverBatch:
+    outputs: list[Out] = field(default_factory=list)
+    silver: int = 0
+    dead_lettered: int = 0
+    tombstones: int = 0
+    newest_commit_us: int | None = None
+
+
+# ---------------------------------------------------------------- bronze
+def land_bronze(msgs: list[Msg], writer: LakeWriter, prefix: str) -> int:
+    """Write raw messages as bronze Parquet, one object per table, partition and day."""
+    now = datetime.now(UTC)
+    groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
+    newest: int | None = None
+    for m in msgs:
+        row = formats.bronze_row(
+            m.topic,
+            m.partition,
+            m.offset,
+            m.timestamp_ms,
+            m.key,
+            m.value,
+            prefix=prefix,
+            ingest_ts=now,
+        )
+        table = envelope.table_of_topic(m.topic, prefix) or _safe_topic(m.topic)
+        commit_us = _commit_us(row)
+        day = formats.commit_date(commit_us, m.timestamp_ms)
+        groups[(table, m.partition)].append(PendingRow(m.offset, day, row))
+        if commit_us is not None:
+            newest = commit_us if newest is None else max(newest, commit_us)
+    written = 0
+    for (table, partition), rows in groups.items():
+        result = writer.write(table, partition, rows, formats.bronze_table, formats.to_parquet)
+        written += result.rows
+        METRICS.add("bronze", "objects", len(result.objects))
+        METRICS.add("bronze", "bytes", result.bytes)
+        METRICS.add("bronze", "replayed_rows_skipped", result.skipped_rows)
+        topic = rows[0].row.get("topic") or table
+        METRICS.offset("bronze", str(topic), partition, max(r.offset for r in rows))
+    METRICS.add("bronze", "events", len(msgs))
+    METRICS.add("bronze", "batches")
+    if newest is not None:
+        METRICS.latency("source_to_bronze", time.time() - newest / 1e6)
+    return written
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(ts: Any) -> int | None:
+    """Exact microseconds since the epoch of an aware UTC datetime (no float rounding)."""
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        return (ts - EPOCH) // timedelta(microseconds=1)
+    return None
+
+
+def _commit_us(row: dict[str, Any]) -> int | None:
+    return _micros(row.get("commit_ts"))
+
+
+def _safe_topic(topic: str) -> str:
+    """Object-key-safe name for a topic that is not a known table (kept losslessly too)."""
+    return "_unknown/" + "".join(
+        c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in topic
+    ).lstrip(".-")
+
+
+# ---------------------------------------------------------------- silver
+class SilverProcessor:
+    """Decode, clean and encode CDC events; route bad ones to the dead-letter topic."""
+
+    def __init__(self, settings: StreamSettings, registry: AvroRegistry, s3: Minio) -> None:
+        self.s = settings
+        self.registry = registry
+        self.s3 = s3
+        self.prefix = settings.base.topic_prefix
+
+    def process(self, msgs: list[Msg]) -> SilverBatch:
+        batch = SilverBatch()
+        for m in msgs:
+            self._one(m, batch)
+        METRICS.add("silver", "events", len(msgs))
+        METRICS.add("silver", "batches")
+        if batch.newest_commit_us is not None:
+            METRICS.latency("source_to_silver", time.time() - batch.newest_commit_us / 1e6)
+        return batch
+
+    def _one(self, m: Msg, batch: SilverBatch) -> None:
+        coords = envelope.Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms)
+        try:
+            event = envelope.decode(
+                m.topic, m.partition, m.offset, m.timestamp_ms, m.key, m.value, prefix=self.prefix
+            )
+            if event is None:
+                batch.tombstones += 1
+                METRICS.add("silver", "tombstones")
+                return
+            outcome = rules.to_silver(event)
+        except envelope.DecodeError as exc:
+            table = envelope.table_of_topic(m.topic, self.prefix)
+            self._dead_letter(batch, "decode", exc.reason, coords, m, table, exc.detail)
+            return
+        if isinstance(outcome, rules.Quarantined):
+            self._dead_letter(batch, "silver", outcome.reason, coords, m, outcome.table, "")
+            return
+        record = dict(outcome.record)
+        fingerprint = None
+        if outcome.extra_columns:
+            # Columns added at the source travel as optional string fields (their JSON
+            # text), so a column first seen NULL and later holding a number still fits.
+            extra = {k: _as_text(v) for k, v in outcome.extra_columns.items()}
+            fingerprint = self._evolve(outcome.table, extra)
+            record.update(extra)
+        value = self.registry.encode(outcome.table, record, fingerprint)
+        key = str(outcome.key).encode() if outcome.key is not None else None
+        batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
+        batch.silver += 1
+        if event.commit_ts_us is not None:
+            cur = batch.newest_commit_us
+            batch.newest_commit_us = max(cur or 0, event.commit_ts_us)
+
+    def _dead_letter(
+        self,
+        batch: SilverBatch,
+        stage: str,
+        reason: str,
+        coords: envelope.Coordinates,
+        m: Msg,
+        table: str | None,
+        detail: str,
+    ) -> None:
+        body = rules.dlq_record(stage, reason, coords, m.key, m.value, table, detail)
+        batch.outputs.append(Out(self.s.dlq_topic, m.topic.encode(), body))
+        batch.dead_lettered += 1
+        METRICS.dead_letter(stage, reason)
+
+    def _evolve(self, table: str, extra: dict[str, Any]) -> bytes:
+        """A new optional field per added column; the new schema is stored in the lake so
+        every reader can resolve its fingerprint."""
+        types = dict.fromkeys(extra, "string")
+        before = self.registry.latest(table)[0]
+        fingerprint = self.registry.evolve(table, types)
+        if fingerprint != before:
+            schema = self.registry.schema(fingerprint)
+            body = json.dumps(schema, sort_keys=True).encode()
+            import io
+
+            self.s3.put_object(
+                self.s.base.lake_bucket,
+                f"{SCHEMA_PREFIX}{fingerprint.hex()}.avsc",
+                io.BytesIO(body),
+                len(body),
+                content_type="application/json",
+            )
+            log.warning(
+                "table %s gained columns %s: silver schema version %s",
+                table,
+                sorted(types),
+                schema.get("version"),
+            )
+        return fingerprint
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def load_lake_schemas(registry: AvroRegistry, s3: Minio, bucket: str) -> int:
+    """Register every evolved schema stored in the lake (readers call this on a miss)."""
+    n = 0
+    for obj in s3.list_objects(bucket, prefix=SCHEMA_PREFIX, recursive=True):
+        resp = s3.get_object(bucket, obj.object_name or "")
+        try:
+            registry.register(json.loads(resp.read()))
+            n += 1
+        finally:
+            resp.close()
+            resp.release_conn()
+    return n
+
+
+# ---------------------------------------------------------------- silver sink
+def land_silver(
+    msgs: list[Msg],
+    writer: LakeWriter,
+    registry: AvroRegistry,
+    s3: Minio,
+    lake_bucket: str,
+    silver_prefix: str,
+) -> int:
+    """Write silver records as the silver change-log (Parquet), keyed like bronze."""
+    groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
+    for m in msgs:
+        if m.value is None:
+            continue
+        try:
+            table, _version, record = registry.decode(m.value)
+        except UnknownSchema:
+            load_lake_schemas(registry, s3, lake_bucket)
+            table, _version, record = registry.decode(m.value)
+        day = formats.commit_date(_micros(record.get("commit_ts")), m.timestamp_ms)
+        groups[(table, m.partition)].append(PendingRow(m.offset, day, record))
+    written = 0
+    for (table, partition), rows in groups.items():
+        result = writer.write(
+            table, partition, rows, partial(formats.silver_table, table), formats.to_parquet
+        )
+        written += result.rows
+        METRICS.add("silver_sink", "objects", len(result.objects))
+        METRICS.add("silver_sink", "bytes", result.bytes)
+        METRICS.offset(
+            "silver_sink", f"{silver_prefix}.{table}", partition, max(r.offset for r in rows)
+        )
+    METRICS.add("silver_sink", "events", len(msgs))
+    METRICS.add("silver_sink", "batches")
+    return written

@@ -1,0 +1,212 @@
+"""Where lake objects are written: MinIO (S3), with idempotent keys and in-place retries.
+
+The file *format* lives in :mod:`stream_apps.formats`; this module only decides
+object keys and puts bytes. Everything here blocks, so agents call it through
+``asyncio.to_thread``.
+
+Idempotence under replay: an object's key names the offset range it holds
+(``<table>/dt=<day>/p=<partition>/<first>-<last>.parquet``). Before writing, the
+writer subtracts the ranges already in the lake for that table and partition, so
+re-consumed offsets (after a crash or an offset reset) are never written twice,
+whatever the batch boundaries were the first time.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from common.settings import Settings
+from schemas import lake
+from stream_apps.exceptions import LakeWriteFailed, LakeWriteTransient
+
+log = logging.getLogger(__name__)
+
+TERMINAL_S3_CODES = frozenset(
+    {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"}
+)
+
+
+def client(settings: Settings) -> Minio:
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=3.0, read=30.0),
+        retries=urllib3.Retry(total=0),
+        maxsize=8,
+    )
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        secure=False,
+        http_client=http,
+    )
+
+
+@dataclass
+class PendingRow:
+    """One row to land: its partition offset, the day it belongs to, and the row itself."""
+
+    offset: int
+    day: date
+    row: dict[str, Any]
+
+
+@dataclass
+class WriteResult:
+    objects: list[str] = field(default_factory=list)
+    rows: int = 0
+    bytes: int = 0
+    skipped_rows: int = 0  # already in the lake (replay)
+
+
+class LakeWriter:
+    """Writes micro-batches for one bucket; keeps an index of offset ranges already landed."""
+
+    def __init__(
+        self,
+        s3: Minio,
+        bucket: str,
+        *,
+        retry_seconds: float = 900.0,
+        index_ttl: float = 120.0,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.retry_seconds = retry_seconds
+        self.index_ttl = index_ttl
+        self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self._loaded_at: dict[tuple[str, int], float] = {}
+
+    # ------------------------------------------------------------ index
+    def _covered(self, table: str, partition: int) -> list[tuple[int, int]]:
+        k = (table, partition)
+        loaded = self._loaded_at.get(k)
+        if loaded is None or time.monotonic() - loaded > self.index_ttl:
+            self._load_table(table)
+            self._ranges.setdefault(k, [])
+            self._loaded_at[k] = time.monotonic()
+        return self._ranges[k]
+
+    def _load_table(self, table: str) -> None:
+        found: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        objects = self._retry(
+            lambda: list(
+                self.s3.list_objects(self.bucket, prefix=lake.table_prefix(table), recursive=True)
+            ),
+            what=f"list s3://{self.bucket}/{table}/",
+        )
+        for obj in objects:
+            try:
+                key = lake.parse_key(obj.object_name or "")
+            except ValueError:
+                continue
+            found.setdefault((table, key.partition), []).append((key.first_offset, key.last_offset))
+        now = time.monotonic()
+        for k in [k for k in self._ranges if k[0] == table]:
+            self._ranges[k] = []
+            self._loaded_at[k] = now
+        for k, ranges in found.items():
+            self._ranges[k] = ranges
+            self._loaded_at[k] = now
+
+    # ------------------------------------------------------------ writes
+    def write(
+        self,
+        table: str,
+        partition: int,
+        rows: Sequence[PendingRow],
+        build: Callable[[list[dict[str, Any]]], pa.Table],
+        encode: Callable[[pa.Table], bytes],
+    ) -> WriteResult:
+        """Land rows of one table and partition; returns what was written."""
+        result = WriteResult()
+        if not rows:
+            return result
+        ordered = sorted(rows, key=lambda r: r.offset)
+        covered = self._covered(table, partition)
+        todo = lake.uncovered_ranges(ordered[0].offset, ordered[-1].offset, covered)
+        tagged = [(i, r) for r in ordered for i, (a, b) in enumerate(todo) if a <= r.offset <= b]
+        result.skipped_rows = len(ordered) - len(tagged)
+        for run in _runs(tagged):
+            first, last = run[0].offset, run[-1].offset
+            key = lake.object_key(table, run[0].day, partition, first, last)
+            body = encode(build([r.row for r in run]))
+            self._put(key, body)
+            covered.append((first, last))
+            result.objects.append(key)
+            result.rows += len(run)
+            result.bytes += len(body)
+        return result
+
+    def _put(self, key: str, body: bytes) -> None:
+        self._retry(
+            lambda: self.s3.put_object(
+                self.bucket,
+                key,
+                io.BytesIO(body),
+                len(body),
+                content_type="application/vnd.apache.parquet",
+            ),
+            what=f"put s3://{self.bucket}/{key}",
+        )
+
+    def _retry(self, fn: Callable[[], Any], *, what: str) -> Any:
+        """Retry transient failures in place with capped exponential backoff.
+
+        Terminal S3 errors (credentials, missing bucket) and a retry budget spent
+        raise :class:`LakeWriteFailed`; the caller must then stop without committing.
+        """
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.2
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return fn()
+            except S3Error as exc:
+                if exc.code in TERMINAL_S3_CODES:
+                    raise LakeWriteFailed(
+                        f"{what}: {exc.code}: {exc.message}",
+                        hint="check ECOM_S3_* settings and the buckets",
+                    ) from exc
+                error: Exception = exc
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                error = exc
+            if time.monotonic() + delay > deadline:
+                raise LakeWriteFailed(
+                    f"{what}: still failing after {attempt} attempts over "
+                    f"{self.retry_seconds:.0f}s: {error}",
+                    hint="is MinIO up? (`ecom stack status`)",
+                ) from error
+            log.warning(
+                "%s failed (attempt %d, retrying in %.1fs): %s", what, attempt, delay, error
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _runs(tagged: Sequence[tuple[int, PendingRow]]) -> list[list[PendingRow]]:
+    """Split offset-ordered rows into runs (one object each): a run holds one day and lies
+    inside one uncovered range, so an object's key never claims offsets it lacks."""
+    runs: list[list[PendingRow]] = []
+    last_range = -1
+    for range_no, r in tagged:
+        if runs and runs[-1][-1].day == r.day and range_no == last_range:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+        last_range = range_no
+    return runs
+
+
+__all__ = ["LakeWriter", "PendingRow", "WriteResult", "client", "LakeWriteTransient"]

@@ -1,0 +1,193 @@
+"""Background stream workers: start N, stop them, report their state.
+
+Each worker is `python -m faust -A stream_apps.app worker` with its own web port
+(``ECOM_STREAM_WEB_PORT`` + i), pid file ``run/stream-<i>.pid`` and log
+``logs/stream-<i>.log`` under the state folder. Workers of one app share the
+consumer group, so Kafka spreads the partitions over them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from common.progress import SILENT, Reporter
+from stack import process
+from stream_apps.configuration import StreamSettings
+from stream_apps.exceptions import WorkerError
+
+APP_MODULE = "stream_apps.app"
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    index: int
+    pid: int | None
+    up: bool
+    web: str
+    log: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _pid_file(s: StreamSettings, i: int) -> Path:
+    return s.base.home / "run" / f"stream-{i}.pid"
+
+
+def _log_file(s: StreamSettings, i: int) -> Path:
+    return s.base.home / "logs" / f"stream-{i}.log"
+
+
+def ensure_topics(s: StreamSettings) -> list[str]:
+    """Create the silver and dead-letter topics if missing (kept forever, for replay)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from schemas import SOURCE_TABLES
+
+    admin = AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    try:
+        existing = set(admin.list_topics(timeout=10).topics)
+    except Exception as exc:  # KafkaException
+        raise WorkerError(
+            f"Kafka at {s.base.kafka_bootstrap} is not reachable: {exc}",
+            hint="start the stack with `ecom stack up`",
+        ) from exc
+    wanted = [s.silver_topic(t) for t in SOURCE_TABLES] + [s.dlq_topic]
+    new = [
+        NewTopic(
+            t, num_partitions=s.partitions, replication_factor=1, config={"retention.ms": "-1"}
+        )
+        for t in wanted
+        if t not in existing
+    ]
+    if new:
+        for topic, fut in admin.create_topics(new).items():
+            try:
+                fut.result(timeout=30)
+            except Exception as exc:  # already exists is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise WorkerError(f"creating topic {topic} failed: {exc}") from exc
+    return [t.topic for t in new]
+
+
+def worker_command(s: StreamSettings, i: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "faust",
+        "-A",
+        APP_MODULE,
+        "worker",
+        "-l",
+        "info",
+        "--web-host",
+        s.base.host,
+        "--web-port",
+        str(s.web_port + i),
+    ]
+
+
+def worker_env(i: int) -> dict[str, str]:
+    return dict(os.environ, ECOM_STREAM_WORKER=str(i), PYTHONUNBUFFERED="1")
+
+
+def start(
+    s: StreamSettings, workers: int = 1, progress: Reporter = SILENT, wait_seconds: float = 60.0
+) -> list[WorkerState]:
+    if workers < 1:
+        raise WorkerError(f"--workers must be at least 1 (got {workers})")
+    made = ensure_topics(s)
+    if made:
+        progress(f"created topics {', '.join(made)}")
+    for i in range(workers):
+        pid = process.running_pid(_pid_file(s, i))
+        if pid:
+            progress(f"worker {i} already running (pid {pid})")
+            continue
+        port = s.web_port + i
+        if process.port_open(s.base.host, port):
+            raise WorkerError(
+                f"web port {s.base.host}:{port} for stream worker {i} is in use",
+                hint="stop that process or set ECOM_STREAM_WEB_PORT",
+            )
+        pid = process.start_detached(
+            worker_command(s, i),
+            out_file=_log_file(s, i),
+            pid_file=_pid_file(s, i),
+            env=worker_env(i),
+        )
+        progress(f"worker {i} started (pid {pid}, metrics http://{s.base.host}:{port}/metrics)")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        states = status(s, workers)
+        if all(w.up for w in states):
+            return states
+        dead = [w for w in states if w.pid is None]
+        if dead:
+            tail = " | ".join(process.tail(_log_file(s, dead[0].index), 5))
+            raise WorkerError(
+                f"stream worker {dead[0].index} exited during startup: {tail}",
+                hint=f"see {dead[0].log}",
+            )
+        if time.monotonic() > deadline:
+            raise WorkerError(
+                f"stream workers not serving after {wait_seconds:.0f}s",
+                hint="see the logs under logs/stream-*.log",
+            )
+        time.sleep(0.5)
+
+
+def _known_indexes(s: StreamSettings) -> list[int]:
+    run = s.base.home / "run"
+    out = []
+    for p in run.glob("stream-*.pid") if run.exists() else []:
+        try:
+            out.append(int(p.stem.split("-", 1)[1]))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def stop(s: StreamSettings, progress: Reporter = SILENT, timeout: float = 60.0) -> int:
+    stopped = 0
+    for i in _known_indexes(s):
+        pid = process.running_pid(_pid_file(s, i))
+        if pid is not None:
+            progress(f"stopping worker {i} (pid {pid})")
+            if not process.stop_pid(pid, timeout=timeout):
+                raise WorkerError(f"worker {i} (pid {pid}) did not stop", hint=f"kill -9 {pid}")
+            stopped += 1
+        _pid_file(s, i).unlink(missing_ok=True)
+    return stopped
+
+
+def status(s: StreamSettings, expected: int | None = None) -> list[WorkerState]:
+    indexes = sorted(set(_known_indexes(s)) | set(range(expected or 0)))
+    states = []
+    for i in indexes:
+        pid = process.running_pid(_pid_file(s, i))
+        url = f"http://{s.base.host}:{s.web_port + i}/metrics"
+        up = False
+        if pid is not None:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
+                    up = resp.status == 200
+            except OSError:
+                up = False
+        states.append(WorkerState(i, pid, up, url, str(_log_file(s, i))))
+    return states
+
+
+def metrics_text(s: StreamSettings) -> list[str]:
+    """The /metrics text of every running worker."""
+    texts = []
+    for w in status(s):
+        if w.up:
+            with urllib.request.urlopen(w.web, timeout=3) as resp:  # noqa: S310 (loopback)
+                texts.append(resp.read().decode())
+    return texts
