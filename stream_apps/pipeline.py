@@ -154,6 +154,10 @@ class SilverProcessor:
             return
         if isinstance(outcome, rules.Quarantined):
             self._dead_letter(batch, "silver", outcome.reason, coords, m, outcome.table, "")
+            marker = rules.quarantine_marker(outcome)
+            key = str(outcome.key).encode() if outcome.key is not None else None
+            value = self.registry.encode(outcome.table, marker)
+            batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
             return
         record = dict(outcome.record)
         fingerprint = None

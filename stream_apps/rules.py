@@ -220,6 +220,31 @@ def to_silver(event: ChangeEvent) -> SilverRecord | Quarantined:
     return SilverRecord(table, key, record, extra)
 
 
+#: op of the silver marker that stands for a quarantined version (see quarantine_marker).
+QUARANTINED_OP = "q"
+
+
+def quarantine_marker(q: Quarantined) -> dict[str, Any]:
+    """The silver record that ends the key's previous version when a version is quarantined.
+
+    The contract: a quarantined version does not enter silver, yet it ends the previous
+    version of its key (an order updated to an invalid status leaves silver's current
+    state until a valid version arrives). So silver gets this marker: op ``q``, a
+    delete flag, the key and the envelope fields; every other column is null. The full
+    row, with its reason, goes to the dead-letter topic.
+    """
+    pk = PRIMARY_KEYS[q.table]
+    envelope_fields = (
+        "source_lsn", "commit_lsn", "tx_id", "tx_order", "commit_ts", "snapshot",
+        "bronze_topic", "bronze_partition", "bronze_offset",
+    )  # fmt: skip
+    marker: dict[str, Any] = {c.name: None for c in COLUMNS[q.table]}
+    marker.update({name: q.record.get(name) for name in envelope_fields})
+    marker.update(op=QUARANTINED_OP, is_delete=True)
+    marker[pk] = q.key
+    return marker
+
+
 def dlq_record(
     stage: str,
     reason: str,

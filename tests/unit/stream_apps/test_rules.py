@@ -366,3 +366,29 @@ def test_topics_and_dlq_record() -> None:
     none = json.loads(dlq_record("bronze", "not_json", coords, None, None, None))
     assert none["key_b64"] is None and none["value_b64"] is None and none["table"] is None
     assert none["detail"] == ""
+
+
+def test_quarantine_marker_ends_the_key_with_nulls() -> None:
+    from schemas.avro import AvroRegistry
+    from stream_apps.rules import QUARANTINED_OP, Quarantined, quarantine_marker
+
+    q = Quarantined(
+        table="orders",
+        key=42,
+        reason="orders.order_status invalid",
+        record={
+            "op": "u", "is_delete": False, "source_lsn": 10, "commit_lsn": 9, "tx_id": 7,
+            "tx_order": 1, "commit_ts": None, "snapshot": False, "bronze_topic": "ecom.public.orders",
+            "bronze_partition": 1, "bronze_offset": 5, "order_id": 42, "customer_id": 3,
+            "order_status": "Lost", "total_amount": None,
+        },
+    )  # fmt: skip
+    marker = quarantine_marker(q)
+    assert marker["op"] == QUARANTINED_OP == "q"
+    assert marker["is_delete"] is True
+    assert marker["order_id"] == 42
+    assert marker["customer_id"] is None and marker["order_status"] is None
+    assert (marker["source_lsn"], marker["bronze_offset"]) == (10, 5)
+    registry = AvroRegistry.from_package()
+    table, _version, decoded = registry.decode(registry.encode("orders", marker))
+    assert table == "orders" and decoded["op"] == "q" and decoded["order_id"] == 42
