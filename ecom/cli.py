@@ -184,7 +184,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.down:
         demo.down(load(), progress=Progress())
         return 0
-    print(demo.run(load(), progress=Progress()))
+    options = demo.DemoOptions(live_seconds=args.live_seconds, rate=args.rate, workers=args.workers)
+    print(demo.run(load(), options, progress=Progress()))
     return 0
 
 
@@ -290,6 +291,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="bring everything up and show a live change captured end to end",
     )
     p.add_argument("--down", action="store_true", help="stop everything the demo started")
+    p.add_argument(
+        "--live-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of live traffic to run (default 10; 0 skips it)",
+    )
+    p.add_argument(
+        "--rate", type=float, default=200.0, help="live row changes per second (default 200)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="stream workers to start (default 1)")
     p.set_defaults(func=_demo)
 
     _add_generate(groups)

@@ -1,15 +1,18 @@
-"""`ecom demo`: from nothing to a change captured end to end, in one command.
+"""`ecom demo`: from nothing to live changes landing in the lake, in one command.
 
 Steps: start the stack (installing it the first time), create the source schema,
-register the Debezium connector, then make one real change in the source database
-and show the change event that arrives on its Kafka topic.
+register the Debezium connector, start the stream workers, make one change and show
+its Debezium event, run a burst of live traffic, wait until the pipeline has caught
+up, and show what landed in bronze and silver.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,21 +22,46 @@ from common.errors import TransientError
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
-from ecom import dbinit
+from ecom import dbinit, status
+from schemas import SOURCE_TABLES, lake
 from stack import services
+from stream_apps import configuration as stream_configuration
+from stream_apps import workers
+from stream_apps.sink import client as s3_client
 
 CAPTURE_TIMEOUT = 60.0
 
 
-def run(settings: Settings, progress: Reporter = SILENT) -> str:
+@dataclass(frozen=True)
+class DemoOptions:
+    live_seconds: float = 10.0
+    rate: float = 200.0
+    workers: int = 1
+
+
+def run(settings: Settings, options: DemoOptions | None = None, progress: Reporter = SILENT) -> str:
+    opts = options or DemoOptions()
     progress("starting the stack")
     rows = services.up(settings, progress=progress)
     progress("creating the source schema")
     dbinit.init(settings, progress=progress)
     progress("registering the Debezium connector")
     manage.apply_all(settings, progress=progress)
+    stream = stream_configuration.load()
+    progress(f"starting {opts.workers} stream worker(s)")
+    workers.start(stream, opts.workers, progress=progress)
     progress("making a change in the source database and waiting for its event")
     event, latency = capture_one_change(settings)
+    before = lake_counts(settings)
+    applied: dict[str, int] = {}
+    if opts.live_seconds > 0:
+        progress(f"live traffic: {opts.rate:.0f} row changes/s for {opts.live_seconds:.0f}s")
+        applied = _live(settings, opts, progress)
+    progress("waiting until the pipeline has caught up")
+    t0 = time.monotonic()
+    status.wait_caught_up(stream, timeout=300)
+    progress(f"caught up in {time.monotonic() - t0:.1f}s")
+    after = lake_counts(settings)
     return "\n".join(
         [
             services.format_status(rows),
@@ -41,15 +69,93 @@ def run(settings: Settings, progress: Reporter = SILENT) -> str:
             f"Captured in {latency:.2f}s on topic {settings.cdc_topic('customers')}:",
             json.dumps(_summary(event), indent=2),
             "",
+            _format_lake(applied, before, after),
+            "",
             f"MinIO console: http://{settings.host}:{settings.s3_console_port} "
-            f"(user {settings.s3_access_key}); `ecom config show` lists every endpoint.",
+            f"(user {settings.s3_access_key}); metrics: http://{settings.host}:"
+            f"{stream.web_port}/metrics; `ecom config show` lists every endpoint.",
             "Stop everything with `ecom demo --down` (data is kept).",
         ]
     )
 
 
 def down(settings: Settings, progress: Reporter = SILENT) -> None:
+    workers.stop(stream_configuration.load(), progress=progress)
     services.down(settings, progress=progress)
+
+
+def _live(settings: Settings, opts: DemoOptions, progress: Reporter) -> dict[str, int]:
+    from generator import LiveConfig, run_live
+
+    summary = run_live(
+        settings.source_dsn,
+        LiveConfig(rate=opts.rate, duration=opts.live_seconds, report_every=5.0),
+        stop=threading.Event(),
+        on_report=lambda r: progress(f"  {r.total_rows:,} row changes so far"),
+    )
+    applied: dict[str, int] = {}
+    for key, n in summary.changes.items():
+        table = key.split(".", 1)[0]
+        applied[table] = applied.get(table, 0) + n
+    return applied
+
+
+@dataclass(frozen=True)
+class LakeCount:
+    objects: int
+    rows: int
+
+
+def lake_counts(settings: Settings) -> dict[tuple[str, str], LakeCount]:
+    """Objects and rows per (bucket, table), from object names and Parquet footers."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    s3 = s3_client(settings)
+    out: dict[tuple[str, str], LakeCount] = {}
+    for bucket in (settings.bronze_bucket, settings.silver_bucket):
+        for table in SOURCE_TABLES:
+            objects = rows = 0
+            for obj in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=True):
+                name = obj.object_name or ""
+                try:
+                    key = lake.parse_key(name)
+                except ValueError:
+                    continue
+                objects += 1
+                if bucket == settings.silver_bucket:
+                    resp = s3.get_object(bucket, name)
+                    try:
+                        rows += pq.ParquetFile(io.BytesIO(resp.read())).metadata.num_rows
+                    finally:
+                        resp.close()
+                        resp.release_conn()
+                else:
+                    rows += key.last_offset - key.first_offset + 1  # offsets held
+            out[(bucket, table)] = LakeCount(objects, rows)
+    return out
+
+
+def _format_lake(
+    applied: dict[str, int],
+    before: dict[tuple[str, str], LakeCount],
+    after: dict[tuple[str, str], LakeCount],
+) -> str:
+    head = (
+        f"{'table':<24} {'live changes':>12} {'bronze objs':>11} {'+new':>6} "
+        f"{'silver objs':>11} {'+new':>6} {'silver rows':>11}"
+    )
+    lines = ["What landed in the lake:", head]
+    for table in SOURCE_TABLES:
+        b0, b1 = before[("bronze", table)], after[("bronze", table)]
+        s0, s1 = before[("silver", table)], after[("silver", table)]
+        lines.append(
+            f"{table:<24} {applied.get(table, 0):>12,} {b1.objects:>11,} "
+            f"{b1.objects - b0.objects:>+6,} {s1.objects:>11,} {s1.objects - s0.objects:>+6,} "
+            f"{s1.rows:>11,}"
+        )
+    return "\n".join(lines)
 
 
 def capture_one_change(settings: Settings) -> tuple[dict[str, Any], float]:

@@ -44,7 +44,13 @@ def _log_file(s: StreamSettings, i: int) -> Path:
 
 
 def ensure_topics(s: StreamSettings) -> list[str]:
-    """Create the silver and dead-letter topics if missing (kept forever, for replay)."""
+    """Create the CDC, silver and dead-letter topics if missing (kept forever, for replay).
+
+    The CDC topics are normally created by Connect with the connector's first event;
+    creating them up front (same partitions and retention as the connector's
+    topic.creation settings) lets workers subscribe at once instead of discovering
+    them on the consumer's next metadata refresh, minutes later.
+    """
     from confluent_kafka.admin import AdminClient, NewTopic
 
     from schemas import SOURCE_TABLES
@@ -57,7 +63,11 @@ def ensure_topics(s: StreamSettings) -> list[str]:
             f"Kafka at {s.base.kafka_bootstrap} is not reachable: {exc}",
             hint="start the stack with `ecom stack up`",
         ) from exc
-    wanted = [s.silver_topic(t) for t in SOURCE_TABLES] + [s.dlq_topic]
+    wanted = (
+        [s.base.cdc_topic(t) for t in SOURCE_TABLES]
+        + [s.silver_topic(t) for t in SOURCE_TABLES]
+        + [s.dlq_topic]
+    )
     new = [
         NewTopic(
             t, num_partitions=s.partitions, replication_factor=1, config={"retention.ms": "-1"}
