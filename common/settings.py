@@ -22,24 +22,36 @@ SECRET_FIELDS = frozenset(
 )
 
 
-def _env_str(name: str, default: str) -> str:
+def env_str(name: str, default: str) -> str:
+    """An environment variable, or the default when unset or empty."""
     value = os.environ.get(name)
     return default if value is None or value == "" else value
 
 
-def _env_int(name: str, default: int, *, low: int = 1, high: int = 65535) -> int:
+def env_number(name: str, default: float, *, low: float, high: float) -> float:
+    """A numeric environment variable checked against [low, high]; errors name it."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigError(
-            f"{name}={raw!r} is not an integer", hint=f"set {name} to a number, or unset it"
+            f"{name}={raw!r} is not a number", hint=f"set {name} to a number, or unset it"
         ) from None
     if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is out of range [{low}, {high}]", hint=f"fix {name}")
+        raise ConfigError(f"{name}={raw} is out of range [{low:g}, {high:g}]", hint=f"fix {name}")
     return value
+
+
+def env_int(name: str, default: int, *, low: int = 1, high: int = 65535) -> int:
+    """An integer environment variable checked against [low, high]; errors name it."""
+    raw = os.environ.get(name)
+    if raw is not None and raw != "" and not raw.strip().lstrip("+-").isdigit():
+        raise ConfigError(
+            f"{name}={raw!r} is not an integer", hint=f"set {name} to a number, or unset it"
+        )
+    return int(env_number(name, default, low=low, high=high))
 
 
 @dataclass(frozen=True)
@@ -163,40 +175,40 @@ def mask(key: str, value: str) -> str:
 
 def load() -> Settings:
     """Read the environment (prefix ``ECOM_``) into a frozen :class:`Settings`."""
-    home = Path(_env_str("ECOM_HOME", str(REPO_ROOT / ".stack"))).expanduser().resolve()
-    cache = Path(_env_str("ECOM_CACHE", str(Path.home() / ".cache" / "ecom"))).expanduser()
-    host = _env_str("ECOM_HOST", "127.0.0.1")
+    home = Path(env_str("ECOM_HOME", str(REPO_ROOT / ".stack"))).expanduser().resolve()
+    cache = Path(env_str("ECOM_CACHE", str(Path.home() / ".cache" / "ecom"))).expanduser()
+    host = env_str("ECOM_HOST", "127.0.0.1")
     settings = Settings(
         home=home,
         cache=cache.resolve(),
         host=host,
-        pg_host=_env_str("ECOM_PG_HOST", host),
-        kafka_host=_env_str("ECOM_KAFKA_HOST", host),
-        connect_host=_env_str("ECOM_CONNECT_HOST", host),
-        s3_host=_env_str("ECOM_S3_HOST", host),
-        pg_port=_env_int("ECOM_PG_PORT", 5432),
-        pg_user=_env_str("ECOM_PG_USER", "ecom"),
-        pg_password=_env_str("ECOM_PG_PASSWORD", "ecom-dev"),
-        source_db=_env_str("ECOM_SOURCE_DB", "ecommerce_source"),
-        gold_db=_env_str("ECOM_GOLD_DB", "ecommerce_gold"),
-        replication_user=_env_str("ECOM_REPLICATION_USER", "ecom_replicator"),
-        replication_password=_env_str("ECOM_REPLICATION_PASSWORD", "replicator-dev"),
-        kafka_port=_env_int("ECOM_KAFKA_PORT", 9092),
-        kafka_controller_port=_env_int("ECOM_KAFKA_CONTROLLER_PORT", 9093),
-        connect_port=_env_int("ECOM_CONNECT_PORT", 8083),
-        topic_prefix=_env_str("ECOM_TOPIC_PREFIX", "ecom"),
-        slot_name=_env_str("ECOM_SLOT_NAME", "ecom_cdc_slot"),
-        publication=_env_str("ECOM_PUBLICATION", "ecom_cdc_pub"),
-        s3_port=_env_int("ECOM_S3_PORT", 9000),
-        s3_console_port=_env_int("ECOM_S3_CONSOLE_PORT", 9001),
-        s3_access_key=_env_str("ECOM_S3_ACCESS_KEY", "ecom-admin"),
-        s3_secret_key=_env_str("ECOM_S3_SECRET_KEY", "ecom-dev-secret"),
-        bronze_bucket=_env_str("ECOM_BRONZE_BUCKET", "bronze"),
-        silver_bucket=_env_str("ECOM_SILVER_BUCKET", "silver"),
-        lake_bucket=_env_str("ECOM_LAKE_BUCKET", "lake-meta"),
-        kafka_heap=_env_str("ECOM_KAFKA_HEAP", "768m"),
-        connect_heap=_env_str("ECOM_CONNECT_HEAP", "768m"),
-        max_slot_wal_keep_size=_env_str("ECOM_MAX_SLOT_WAL_KEEP_SIZE", "4GB"),
+        pg_host=env_str("ECOM_PG_HOST", host),
+        kafka_host=env_str("ECOM_KAFKA_HOST", host),
+        connect_host=env_str("ECOM_CONNECT_HOST", host),
+        s3_host=env_str("ECOM_S3_HOST", host),
+        pg_port=env_int("ECOM_PG_PORT", 5432),
+        pg_user=env_str("ECOM_PG_USER", "ecom"),
+        pg_password=env_str("ECOM_PG_PASSWORD", "ecom-dev"),
+        source_db=env_str("ECOM_SOURCE_DB", "ecommerce_source"),
+        gold_db=env_str("ECOM_GOLD_DB", "ecommerce_gold"),
+        replication_user=env_str("ECOM_REPLICATION_USER", "ecom_replicator"),
+        replication_password=env_str("ECOM_REPLICATION_PASSWORD", "replicator-dev"),
+        kafka_port=env_int("ECOM_KAFKA_PORT", 9092),
+        kafka_controller_port=env_int("ECOM_KAFKA_CONTROLLER_PORT", 9093),
+        connect_port=env_int("ECOM_CONNECT_PORT", 8083),
+        topic_prefix=env_str("ECOM_TOPIC_PREFIX", "ecom"),
+        slot_name=env_str("ECOM_SLOT_NAME", "ecom_cdc_slot"),
+        publication=env_str("ECOM_PUBLICATION", "ecom_cdc_pub"),
+        s3_port=env_int("ECOM_S3_PORT", 9000),
+        s3_console_port=env_int("ECOM_S3_CONSOLE_PORT", 9001),
+        s3_access_key=env_str("ECOM_S3_ACCESS_KEY", "ecom-admin"),
+        s3_secret_key=env_str("ECOM_S3_SECRET_KEY", "ecom-dev-secret"),
+        bronze_bucket=env_str("ECOM_BRONZE_BUCKET", "bronze"),
+        silver_bucket=env_str("ECOM_SILVER_BUCKET", "silver"),
+        lake_bucket=env_str("ECOM_LAKE_BUCKET", "lake-meta"),
+        kafka_heap=env_str("ECOM_KAFKA_HEAP", "768m"),
+        connect_heap=env_str("ECOM_CONNECT_HEAP", "768m"),
+        max_slot_wal_keep_size=env_str("ECOM_MAX_SLOT_WAL_KEEP_SIZE", "4GB"),
     )
     _validate(settings)
     return settings

@@ -53,6 +53,9 @@ app = faust.App(
     broker_session_timeout=10.0,
     broker_heartbeat_interval=2.0,
     broker_rebalance_timeout=30.0,
+    # Refresh metadata often: a CDC topic that Connect creates after the worker started
+    # (fresh stack) is subscribed within seconds, not after the 5-minute default.
+    consumer_metadata_max_age_ms=5_000,
     producer_max_request_size=10 * 1024 * 1024,
     consumer_max_fetch_size=8 * 1024 * 1024,
     stream_buffer_maxsize=20_000,
@@ -136,7 +139,7 @@ async def bronze(stream: Any) -> None:
 @app.agent(cdc_topic, concurrency=1)
 async def silver(stream: Any) -> None:
     """CDC topics -> cleaned Avro records on silver.<table>; bad input -> dead-letter topic."""
-    async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
+    async for events in stream.take_events(S.batch_size, within=S.silver_batch_seconds):
         msgs = _msgs(events)
         batch = await _land("silver", partial(silver_processor.process, msgs))
         try:
@@ -144,6 +147,7 @@ async def silver(stream: Any) -> None:
         except Exception as exc:  # noqa: BLE001
             _fatal("silver", exc)
         METRICS.add("silver", "records", batch.silver)
+        METRICS.event_latencies("source_to_silver", batch.commit_us)  # after the broker's ack
 
 
 async def _produce_all(outputs: list[pipeline.Out]) -> None:

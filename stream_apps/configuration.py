@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from common.errors import ConfigError
-from common.settings import Settings
+from common.settings import Settings, env_int, env_number, env_str
 from common.settings import load as load_settings
-
-
-def _num(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number", hint=f"fix or unset {name}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is out of range [{low}, {high}]", hint=f"fix {name}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -34,6 +19,9 @@ class StreamSettings:
     batch_size: int
     #: ECOM_STREAM_BATCH_SECONDS: longest wait to fill a micro-batch (default 2.0).
     batch_seconds: float
+    #: ECOM_STREAM_SILVER_BATCH_SECONDS: the silver agent's (shorter) wait, so a change
+    #: reaches its silver topic within about a second (default 0.5).
+    silver_batch_seconds: float
     #: ECOM_STREAM_WEB_PORT: first worker's web port (metrics at /metrics); worker i uses +i.
     web_port: int
     #: ECOM_STREAM_RETRY_SECONDS: how long a failing lake write is retried in place before
@@ -58,12 +46,15 @@ def load() -> StreamSettings:
     base = load_settings()
     return StreamSettings(
         base=base,
-        app_id=os.environ.get("ECOM_STREAM_APP_ID") or "ecom-stream",
-        batch_size=int(_num("ECOM_STREAM_BATCH_SIZE", 10_000, 1, 1_000_000)),
-        batch_seconds=_num("ECOM_STREAM_BATCH_SECONDS", 2.0, 0.05, 600),
-        web_port=int(_num("ECOM_STREAM_WEB_PORT", 6066, 1024, 65000)),
-        retry_seconds=_num("ECOM_STREAM_RETRY_SECONDS", 900, 1, 86_400),
-        dlq_topic=os.environ.get("ECOM_STREAM_DLQ_TOPIC") or "ecom.dlq",
-        silver_prefix=os.environ.get("ECOM_STREAM_SILVER_PREFIX") or "silver",
-        partitions=int(_num("ECOM_STREAM_PARTITIONS", 3, 1, 256)),
+        app_id=env_str("ECOM_STREAM_APP_ID", "ecom-stream"),
+        batch_size=env_int("ECOM_STREAM_BATCH_SIZE", 10_000, low=1, high=1_000_000),
+        batch_seconds=env_number("ECOM_STREAM_BATCH_SECONDS", 2.0, low=0.05, high=600),
+        silver_batch_seconds=env_number(
+            "ECOM_STREAM_SILVER_BATCH_SECONDS", 0.5, low=0.05, high=600
+        ),
+        web_port=env_int("ECOM_STREAM_WEB_PORT", 6066, low=1024, high=65000),
+        retry_seconds=env_number("ECOM_STREAM_RETRY_SECONDS", 900, low=1, high=86_400),
+        dlq_topic=env_str("ECOM_STREAM_DLQ_TOPIC", "ecom.dlq"),
+        silver_prefix=env_str("ECOM_STREAM_SILVER_PREFIX", "silver"),
+        partitions=env_int("ECOM_STREAM_PARTITIONS", 3, low=1, high=256),
     )

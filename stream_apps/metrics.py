@@ -47,6 +47,20 @@ class Metrics:
         with self._lock:
             self.latencies[path].append(seconds)
 
+    def event_latencies(self, path: str, commit_us: list[int], now: float | None = None) -> None:
+        """Record source-commit-to-now latency for a sample of a batch's events (at most
+        200, evenly spaced in commit order, always including the oldest and newest)."""
+        if not commit_us:
+            return
+        now = time.time() if now is None else now
+        ordered = sorted(commit_us)
+        step = max(1, len(ordered) // 200)
+        sample = ordered[::step] + [ordered[-1]]
+        with self._lock:
+            values = self.latencies[path]
+            for us in sample:
+                values.append(now - us / 1e6)
+
     def render(self) -> str:
         with self._lock:
             lines = [

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,7 +51,7 @@ class SilverBatch:
     silver: int = 0
     dead_lettered: int = 0
     tombstones: int = 0
-    newest_commit_us: int | None = None
+    commit_us: list[int] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- bronze
@@ -60,7 +59,7 @@ def land_bronze(msgs: list[Msg], writer: LakeWriter, prefix: str) -> int:
     """Write raw messages as bronze Parquet, one object per table, partition and day."""
     now = datetime.now(UTC)
     groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
-    newest: int | None = None
+    commit_times: list[int] = []
     for m in msgs:
         row = formats.bronze_row(
             m.topic,
@@ -77,7 +76,7 @@ def land_bronze(msgs: list[Msg], writer: LakeWriter, prefix: str) -> int:
         day = formats.commit_date(commit_us, m.timestamp_ms)
         groups[(table, m.partition)].append(PendingRow(m.offset, day, row))
         if commit_us is not None:
-            newest = commit_us if newest is None else max(newest, commit_us)
+            commit_times.append(commit_us)
     written = 0
     for (table, partition), rows in groups.items():
         result = writer.write(table, partition, rows, formats.bronze_table, formats.to_parquet)
@@ -89,8 +88,7 @@ def land_bronze(msgs: list[Msg], writer: LakeWriter, prefix: str) -> int:
         METRICS.offset("bronze", str(topic), partition, max(r.offset for r in rows))
     METRICS.add("bronze", "events", len(msgs))
     METRICS.add("bronze", "batches")
-    if newest is not None:
-        METRICS.latency("source_to_bronze", time.time() - newest / 1e6)
+    METRICS.event_latencies("source_to_bronze", commit_times)
     return written
 
 
@@ -133,8 +131,6 @@ class SilverProcessor:
             self._one(m, batch)
         METRICS.add("silver", "events", len(msgs))
         METRICS.add("silver", "batches")
-        if batch.newest_commit_us is not None:
-            METRICS.latency("source_to_silver", time.time() - batch.newest_commit_us / 1e6)
         return batch
 
     def _one(self, m: Msg, batch: SilverBatch) -> None:
@@ -172,8 +168,7 @@ class SilverProcessor:
         batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
         batch.silver += 1
         if event.commit_ts_us is not None:
-            cur = batch.newest_commit_us
-            batch.newest_commit_us = max(cur or 0, event.commit_ts_us)
+            batch.commit_us.append(event.commit_ts_us)
 
     def _dead_letter(
         self,

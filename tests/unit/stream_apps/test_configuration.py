@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from common.errors import ConfigError
+from stream_apps import configuration
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ECOM_STREAM_BATCH_SIZE", "ECOM_STREAM_BATCH_SECONDS", "ECOM_STREAM_APP_ID"):
+        monkeypatch.delenv(name, raising=False)
+    s = configuration.load()
+    assert (s.app_id, s.batch_size, s.batch_seconds, s.silver_batch_seconds) == (
+        "ecom-stream", 10_000, 2.0, 0.5,
+    )  # fmt: skip
+    assert s.silver_topic("orders") == "silver.orders"
+    assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
+
+
+def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOM_STREAM_BATCH_SIZE", "500")
+    monkeypatch.setenv("ECOM_STREAM_BATCH_SECONDS", "0.25")
+    monkeypatch.setenv("ECOM_STREAM_SILVER_PREFIX", "clean")
+    s = configuration.load()
+    assert (s.batch_size, s.batch_seconds) == (500, 0.25)
+    assert s.silver_topic("products") == "clean.products"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("ECOM_STREAM_BATCH_SIZE", "many", "not an integer"),
+        ("ECOM_STREAM_BATCH_SIZE", "0", "out of range"),
+        ("ECOM_STREAM_BATCH_SECONDS", "soon", "not a number"),
+        ("ECOM_STREAM_WEB_PORT", "80", "out of range"),
+    ],
+)
+def test_bad_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        configuration.load()
+    assert name in str(err.value) and fragment in str(err.value)
