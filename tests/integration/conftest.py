@@ -17,6 +17,7 @@ import pytest
 
 from common.progress import Progress
 from common.settings import Settings, load
+from stream_apps.configuration import StreamSettings
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -71,3 +72,23 @@ def run_cli(
         timeout=timeout,
         env=dict(os.environ, **(env or {})),
     )
+
+
+@pytest.fixture(scope="session")
+def stream_settings(capture: Settings) -> StreamSettings:
+    """Settings of the stream workers (ECOM_STREAM_*), once capture is running."""
+    from stream_apps import configuration
+
+    return configuration.load()
+
+
+@pytest.fixture(scope="session")
+def stream(stream_settings: StreamSettings) -> Iterator[StreamSettings]:
+    """One stream worker runs (reusing a running one); all workers stop at session end."""
+    from stream_apps import workers
+
+    workers.start(stream_settings, 1, wait_seconds=90)
+    try:
+        yield stream_settings
+    finally:
+        workers.stop(stream_settings)

@@ -1,0 +1,409 @@
+"""Test helpers for the stream apps: read the lake, the dead-letter and silver topics,
+drive the workers, and compute silver's current state.
+
+Everything reads the real stack (MinIO, Kafka, Postgres). Other tests share the source
+tables and topics, so the helpers take *offset windows* (``end_offsets`` before and
+after a test's own changes) or keys, never rely on global counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg2
+import pyarrow.parquet as pq
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from minio import Minio
+
+from ecom import status as pipeline_status
+from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
+from schemas.avro import AvroRegistry, UnknownSchema
+from schemas.columns import COLUMNS
+from stream_apps import pipeline, workers
+from stream_apps.configuration import StreamSettings
+from stream_apps.sink import client as s3_client
+
+Offsets = dict[tuple[str, int], int]
+
+__all__ = ["s3_client"]
+
+
+# ---------------------------------------------------------------- waiting
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.5) -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(poll)
+
+
+def wait_caught_up(s: StreamSettings, timeout: float = 120.0) -> None:
+    """Nothing in flight: Debezium confirmed the WAL, CDC and silver topics fully consumed."""
+    pipeline_status.wait_caught_up(s, timeout, poll=0.5)
+
+
+# ---------------------------------------------------------------- workers
+def worker_pids(s: StreamSettings) -> dict[int, int]:
+    """Index -> pid of every live worker."""
+    return {w.index: w.pid for w in workers.status(s) if w.pid is not None}
+
+
+def workers_up(s: StreamSettings, n: int) -> bool:
+    states = [w for w in workers.status(s) if w.pid is not None]
+    return len(states) >= n and all(w.up for w in states)
+
+
+def start_workers(s: StreamSettings, n: int = 1) -> None:
+    workers.start(s, n, wait_seconds=90)
+
+
+def stop_workers(s: StreamSettings) -> None:
+    workers.stop(s, timeout=60)
+
+
+def stop_worker(s: StreamSettings, index: int, timeout: float = 60.0) -> None:
+    """Stop one worker (SIGTERM, then SIGKILL) and forget its pid file."""
+    from stack import process
+
+    pid_file = s.base.home / "run" / f"stream-{index}.pid"
+    pid = process.running_pid(pid_file)
+    if pid is not None:
+        assert process.stop_pid(pid, timeout=timeout), f"worker {index} (pid {pid}) did not stop"
+    pid_file.unlink(missing_ok=True)
+
+
+def kill_hard(pid: int, timeout: float = 10.0) -> None:
+    """kill -9 and wait until the process is gone (reaped if it is our child)."""
+    from stack import process
+
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while process.pid_alive(pid):
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        assert time.monotonic() < deadline, f"pid {pid} survived SIGKILL"
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------- Kafka
+def cdc_topics(s: StreamSettings) -> list[str]:
+    return [s.base.cdc_topic(t) for t in SOURCE_TABLES]
+
+
+def silver_topics(s: StreamSettings) -> list[str]:
+    return [s.silver_topic(t) for t in SOURCE_TABLES]
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "test-stream-helpers",  # never commits: assign() only
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+
+
+def end_offsets(bootstrap: str, topics: Iterable[str]) -> Offsets:
+    """High watermark of every partition of the existing ``topics``."""
+    consumer = _consumer(bootstrap)
+    try:
+        md = consumer.list_topics(timeout=10)
+        out: Offsets = {}
+        for topic in topics:
+            meta = md.topics.get(topic)
+            if meta is None or meta.error is not None:
+                continue
+            for p in sorted(meta.partitions):
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=10, cached=False
+                )
+                out[(topic, p)] = high
+        return out
+    finally:
+        consumer.close()
+
+
+def read_window(
+    bootstrap: str, start: Offsets, end: Offsets, timeout: float = 60.0
+) -> list[tuple[str, int, int, bytes | None, bytes | None]]:
+    """Every message ``start <= offset < end`` of each partition in ``end`` (a partition
+    missing from ``start`` is read from 0): (topic, partition, offset, key, value)."""
+    todo = {tp: (start.get(tp, 0), high) for tp, high in end.items() if high > start.get(tp, 0)}
+    out: list[tuple[str, int, int, bytes | None, bytes | None]] = []
+    if not todo:
+        return out
+    consumer = _consumer(bootstrap)
+    try:
+        consumer.assign([TopicPartition(t, p, lo) for (t, p), (lo, _hi) in todo.items()])
+        remaining = dict(todo)
+        deadline = time.monotonic() + timeout
+        while remaining:
+            assert time.monotonic() < deadline, f"could not read {sorted(remaining)} in time"
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise AssertionError(f"consumer error: {err}")
+                tp = (msg.topic(), msg.partition())
+                if tp not in remaining or msg.offset() >= remaining[tp][1]:
+                    continue
+                out.append((tp[0], tp[1], msg.offset(), msg.key(), msg.value()))
+                if msg.offset() >= remaining[tp][1] - 1:
+                    del remaining[tp]
+        return out
+    finally:
+        consumer.close()
+
+
+def read_dlq(s: StreamSettings, start: Offsets | None = None) -> list[dict[str, Any]]:
+    """Dead-letter records from ``start`` (default: the beginning) to the current end,
+    JSON-decoded, each with its own ``_dlq_offset``/``_dlq_partition``."""
+    end = end_offsets(s.base.kafka_bootstrap, [s.dlq_topic])
+    records = []
+    for _t, p, off, _key, value in read_window(s.base.kafka_bootstrap, start or {}, end):
+        assert value is not None, f"tombstone on the dead-letter topic at {p}/{off}"
+        doc = json.loads(value)
+        doc["_dlq_partition"], doc["_dlq_offset"] = p, off
+        records.append(doc)
+    return records
+
+
+class SilverDecoder:
+    """Decodes silver topic records; loads evolved schemas from the lake on a miss."""
+
+    def __init__(self, s: StreamSettings, s3: Minio) -> None:
+        self.s = s
+        self.s3 = s3
+        self.registry = AvroRegistry.from_package()
+
+    def decode(self, value: bytes) -> tuple[str, int, dict[str, Any]]:
+        try:
+            return self.registry.decode(value)
+        except UnknownSchema:
+            pipeline.load_lake_schemas(self.registry, self.s3, self.s.base.lake_bucket)
+            return self.registry.decode(value)
+
+
+def read_silver_topic(
+    s: StreamSettings, decoder: SilverDecoder, table: str, start: Offsets | None = None
+) -> list[tuple[int, dict[str, Any]]]:
+    """Decoded records of ``silver.<table>`` from ``start`` to the end: (version, record)."""
+    topic = s.silver_topic(table)
+    end = end_offsets(s.base.kafka_bootstrap, [topic])
+    out = []
+    for _t, _p, _off, _key, value in read_window(s.base.kafka_bootstrap, start or {}, end):
+        if value is None:
+            continue
+        got_table, version, record = decoder.decode(value)
+        assert got_table == table
+        out.append((version, record))
+    return out
+
+
+# ---------------------------------------------------------------- lake
+def lake_objects(s3: Minio, bucket: str, table: str) -> list[tuple[str, lake.ObjectKey]]:
+    out = []
+    for obj in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=True):
+        name = obj.object_name or ""
+        out.append((name, lake.parse_key(name)))  # every object must have a valid key
+    return out
+
+
+def read_lake(
+    s3: Minio,
+    bucket: str,
+    table: str,
+    keep: Callable[[lake.ObjectKey], bool] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of every Parquet object of ``table`` in ``bucket`` (``keep`` filters objects by
+    key), each with ``_object`` naming where it came from."""
+    names = [name for name, key in lake_objects(s3, bucket, table) if keep is None or keep(key)]
+
+    def fetch(name: str) -> list[dict[str, Any]]:
+        resp = s3.get_object(bucket, name)
+        try:
+            data = resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+        got = pq.read_table(io.BytesIO(data)).to_pylist()
+        for row in got:
+            row["_object"] = name
+        return got
+
+    rows: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for got in pool.map(fetch, names):
+            rows.extend(got)
+    return rows
+
+
+def overlaps(window: dict[int, tuple[int, int]]) -> Callable[[lake.ObjectKey], bool]:
+    """Object filter: the object's offsets meet ``window[partition] = (start, end)``
+    (``start`` inclusive, ``end`` exclusive)."""
+
+    def keep(key: lake.ObjectKey) -> bool:
+        span = window.get(key.partition)
+        return span is not None and key.last_offset >= span[0] and key.first_offset < span[1]
+
+    return keep
+
+
+def read_bronze(
+    s: StreamSettings,
+    s3: Minio,
+    table: str,
+    start: Offsets | None = None,
+    end: Offsets | None = None,
+) -> list[dict[str, Any]]:
+    """Bronze rows of ``table`` (optionally only those with start <= offset < end)."""
+    keep = None
+    topic = s.base.cdc_topic(table)
+    if end is not None:
+        window = {p: ((start or {}).get((t, p), 0), hi) for (t, p), hi in end.items() if t == topic}
+        keep = overlaps(window)
+    rows = read_lake(s3, s.base.bronze_bucket, table, keep)
+    if end is None:
+        return rows
+    return [
+        r
+        for r in rows
+        if (start or {}).get((r["topic"], r["partition"]), 0)
+        <= r["offset"]
+        < end.get((r["topic"], r["partition"]), -1)
+    ]
+
+
+def read_silver(s: StreamSettings, s3: Minio, table: str) -> list[dict[str, Any]]:
+    """The whole silver change-log of ``table`` (Parquet, bucket ``silver``)."""
+    return read_lake(s3, s.base.silver_bucket, table)
+
+
+def dedupe(rows: Iterable[dict[str, Any]], cols: tuple[str, ...]) -> list[dict[str, Any]]:
+    """First row per value of ``cols``."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for r in rows:
+        k = tuple(r[c] for c in cols)
+        if k not in seen:
+            seen.add(k)
+            out.append(r)
+    return out
+
+
+def key_of(raw_key: bytes | None, table: str) -> int | None:
+    """Primary key of a Debezium message key (JSON), None if absent."""
+    if raw_key is None:
+        return None
+    return json.loads(raw_key).get(PRIMARY_KEYS[table])
+
+
+# ---------------------------------------------------------------- silver state
+def silver_order(r: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Change order: snapshot rows (commit_lsn null) first, then commit, event, offset."""
+    commit = r["commit_lsn"]
+    return (
+        0 if commit is None else 1,
+        commit or 0,
+        r["source_lsn"] or 0,
+        r["bronze_offset"],
+    )
+
+
+def silver_changes(table: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The change-log rows of ``table`` since its last truncate, deduplicated by bronze
+    coordinates, in change order (a truncate ends every key; ids may be reused after)."""
+    unique = dedupe(rows, ("bronze_topic", "bronze_partition", "bronze_offset"))
+    ordered = sorted(unique, key=silver_order)
+    last_t = max((i for i, r in enumerate(ordered) if r["op"] == "t"), default=-1)
+    return ordered[last_t + 1 :]
+
+
+def silver_current(table: str, rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Silver's current state of ``table`` from its change-log rows: the last version per
+    key since the last truncate, without keys whose last version is a delete (d),
+    truncate (t) or quarantine marker (q)."""
+    pk = PRIMARY_KEYS[table]
+    state: dict[int, dict[str, Any]] = {}
+    for r in silver_changes(table, rows):
+        state[r[pk]] = r
+    return {k: r for k, r in state.items() if not r["is_delete"]}
+
+
+def history_of(table: str, rows: Iterable[dict[str, Any]], key: int) -> list[dict[str, Any]]:
+    """Every silver version of one key since the table's last truncate, in change order."""
+    pk = PRIMARY_KEYS[table]
+    return [r for r in silver_changes(table, rows) if r[pk] == key]
+
+
+# ---------------------------------------------------------------- source
+#: The contract's normalisation (section 2) as SQL, per column; other columns as-is.
+NORMALISED_SQL: dict[str, dict[str, str]] = {
+    "customers": {
+        "email": "lower(trim(email))",
+        "first_name": "trim(first_name)",
+        "last_name": "trim(last_name)",
+    },
+    "products": {"sku": "upper(trim(sku))", "category": "trim(category)"},
+    "orders": {"order_status": "trim(order_status)"},
+    "inventory_transactions": {"transaction_type": "trim(transaction_type)"},
+    "marketing_campaigns": {"channel": "trim(channel)"},
+    "order_items": {},
+}
+
+#: Rows that are NOT quarantined (contract section 2), as a SQL condition.
+VALID_SQL: dict[str, str] = {
+    "customers": "TRUE",
+    "products": "TRUE",
+    "orders": "trim(order_status) IN ('Pending','Processing','Shipped','Delivered','Cancelled')"
+    " AND order_status IS NOT NULL",
+    "order_items": "(quantity IS NULL OR quantity > 0) AND (unit_price IS NULL OR unit_price >= 0)",
+    "inventory_transactions": "transaction_type IS NOT NULL"
+    " AND trim(transaction_type) IN ('IN','OUT','ADJUSTMENT')",
+    "marketing_campaigns": "budget IS NULL OR budget >= 0",
+}
+
+
+def source_current(dsn: str, table: str) -> dict[int, dict[str, Any]]:
+    """The source table normalised as the contract says, quarantined rows left out;
+    TIMESTAMP values (naive UTC wall clock) made UTC-aware like silver's."""
+    cols = [c.name for c in COLUMNS[table]]
+    exprs = [f"{NORMALISED_SQL[table].get(c, c)} AS {c}" for c in cols]
+    sql = f"SELECT {', '.join(exprs)} FROM public.{table} WHERE {VALID_SQL[table]}"
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    out = {}
+    for values in rows:
+        row = dict(zip(cols, values, strict=True))
+        for k, v in row.items():
+            if isinstance(v, datetime):
+                assert v.tzinfo is None, f"{table}.{k} is not a TIMESTAMP"
+                row[k] = v.replace(tzinfo=UTC)
+        out[row[PRIMARY_KEYS[table]]] = row
+    return out
+
+
+def data_columns(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {c.name: row[c.name] for c in COLUMNS[table]}
