@@ -164,6 +164,36 @@ def main() -> int:
                 n += probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
         return n
 
+    def landed(text: str, agent: str) -> dict[tuple[str, int], int]:
+        out = {}
+        for m in re.finditer(
+            rf'ecom_stream_last_offset{{agent="{agent}",topic="([^"]+)",partition="(\d+)"}} (\d+)',
+            text,
+        ):
+            out[(m.group(1), int(m.group(2)))] = int(m.group(3))
+        return out
+
+    def complete(
+        texts: list[str], agent: str, prefix_of: Any, ends: dict[tuple[str, int], int]
+    ) -> bool:
+        """Every partition's last offset landed (by any worker) reached its end."""
+        seen: dict[tuple[str, int], int] = {}
+        for x in texts:
+            for k, v in landed(x, agent).items():
+                seen[k] = max(v, seen.get(k, -1))
+        return all(
+            seen.get((prefix_of(t), p), -1) >= end - 1 for (t, p), end in ends.items() if end > 0
+        )
+
+    def end_offsets(topics: list[str]) -> dict[tuple[str, int], int]:
+        md = probe.list_topics(timeout=10)
+        ends = {}
+        for t in topics:
+            for p in md.topics[t].partitions if t in md.topics else {}:
+                ends[(t, p)] = probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+        return ends
+
+    silver_topics = [stream.silver_topic(t) for t in counts]
     last_note = 0.0
     while time.monotonic() - t0 < args.timeout and (t_bronze is None or t_silver is None):
         texts = [scrape(p, host) for p in ports]
@@ -172,10 +202,16 @@ def main() -> int:
         now = time.monotonic() - t0
         if t_kafka is None and kafka_total() >= total_rows:
             t_kafka = now
-        if t_bronze is None and bronze >= total_rows:
-            t_bronze = now
-        if t_silver is None and silver >= total_rows:
-            t_silver = now
+        if t_kafka is not None:
+            # done = the highest offset landed per partition reached the partition's end
+            if t_bronze is None and complete(texts, "bronze", lambda t: t, end_offsets(cdc_topics)):
+                t_bronze = now
+            if (
+                t_bronze is not None
+                and t_silver is None
+                and complete(texts, "silver_sink", lambda t: t, end_offsets(silver_topics))
+            ):
+                t_silver = now
         if now - last_note > 30:
             log(f"  {now:5.0f}s bronze {bronze:,.0f} silver {silver:,.0f} / {total_rows:,}")
             last_note = now

@@ -53,6 +53,11 @@ app = faust.App(
     broker_session_timeout=10.0,
     broker_heartbeat_interval=2.0,
     broker_rebalance_timeout=30.0,
+    # Do not wait for in-flight events to be acknowledged before a rebalance: events
+    # held in a take_events() buffer would never be, and the member would hang there
+    # (its partitions then go to the others only after the rebalance timeout). Only
+    # acknowledged offsets are committed anyway; the rest is delivered again.
+    stream_wait_empty=False,
     # Refresh metadata often: a CDC topic that Connect creates after the worker started
     # (fresh stack) is subscribed within seconds, not after the 5-minute default.
     consumer_metadata_max_age_ms=5_000,

@@ -31,7 +31,8 @@ class StreamSettings:
     dlq_topic: str
     #: ECOM_STREAM_SILVER_PREFIX: silver topics are <prefix>.<table> (default silver).
     silver_prefix: str
-    #: ECOM_STREAM_PARTITIONS: partitions of the silver and DLQ topics we create (default 3).
+    #: ECOM_STREAM_PARTITIONS: partitions of the CDC, silver and DLQ topics we create (default
+    #: 6: an even split over 1, 2, 3 or 6 workers, which Faust assigns by partition number).
     partitions: int
 
     @property
@@ -56,5 +57,5 @@ def load() -> StreamSettings:
         retry_seconds=env_number("ECOM_STREAM_RETRY_SECONDS", 900, low=1, high=86_400),
         dlq_topic=env_str("ECOM_STREAM_DLQ_TOPIC", "ecom.dlq"),
         silver_prefix=env_str("ECOM_STREAM_SILVER_PREFIX", "silver"),
-        partitions=env_int("ECOM_STREAM_PARTITIONS", 3, low=1, high=256),
+        partitions=env_int("ECOM_STREAM_PARTITIONS", 6, low=1, high=256),
     )
