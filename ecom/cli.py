@@ -18,6 +18,7 @@ from common import log
 from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
+from ecom.cli_gold_extras import _add_kpi_and_schedule
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_demo)
 
     _add_generate(groups)
+    _add_kpi_and_schedule(groups, _add_gold(groups))  # ecom kpi, ecom gold schedule
     return parser
 
 
@@ -398,6 +400,60 @@ def _add_generate(groups: argparse._SubParsersAction) -> None:  # type: ignore[t
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between rate lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=live)
+
+
+# ---------------------------------------------------------------- gold
+def _gold_rebuild(args: argparse.Namespace) -> int:
+    from compaction import configuration, rebuild
+
+    result = rebuild.rebuild(
+        configuration.load(), args.as_of, compact_lake=not args.no_compact, progress=Progress()
+    )
+    for table, n in result.row_counts.items():
+        print(f"{table:<28} {n:>12,} rows")
+    print(f"gold build #{result.build_id} as of {result.as_of} done in {result.seconds:.1f}s")
+    return 0
+
+
+def _gold_verify(args: argparse.Namespace) -> int:
+    from compaction import verify
+    from compaction.exceptions import VerifyMismatch
+
+    report = verify.verify(load())
+    print(report.format())
+    if not report.ok:
+        raise VerifyMismatch(report.summary())
+    return 0
+
+
+def _add_gold(groups: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """`ecom gold ...` (package compaction/); returns the group's subparsers so more
+    gold commands can be added next to these."""
+    import datetime as dt
+
+    def as_of_date(text: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+    gold = groups.add_parser("gold", help="nightly lake compaction and gold tables")
+    cmds = gold.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = cmds.add_parser(
+        "rebuild",
+        help="compact the lake, rebuild every gold table from silver, swap atomically",
+    )
+    p.add_argument(
+        "--as-of", type=as_of_date, default=None, metavar="YYYY-MM-DD",
+        help="the as-of date D of the 30-day window (default: today, UTC)",
+    )  # fmt: skip
+    p.add_argument("--no-compact", action="store_true", help="skip compacting the lake")
+    p.set_defaults(func=_gold_rebuild)
+    p = cmds.add_parser(
+        "verify", help="gold row counts and reconciliation with the source; exit 1 on a mismatch"
+    )
+    p.set_defaults(func=_gold_verify)
+    return cmds
 
 
 def main(argv: Sequence[str] | None = None) -> int:

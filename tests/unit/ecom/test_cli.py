@@ -27,6 +27,9 @@ COMMANDS = [
     ["config"],
     ["config", "show"],
     ["demo"],
+    ["stream"], ["stream", "run"], ["stream", "start"], ["stream", "stop"], ["stream", "status"],
+    ["status"], ["generate"], ["generate", "seed"], ["generate", "live"],
+    ["gold"], ["gold", "rebuild"], ["gold", "verify"], ["gold", "schedule"], ["kpi"],
 ]
 
 

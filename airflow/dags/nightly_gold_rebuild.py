@@ -1,0 +1,75 @@
+"""Airflow DAG ``nightly_gold_rebuild``: rebuild the gold tables, then verify them.
+
+For teams that keep Airflow (the old pipeline had one DAG per layer). Copy or
+symlink this file into the scheduler's ``dags/`` folder; the workers need the
+``ecom`` command (``pip install`` this repo) and the same ``ECOM_*`` settings as
+any other deployment.
+
+- Schedule: every day at ``ECOM_GOLD_SCHEDULE_AT`` (HH:MM, UTC; default 02:30), the
+  same variable ``ecom gold schedule --print`` and the docker-compose
+  ``gold-nightly`` service read.
+- ``catchup=False``: a rebuild always builds gold as of today, so missed nights are
+  not replayed; ``max_active_runs=1``: runs never overlap (the rebuild also takes a
+  lock of its own).
+- ``ECOM_BIN`` (default ``ecom`` on PATH) and ``ECOM_REPO_DIR`` (working folder,
+  optional) adapt it to the worker's layout.
+
+This file is not part of the ``ecom`` package and imports nothing from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timedelta, timezone
+
+from airflow import DAG
+
+try:  # Airflow 3: the standard provider
+    from airflow.providers.standard.operators.bash import BashOperator
+except ImportError:  # Airflow 2
+    from airflow.operators.bash import BashOperator
+
+DEFAULT_AT = "02:30"
+
+
+def cron_from_hhmm(text: str) -> str:
+    """``HH:MM`` (UTC) to a daily cron expression; a bad value fails the DAG import."""
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"ECOM_GOLD_SCHEDULE_AT={text!r} is not a time of day HH:MM (UTC)")
+    return f"{int(match.group(2))} {int(match.group(1))} * * *"
+
+
+SCHEDULE = cron_from_hhmm(os.environ.get("ECOM_GOLD_SCHEDULE_AT") or DEFAULT_AT)
+ECOM_BIN = os.environ.get("ECOM_BIN") or "ecom"
+ECOM_REPO_DIR = os.environ.get("ECOM_REPO_DIR") or None
+
+with DAG(
+    dag_id="nightly_gold_rebuild",
+    description="Compact the lake and rebuild the gold tables, then verify them against the source",
+    schedule=SCHEDULE,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 (Python < 3.11 workers)
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "owner": "analytics",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=15),
+    },
+    tags=["ecom", "gold"],
+) as dag:
+    gold_rebuild = BashOperator(
+        task_id="gold_rebuild",
+        bash_command=f"{ECOM_BIN} gold rebuild",
+        cwd=ECOM_REPO_DIR,
+        execution_timeout=timedelta(hours=2),
+    )
+    gold_verify = BashOperator(
+        task_id="gold_verify",
+        bash_command=f"{ECOM_BIN} gold verify",
+        cwd=ECOM_REPO_DIR,
+        execution_timeout=timedelta(minutes=30),
+    )
+
+    gold_rebuild >> gold_verify

@@ -1,0 +1,237 @@
+"""``ecom gold rebuild``: compact the lake, compute silver's current state, build gold in a
+staging schema and swap it in atomically, under an advisory lock.
+
+A failed rebuild leaves the previous gold in place, records the failure (step and
+error) in ``gold_build_log`` and raises :class:`RebuildFailed` with one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import FrameType
+
+from common.errors import EcomError
+from common.progress import SILENT, Progress
+from compaction import compact, gold, lakeio, state
+from compaction.configuration import LOCK_KEY, GoldSettings
+from compaction.exceptions import RebuildFailed, RebuildLocked
+from compaction.state import Position
+from schemas import SOURCE_TABLES
+
+
+@dataclass
+class BuildResult:
+    build_id: int
+    as_of: date
+    row_counts: dict[str, int]
+    position: Position
+    seconds: float
+    compaction: dict[str, compact.CompactionStats] = field(default_factory=dict)
+    state_rows: dict[str, int] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def gold_lock(gs: GoldSettings) -> Iterator[gold.Connection]:
+    """Hold the rebuild lock (pg_try_advisory_lock in the gold database) for the block."""
+    conn = gold.connect(gs.base, application="ecom gold rebuild")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+            row = cur.fetchone()
+            if not (row and row[0]):
+                raise RebuildLocked(f"another gold rebuild is running ({_holder(cur)})")
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(Exception), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    finally:
+        conn.close()
+
+
+def _holder(cur: object) -> str:
+    """'since <time>, pid N' of the session holding the lock, as far as it can be seen."""
+    try:
+        cur.execute(  # type: ignore[attr-defined]
+            "SELECT a.pid, a.backend_start, a.application_name FROM pg_locks AS l "
+            "JOIN pg_stat_activity AS a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 "
+            "AND l.objid = %s AND l.objsubid = 1",
+            (LOCK_KEY,),
+        )
+        row = cur.fetchone()  # type: ignore[attr-defined]
+    except Exception:
+        row = None
+    if not row:
+        return "since an unknown time"
+    pid, since, app = row
+    when = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if since else "unknown"
+    who = f", {app}" if app else ""
+    return f"since {when}, pid {pid}{who}"
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt so a stopped rebuild still logs its failure."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def rebuild(
+    gs: GoldSettings,
+    as_of: date | None = None,
+    *,
+    compact_lake: bool = True,
+    progress: Progress = SILENT,
+) -> BuildResult:
+    """Rebuild gold as of ``as_of`` (default: today, UTC). See the module docstring."""
+    as_of = as_of or datetime.now(UTC).date()
+    t0 = time.monotonic()
+    with gold_lock(gs) as conn, _sigterm_interrupts():
+        gold.ensure_log(conn)
+        for schema in gold.cleanup_abandoned(conn):
+            progress(f"dropped staging schema {schema} left by a rebuild that died")
+        build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
+        schema = gold.staging_schema(build_id)
+        progress(f"gold rebuild #{build_id} as of {as_of} (staging schema {schema})")
+        result = BuildResult(build_id, as_of, {}, Position(None, None), 0.0)
+        step = "start"
+        try:
+            scratch = Path(tempfile.mkdtemp(prefix="ecom-gold-", dir=gs.work_dir))
+            try:
+                if compact_lake:
+                    step = "compact"
+                    gold.log_step(conn, build_id, step)
+                    result.compaction = compact_lake_step(gs, scratch, progress)
+                step = "current state"
+                gold.log_step(conn, build_id, step)
+                gold.create_staging(conn, schema)
+                result.position, result.state_rows = current_state_step(
+                    gs, conn, schema, scratch, progress
+                )
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            step = "gold"
+            gold.log_step(conn, build_id, step)
+            progress("gold: computing the gold tables in the staging schema")
+            result.row_counts = gold.build_gold(conn, schema, as_of, progress)
+            step = "swap"
+            gold.log_step(conn, build_id, step)
+            gold.swap(conn, schema, build_id, result.row_counts, result.position,
+                      gs.swap_lock_timeout)  # fmt: skip
+            progress("swap: new gold is live in public")
+        except BaseException as exc:
+            message = _one_line(exc)
+            with contextlib.suppress(Exception):
+                gold.drop_staging(conn, schema)
+            with contextlib.suppress(Exception):
+                gold.log_failure(gs.base, build_id, step, message)
+            if isinstance(exc, Exception):
+                raise RebuildFailed(
+                    f"gold rebuild #{build_id} failed during {step}: {message}",
+                    hint="the previous gold is unchanged; the failure is in gold_build_log",
+                ) from exc
+            raise
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, EcomError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def compact_lake_step(
+    gs: GoldSettings, scratch: Path, progress: Progress
+) -> dict[str, compact.CompactionStats]:
+    """Compact bronze and silver, table by table."""
+    s3 = lakeio.client(gs.base)
+    out: dict[str, compact.CompactionStats] = {}
+    for kind, bucket in (("silver", gs.base.silver_bucket), ("bronze", gs.base.bronze_bucket)):
+        total = compact.CompactionStats()
+        for table in SOURCE_TABLES:
+            total.add(
+                compact.compact_table(
+                    s3,
+                    bucket,
+                    kind,
+                    table,
+                    target_bytes=gs.compact_target_bytes,
+                    scratch=scratch,
+                    workers=gs.download_workers,
+                    progress=progress,
+                )  # fmt: skip
+            )
+        out[kind] = total
+        progress(
+            f"compact {bucket}: {total.objects_before:,} objects in {total.folders:,} folders, "
+            f"{total.objects_merged:,} merged into {total.objects_written:,}"
+        )
+    return out
+
+
+def current_state_step(
+    gs: GoldSettings, conn: gold.Connection, schema: str, scratch: Path, progress: Progress
+) -> tuple[Position, dict[str, int]]:
+    """Per table: download its silver change-log, compute the current state (and the
+    customers' history) with DuckDB, COPY it into the staging schema."""
+    s3 = lakeio.client(gs.base)
+    duck_dir = scratch / "duckdb"
+    duck_dir.mkdir()
+    con = state.connect(
+        duck_dir / "state.duckdb",
+        memory_limit=gs.duckdb_memory,
+        threads=gs.duckdb_threads,
+        temp_directory=duck_dir / "spill",
+    )
+    position = Position(None, None)
+    rows: dict[str, int] = {}
+    try:
+        for table in SOURCE_TABLES:
+            objects = lakeio.list_table(s3, gs.base.silver_bucket, table)
+            folder = scratch / "silver" / table
+            files = lakeio.download(s3, gs.base.silver_bucket, objects, folder, gs.download_workers)
+            versions = state.load_changes(con, table, files)
+            shutil.rmtree(folder, ignore_errors=True)
+            position = position.merge(state.position(con))
+            csv_path = scratch / f"{table}.csv"
+            rows[table] = state.export_csv(
+                con, state.current_state_query(table, for_csv=True), csv_path
+            )
+            gold.load_current(conn, schema, table, csv_path)
+            csv_path.unlink()
+            progress(
+                f"current state {table}: {rows[table]:,} rows from {versions:,} versions "
+                f"in {len(objects):,} objects"
+            )
+            if table == "customers":
+                hist_path = scratch / "customers_history.csv"
+                n = state.export_csv(con, state.history_query(for_csv=True), hist_path)
+                gold.load_history(conn, schema, hist_path)
+                hist_path.unlink()
+                progress(f"customer history: {n:,} versions")
+            state.drop_changes(con)
+    finally:
+        con.close()
+    return position, rows

@@ -1,0 +1,168 @@
+"""Silver current state and customer history, column-oriented with DuckDB.
+
+One table at a time: its silver change-log (local Parquet files downloaded from the
+lake, or a pyarrow table in tests) becomes the DuckDB table ``changes``
+(deduplicated by bronze coordinates, with the change-order key), from which the
+current state and, for customers, the SCD2 history are queried. DuckDB runs with a
+memory limit and spills to its temp folder, so memory stays bounded whatever the
+scale. No DuckDB extension is ever downloaded (parquet and ICU are built in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from compaction import sqlfiles
+from schemas import PRIMARY_KEYS
+from schemas.columns import COLUMNS, Column
+
+_TS = pa.timestamp("us", tz="UTC")
+
+#: Envelope columns of the silver change-log (see stream_apps.formats.SILVER_ENVELOPE).
+ENVELOPE: tuple[tuple[str, pa.DataType], ...] = (
+    ("op", pa.string()),
+    ("is_delete", pa.bool_()),
+    ("source_lsn", pa.int64()),
+    ("commit_lsn", pa.int64()),
+    ("tx_id", pa.int64()),
+    ("tx_order", pa.int64()),
+    ("commit_ts", _TS),
+    ("snapshot", pa.bool_()),
+    ("bronze_topic", pa.string()),
+    ("bronze_partition", pa.int32()),
+    ("bronze_offset", pa.int64()),
+)
+
+
+def _arrow_type(col: Column) -> pa.DataType:
+    return {
+        "int": pa.int64(),
+        "str": pa.string(),
+        "timestamp": _TS,
+        "date": pa.date32(),
+    }.get(col.kind) or pa.decimal128(col.precision or 38, col.scale or 0)
+
+
+def silver_arrow_schema(table: str) -> pa.Schema:
+    """The silver change-log's Parquet schema of ``table`` (envelope, columns, extra_json)."""
+    fields = [pa.field(n, t) for n, t in ENVELOPE]
+    fields += [pa.field(c.name, _arrow_type(c)) for c in COLUMNS[table]]
+    fields.append(pa.field("extra_json", pa.string()))
+    return pa.schema(fields)
+
+
+def connect(
+    database: Path | None = None,
+    *,
+    memory_limit: str = "2GB",
+    threads: int = 2,
+    temp_directory: Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that never downloads extensions and works in UTC."""
+    con = duckdb.connect(
+        str(database) if database is not None else ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    _run(con, "SET TimeZone = 'UTC'")
+    _run(con, f"SET memory_limit = '{_sql_str(memory_limit)}'")
+    _run(con, f"SET threads = {int(threads)}")
+    _run(con, "SET preserve_insertion_order = false")
+    if temp_directory is not None:
+        _run(con, f"SET temp_directory = '{_sql_str(str(temp_directory))}'")
+    return con
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    """Execute and fetch everything (DuckDB wants a result finished before the next one)."""
+    return con.execute(sql).fetchall()
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def load_changes(
+    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | Sequence[Path]
+) -> int:
+    """Make ``changes`` the deduplicated change-log of ``table``; returns its row count.
+
+    ``source`` is a pyarrow table or local Parquet files of the silver change-log.
+    """
+    if isinstance(source, pa.Table) or not source:
+        arrow = source if isinstance(source, pa.Table) else silver_arrow_schema(table).empty_table()
+        con.register("silver_source", arrow)
+        relation = "silver_source"
+    else:
+        files = ", ".join(f"'{_sql_str(str(p))}'" for p in source)
+        relation = f"read_parquet([{files}], union_by_name = true)"
+    _run(con, sqlfiles.read("duck_changes.sql").format(source=relation))
+    if relation == "silver_source":
+        con.unregister("silver_source")
+    return int(_run(con, "SELECT count(*) FROM changes")[0][0])  # type: ignore[call-overload]
+
+
+def _select_list(table: str, *, for_csv: bool) -> str:
+    cols = []
+    for c in COLUMNS[table]:
+        if for_csv and c.kind == "timestamp":
+            cols.append(f"CAST({c.name} AS TIMESTAMP) AS {c.name}")  # UTC wall clock
+        else:
+            cols.append(c.name)
+    return ", ".join(cols)
+
+
+def current_state_query(table: str, *, for_csv: bool = False) -> str:
+    return sqlfiles.read("duck_current_state.sql").format(
+        pk=PRIMARY_KEYS[table], columns=_select_list(table, for_csv=for_csv)
+    )
+
+
+def history_query(*, for_csv: bool = False) -> str:
+    return sqlfiles.read("duck_customers_history.sql").format(
+        timestamp="TIMESTAMP" if for_csv else "TIMESTAMPTZ"
+    )
+
+
+def current_state(con: duckdb.DuckDBPyConnection, table: str) -> pa.Table:
+    """The current state of ``table`` (after :func:`load_changes`) as a pyarrow table."""
+    return con.sql(current_state_query(table)).to_arrow_table()
+
+
+def customers_history(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The SCD2 history of customers (after ``load_changes(con, "customers", ...)``)."""
+    return con.sql(history_query()).to_arrow_table()
+
+
+@dataclass(frozen=True)
+class Position:
+    """The highest source position in a change-log."""
+
+    max_commit_ts: datetime | None
+    max_source_lsn: int | None
+
+    def merge(self, other: Position) -> Position:
+        ts = [t for t in (self.max_commit_ts, other.max_commit_ts) if t is not None]
+        lsn = [n for n in (self.max_source_lsn, other.max_source_lsn) if n is not None]
+        return Position(max(ts) if ts else None, max(lsn) if lsn else None)
+
+
+def position(con: duckdb.DuckDBPyConnection) -> Position:
+    ts, lsn = _run(con, "SELECT max(commit_ts), max(source_lsn) FROM changes")[0]
+    return Position(ts, None if lsn is None else int(lsn))  # type: ignore[arg-type,call-overload]
+
+
+def drop_changes(con: duckdb.DuckDBPyConnection) -> None:
+    _run(con, "DROP TABLE IF EXISTS changes")
+
+
+def export_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
+    """Write ``query``'s rows as headerless CSV (NULL empty, empty string quoted) to
+    ``path`` for PostgreSQL's ``COPY ... (FORMAT csv)``; returns the row count."""
+    rows = _run(con, f"COPY ({query}) TO '{_sql_str(str(path))}' (FORMAT csv, HEADER false)")
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]

@@ -1,0 +1,67 @@
+"""Gold settings, small pure helpers and the `ecom gold` argument parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.errors import ConfigError
+from compaction import configuration, gold, sqlfiles
+from ecom import cli
+from schemas.columns import COLUMNS
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ECOM_GOLD_COMPACT_TARGET_MB", "ECOM_GOLD_DUCKDB_MEMORY", "ECOM_GOLD_WORK_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    gs = configuration.load()
+    assert gs.compact_target_bytes == 64 * 1024 * 1024
+    assert gs.duckdb_memory == "2GB" and gs.work_dir is None
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setenv("ECOM_GOLD_COMPACT_TARGET_MB", "8")
+    monkeypatch.setenv("ECOM_GOLD_DUCKDB_MEMORY", "512MB")
+    monkeypatch.setenv("ECOM_GOLD_WORK_DIR", str(tmp_path))
+    gs = configuration.load()
+    assert gs.compact_target_bytes == 8 * 1024 * 1024
+    assert gs.duckdb_memory == "512MB" and str(gs.work_dir) == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ECOM_GOLD_DUCKDB_MEMORY", "lots"), ("ECOM_GOLD_COMPACT_TARGET_MB", "0")],
+)
+def test_bad_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        configuration.load()
+
+
+def test_lsn_text_and_types() -> None:
+    assert gold.lsn_text(None) is None
+    assert gold.lsn_text((0x16 << 32) + 0xB374D848) == "16/B374D848"
+    types = {c.name: gold.pg_type(c) for c in COLUMNS["order_items"]}
+    assert types["unit_price"] == "NUMERIC(10, 2)" and types["quantity"] == "INTEGER"
+
+
+def test_staging_schema_names_are_checked() -> None:
+    assert gold.staging_schema(12) == "gold_build_12"
+    with pytest.raises(ValueError):
+        gold.drop_staging(None, "public")  # type: ignore[arg-type]
+
+
+def test_every_gold_table_has_its_sql_file() -> None:
+    for table in gold.GOLD_TABLES:
+        assert "{s}." + table in sqlfiles.read(f"gold_{table}.sql")
+
+
+def test_cli_parses_gold_commands() -> None:
+    parser = cli.build_parser()
+    args = parser.parse_args(["gold", "rebuild", "--as-of", "2026-11-01", "--no-compact"])
+    assert str(args.as_of) == "2026-11-01" and args.no_compact
+    assert parser.parse_args(["gold", "rebuild"]).as_of is None
+    assert parser.parse_args(["gold", "verify"]).func.__name__ == "_gold_verify"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["gold", "rebuild", "--as-of", "2026-13-01"])
