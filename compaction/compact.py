@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from minio import Minio
 
-from common.progress import SILENT, Progress
+from common.progress import SILENT, Reporter
 from compaction import lakeio
 from compaction.lakeio import LakeObject
 from schemas import lake
@@ -214,7 +214,7 @@ def compact_table(
     target_bytes: int,
     scratch: Path,
     workers: int,
-    progress: Progress = SILENT,
+    progress: Reporter = SILENT,
 ) -> CompactionStats:
     """Compact every folder of ``table`` in ``bucket`` (``kind`` is bronze or silver)."""
     stats = CompactionStats()

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 
-from common.progress import SILENT, Progress
+from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction import sqlfiles
 from compaction.configuration import STAGING_PREFIX
@@ -186,7 +186,7 @@ def load_history(conn: Connection, schema: str, path: Path) -> None:
 
 
 def build_gold(
-    conn: Connection, schema: str, as_of: date, progress: Progress = SILENT
+    conn: Connection, schema: str, as_of: date, progress: Reporter = SILENT
 ) -> dict[str, int]:
     """Compute every gold table in ``schema``; returns the row count of each."""
     schema = _check_schema(schema)

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from common.errors import EcomError
-from common.progress import SILENT, Progress
+from common.progress import SILENT, Reporter
 from compaction import compact, gold, lakeio, state
 from compaction.configuration import LOCK_KEY, GoldSettings
 from compaction.exceptions import RebuildFailed, RebuildLocked
@@ -103,7 +103,7 @@ def rebuild(
     as_of: date | None = None,
     *,
     compact_lake: bool = True,
-    progress: Progress = SILENT,
+    progress: Reporter = SILENT,
 ) -> BuildResult:
     """Rebuild gold as of ``as_of`` (default: today, UTC). See the module docstring."""
     as_of = as_of or datetime.now(UTC).date()
@@ -163,7 +163,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def compact_lake_step(
-    gs: GoldSettings, scratch: Path, progress: Progress
+    gs: GoldSettings, scratch: Path, progress: Reporter
 ) -> dict[str, compact.CompactionStats]:
     """Compact bronze and silver, table by table."""
     s3 = lakeio.client(gs.base)
@@ -192,7 +192,7 @@ def compact_lake_step(
 
 
 def current_state_step(
-    gs: GoldSettings, conn: gold.Connection, schema: str, scratch: Path, progress: Progress
+    gs: GoldSettings, conn: gold.Connection, schema: str, scratch: Path, progress: Reporter
 ) -> tuple[Position, dict[str, int]]:
     """Per table: download its silver change-log, compute the current state (and the
     customers' history) with DuckDB, COPY it into the staging schema."""

@@ -1,9 +1,10 @@
-"""`ecom demo`: from nothing to live changes landing in the lake, in one command.
+"""`ecom demo`: from nothing to a fresh, verified gold, in one command.
 
 Steps: start the stack (installing it the first time), create the source schema,
 register the Debezium connector, start the stream workers, make one change and show
 its Debezium event, run a burst of live traffic, wait until the pipeline has caught
-up, and show what landed in bronze and silver.
+up, show what landed in bronze and silver, rebuild gold, verify it against the
+source, and print a few headline KPIs.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CAPTURE_TIMEOUT = 60.0
 
 @dataclass(frozen=True)
 class DemoOptions:
+    scale: float = 0.01
     live_seconds: float = 10.0
     rate: float = 200.0
     workers: int = 1
@@ -52,6 +54,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     workers.start(stream, opts.workers, progress=progress)
     progress("making a change in the source database and waiting for its event")
     event, latency = capture_one_change(settings)
+    if opts.scale > 0:
+        _seed_if_empty(settings, opts.scale, progress)
     before = lake_counts(settings)
     applied: dict[str, int] = {}
     if opts.live_seconds > 0:
@@ -62,6 +66,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     status.wait_caught_up(stream, timeout=300)
     progress(f"caught up in {time.monotonic() - t0:.1f}s")
     after = lake_counts(settings)
+    progress("rebuilding gold from the silver change-log")
+    gold_text = _gold(settings, progress)
     return "\n".join(
         [
             services.format_status(rows),
@@ -71,6 +77,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
             "",
             _format_lake(applied, before, after),
             "",
+            gold_text,
+            "",
             f"MinIO console: http://{settings.host}:{settings.s3_console_port} "
             f"(user {settings.s3_access_key}); metrics: http://{settings.host}:"
             f"{stream.web_port}/metrics; `ecom config show` lists every endpoint.",
@@ -79,9 +87,51 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     )
 
 
+HEADLINE_KPIS = ("daily_revenue", "top_products_by_revenue", "channel_effectiveness")
+
+
+def _gold(settings: Settings, progress: Reporter) -> str:
+    """Rebuild gold, verify it against the source, and show a few headline KPIs."""
+    from compaction import configuration as gold_configuration
+    from compaction import kpis, rebuild, verify
+    from compaction.exceptions import VerifyMismatch
+
+    result = rebuild.rebuild(gold_configuration.load(), progress=progress)
+    report = verify.verify(settings)
+    if not report.ok:
+        raise VerifyMismatch(report.summary())
+    parts = [
+        f"Gold build #{result.build_id} as of {result.as_of} in {result.seconds:.1f}s; verify:",
+        report.format(),
+    ]
+    known = set(kpis.names())
+    for name in HEADLINE_KPIS:
+        if name in known:
+            columns, rows = kpis.run(settings.gold_dsn, name)
+            parts += ["", kpis.format_kpi(kpis.get(name), columns, rows, limit=5)]
+    return "\n".join(parts)
+
+
 def down(settings: Settings, progress: Reporter = SILENT) -> None:
     workers.stop(stream_configuration.load(), progress=progress)
     services.down(settings, progress=progress)
+
+
+def _seed_if_empty(settings: Settings, scale: float, progress: Reporter) -> None:
+    """Seed a small shop once; a re-run keeps the data it has (the demo is idempotent)."""
+    from generator import SeedConfig, load_seed, today_utc_midnight
+
+    with psycopg2.connect(settings.source_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM orders")
+        row = cur.fetchone()
+    if row and row[0] > 0:
+        progress(f"source already holds {row[0]:,} orders: not seeding again")
+        return
+    progress(f"seeding the source at scale {scale}")
+    config = SeedConfig(
+        scale=scale, seed=42, dirty_rate=0.001, truncate=False, anchor=today_utc_midnight()
+    )
+    load_seed(settings.source_dsn, config, progress=progress)
 
 
 def _live(settings: Settings, opts: DemoOptions, progress: Reporter) -> dict[str, int]:
