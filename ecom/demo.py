@@ -52,10 +52,10 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     stream = stream_configuration.load()
     progress(f"starting {opts.workers} stream worker(s)")
     workers.start(stream, opts.workers, progress=progress)
-    progress("making a change in the source database and waiting for its event")
-    event, latency = capture_one_change(settings)
     if opts.scale > 0:
         _seed_if_empty(settings, opts.scale, progress)
+    progress("making a change in the source database and waiting for its event")
+    event, latency = capture_one_change(settings)
     before = lake_counts(settings)
     applied: dict[str, int] = {}
     if opts.live_seconds > 0:
@@ -122,10 +122,12 @@ def _seed_if_empty(settings: Settings, scale: float, progress: Reporter) -> None
     from generator import SeedConfig, load_seed, today_utc_midnight
 
     with psycopg2.connect(settings.source_dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM orders")
+        cur.execute(
+            "SELECT " + " + ".join(f"(SELECT count(*) FROM {t})" for t in SOURCE_TABLES)
+        )  # fixed table names
         row = cur.fetchone()
     if row and row[0] > 0:
-        progress(f"source already holds {row[0]:,} orders: not seeding again")
+        progress(f"source already holds {row[0]:,} rows: not seeding again")
         return
     progress(f"seeding the source at scale {scale}")
     config = SeedConfig(
