@@ -16,6 +16,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from common.s3 import minio_client
 from common.settings import Settings
 from compaction.exceptions import LakeReadFailed, LakeUnavailable
 from schemas import lake
@@ -24,18 +25,8 @@ T = TypeVar("T")
 
 
 def client(settings: Settings) -> Minio:
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=3.0, read=120.0),
-        retries=urllib3.Retry(total=3, backoff_factor=0.5),
-        maxsize=16,
-    )
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        secure=False,
-        http_client=http,
-    )
+    """The rebuild's client: long reads for large objects, a few quick retries."""
+    return minio_client(settings, read_timeout=120.0, retries=3, pool_size=16)
 
 
 @dataclass(frozen=True)

@@ -573,14 +573,9 @@ class Minio(Component):
         )
 
     def ensure_buckets(self) -> list[str]:
-        from minio import Minio as MinioClient
+        from common.s3 import minio_client
 
-        client = MinioClient(
-            self.s.s3_endpoint,
-            access_key=self.s.s3_access_key,
-            secret_key=self.s.s3_secret_key,
-            secure=False,
-        )
+        client = minio_client(self.s)
         made = []
         for bucket in self.s.buckets:
             if not client.bucket_exists(bucket):

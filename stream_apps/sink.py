@@ -26,6 +26,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from common.s3 import minio_client
 from common.settings import Settings
 from schemas import lake
 from stream_apps.exceptions import LakeWriteFailed, LakeWriteTransient
@@ -38,18 +39,8 @@ TERMINAL_S3_CODES = frozenset(
 
 
 def client(settings: Settings) -> Minio:
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=3.0, read=30.0),
-        retries=urllib3.Retry(total=0),
-        maxsize=8,
-    )
-    return Minio(
-        settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        secure=False,
-        http_client=http,
-    )
+    """The stream workers' client: no urllib3 retries, LakeWriter retries in place."""
+    return minio_client(settings)
 
 
 @dataclass
