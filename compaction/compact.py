@@ -147,18 +147,27 @@ def merge_files(paths: Sequence[Path], dedupe_columns: Sequence[str], out: Path)
         before = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
         pq.write_table(merged, out, compression="zstd", row_group_size=ROW_GROUP_SIZE)
         return merged.num_rows, before - merged.num_rows
-    seen = np.empty(0, dtype=np.int64)
-    rows = dropped = 0
     group_rows = _row_group_rows(paths)
+    # Pass 1: the coordinates of every row, in file order (8 bytes a row), and the
+    # first occurrence of each - one sort for the whole group, not one per batch.
+    chunks = [
+        _coordinates(batch, dedupe_columns)
+        for path in paths
+        for batch in pq.ParquetFile(path).iter_batches(
+            batch_size=group_rows, columns=list(dedupe_columns)
+        )
+    ]
+    keys = np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[np.unique(keys, return_index=True)[1]] = True
+    # Pass 2: stream the rows again and write the kept ones.
+    rows = dropped = pos = 0
     with pq.ParquetWriter(out, schemas[0], compression="zstd") as writer:
         for path in paths:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=group_rows):
-                keys = _coordinates(batch, dedupe_columns)
-                keep = np.zeros(len(keys), dtype=bool)
-                keep[np.unique(keys, return_index=True)[1]] = True
-                keep &= ~np.isin(keys, seen, assume_unique=False)
-                seen = np.union1d(seen, keys)
-                kept = batch.filter(pa.array(keep))
+                mask = keep[pos : pos + batch.num_rows]
+                pos += batch.num_rows
+                kept = batch.filter(pa.array(mask))
                 writer.write_table(pa.Table.from_batches([kept]), row_group_size=group_rows)
                 rows += kept.num_rows
                 dropped += batch.num_rows - kept.num_rows
