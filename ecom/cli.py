@@ -166,6 +166,51 @@ def _status(args: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+# ---------------------------------------------------------------- replay
+def _replay(args: argparse.Namespace) -> int:
+    from ecom import replay
+    from stream_apps import configuration
+
+    target = replay.make_target(
+        to_earliest=args.to_earliest, to_datetime=args.to_datetime, to_offset=args.to_offset or ()
+    )
+    tables = replay.validate_tables(args.table)
+    if not args.dry_run and not args.yes and not sys.stdin.isatty():
+        raise EcomError(
+            f"replay would reset the committed offsets of group {args.group}",
+            hint="re-run with --yes to confirm (or --dry-run to only see the plan)",
+        )
+    s = configuration.load()
+    allow = args.dry_run or args.stop_workers
+    plan = replay.plan_replay(
+        s, args.group, tables, target, dry_run=args.dry_run, allow_members=allow
+    )
+    print(replay.format_plan(plan))
+    if args.dry_run:
+        if plan.members:
+            print(f"note: group has active members: {', '.join(plan.members)}")
+        replay.write_audit(s.base, plan)
+        print("dry run: nothing changed")
+        return 0
+    if not args.yes:
+        answer = input(f"Reset the offsets of group {args.group}? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("replay cancelled; nothing changed")
+            return 1
+    if plan.members and args.stop_workers:
+        stopped = replay.stop_workers_and_wait(s, args.group)
+        plan = replay.plan_replay(s, args.group, tables, target)  # offsets committed at stop
+        plan.stopped_workers = stopped
+        print(f"stopped {stopped} worker(s); plan recomputed:")
+        print(replay.format_plan(plan))
+    replay.apply_plan(s, plan)
+    path = replay.write_audit(s.base, plan)
+    print(f"reset {len(plan.partitions)} partition(s) of group {args.group}; audit: {path}")
+    if plan.stopped_workers:
+        print("restart the workers with `ecom stream start`")
+    return 0
+
+
 # ---------------------------------------------------------------- config
 def _config_show(args: argparse.Namespace) -> int:
     data = load().as_dict(show_secrets=args.show_secrets)
@@ -277,6 +322,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="return 0 once no change is in flight; exit 1 after SECONDS",
     )
     p.set_defaults(func=_status)
+
+    # replay
+    p = groups.add_parser(
+        "replay", help="reprocess changes by resetting a consumer group's committed offsets"
+    )
+    p.add_argument("--group", required=True, help="consumer group, e.g. ecom-stream")
+    p.add_argument(
+        "--table", action="append", metavar="T", help="source table (repeatable; default all)"
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--to-earliest", action="store_true", help="the earliest retained offset")
+    mode.add_argument("--to-datetime", metavar="ISO8601", help="first offset at/after a time")
+    mode.add_argument(
+        "--to-offset", nargs="+", metavar="P:O", help="offset O of partition P of every topic"
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--stop-workers", action="store_true", help="stop our stream workers first")
+    p.set_defaults(func=_replay)
 
     # config
     cfg = groups.add_parser("config", help="effective settings")
