@@ -34,8 +34,6 @@ from schemas import PRIMARY_KEYS
 from schemas.columns import COLUMNS, Column
 from stream_apps.envelope import ChangeEvent, Coordinates, DecodeError
 
-DLQ_TOPIC = "ecom.dlq"
-
 ORDER_STATUSES = frozenset(("Pending", "Processing", "Shipped", "Delivered", "Cancelled"))
 TRANSACTION_TYPES = frozenset(("IN", "OUT", "ADJUSTMENT"))
 
@@ -74,10 +72,6 @@ class Quarantined:
     key: int | None
     reason: str
     record: dict[str, Any]
-
-
-def silver_topic(table: str) -> str:
-    return f"silver.{table}"
 
 
 def micros_to_datetime(value: int, what: str) -> datetime:

@@ -13,7 +13,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.app_id, s.batch_size, s.batch_seconds, s.silver_batch_seconds) == (
         "ecom-stream", 10_000, 2.0, 0.5,
     )  # fmt: skip
-    assert s.silver_topic("orders") == "silver.orders"
+    assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
 
 
