@@ -9,9 +9,18 @@ from common.settings import Settings
 
 
 def minio_client(
-    settings: Settings, *, read_timeout: float = 30.0, retries: int = 0, pool_size: int = 8
+    settings: Settings,
+    *,
+    read_timeout: float = 30.0,
+    retries: int = 0,
+    pool_size: int = 8,
+    access_key: str | None = None,
+    secret_key: str | None = None,
 ) -> Minio:
-    """A client for the lake. ``retries`` are urllib3's own (0: the caller retries)."""
+    """A client for the lake. ``retries`` are urllib3's own (0: the caller retries).
+
+    Credentials default to the root user (ECOM_S3_*); the stream workers pass their
+    own least-privilege user (see :func:`stream_client`)."""
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=3.0, read=read_timeout),
         retries=urllib3.Retry(total=retries, backoff_factor=0.5),
@@ -19,8 +28,20 @@ def minio_client(
     )
     return Minio(
         settings.s3_endpoint,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        access_key=access_key if access_key is not None else settings.s3_access_key,
+        secret_key=secret_key if secret_key is not None else settings.s3_secret_key,
         secure=False,
         http_client=http,
+    )
+
+
+def stream_client(settings: Settings, *, read_timeout: float = 30.0, retries: int = 0) -> Minio:
+    """A client as the stream workers' MinIO user (ECOM_STREAM_S3_*): it may list, read
+    and write objects in the lake buckets, and nothing else (see stack/minio.py)."""
+    return minio_client(
+        settings,
+        read_timeout=read_timeout,
+        retries=retries,
+        access_key=settings.stream_s3_access_key,
+        secret_key=settings.stream_s3_secret_key,
     )

@@ -21,11 +21,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from types import FrameType
 
+import psycopg2.errors
+
 from common.errors import EcomError
 from common.progress import SILENT, Reporter
 from compaction import compact, gold, lakeio, state
 from compaction.configuration import LOCK_KEY, GoldSettings
-from compaction.exceptions import RebuildFailed, RebuildLocked
+from compaction.exceptions import GoldError, RebuildFailed, RebuildLocked
 from compaction.state import Position
 from schemas import SOURCE_TABLES
 
@@ -109,10 +111,11 @@ def rebuild(
     as_of = as_of or datetime.now(UTC).date()
     t0 = time.monotonic()
     with gold_lock(gs) as conn, _sigterm_interrupts():
-        gold.ensure_log(conn)
-        for schema in gold.cleanup_abandoned(conn):
-            progress(f"dropped staging schema {schema} left by a rebuild that died")
-        build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
+        with _privileges(gs):
+            gold.ensure_log(conn)
+            for schema in gold.cleanup_abandoned(conn):
+                progress(f"dropped staging schema {schema} left by a rebuild that died")
+            build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
         schema = gold.staging_schema(build_id)
         progress(f"gold rebuild #{build_id} as of {as_of} (staging schema {schema})")
         result = BuildResult(build_id, as_of, {}, Position(None, None), 0.0)
@@ -155,6 +158,21 @@ def rebuild(
             raise
     result.seconds = time.monotonic() - t0
     return result
+
+
+@contextlib.contextmanager
+def _privileges(gs: GoldSettings) -> Iterator[None]:
+    """A missing privilege of the gold loader role is a setup problem: say how to fix it."""
+    try:
+        yield
+    except psycopg2.errors.InsufficientPrivilege as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GoldError(
+            f"the gold loader role {gs.base.gold_user} lacks a privilege in "
+            f"{gs.base.gold_db}: {first}",
+            hint="run `ecom db init` (it grants the role what the rebuild needs and hands "
+            "it gold tables built by the admin role)",
+        ) from exc
 
 
 def _one_line(exc: BaseException) -> str:

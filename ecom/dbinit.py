@@ -1,7 +1,17 @@
-"""`ecom db init`: the source schema, CDC plumbing, replication role and gold database.
+"""`ecom db init`: the source schema, CDC plumbing, replication role, gold database and
+gold loader role.
 
 Idempotent: every statement is CREATE ... IF NOT EXISTS or re-asserts state
-(grants, publication membership), so it is safe to run on every deploy.
+(grants, ownership, publication membership), so it is safe to run on every deploy.
+
+Who may do what (least privilege):
+
+* the admin role (ECOM_PG_USER) owns both databases and runs this;
+* the replication role (ECOM_REPLICATION_USER) may stream the WAL and read the six
+  source tables, upsert the heartbeat and write signals; it cannot reach gold;
+* the gold loader role (ECOM_GOLD_USER) may connect to the gold database only: it
+  creates the staging schemas and owns the gold tables and ``gold_build_log``; it
+  cannot connect to the source database (CONNECT is revoked from PUBLIC there).
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from psycopg2 import sql
 from common.errors import TransientError
 from common.progress import SILENT, Reporter
 from common.settings import Settings
+from compaction.configuration import STAGING_PREFIX
+from compaction.gold import GOLD_TABLES
 from schemas import CDC_SCHEMA, HEARTBEAT_TABLE, SIGNAL_TABLE, SOURCE_TABLES, read_sql
 
 log = logging.getLogger(__name__)
@@ -51,13 +63,10 @@ def _ensure_replication_role(cur, settings: Settings) -> None:  # type: ignore[n
     read/insert the signal table (Debezium writes incremental-snapshot watermarks).
     """
     role = sql.Identifier(settings.replication_user)
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.replication_user,))
-    verb = "ALTER" if cur.fetchone() else "CREATE"
-    cur.execute(
-        sql.SQL(
-            "{} ROLE {} WITH LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
-        ).format(sql.SQL(verb), role, sql.Literal(settings.replication_password))
-    )
+    _ensure_role(
+        cur, settings.replication_user, settings.replication_password,
+        "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE",
+    )  # fmt: skip
     db = sql.Identifier(settings.source_db)
     cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
     # Gold is for the loader and readers that are granted it, never the replicator.
@@ -76,6 +85,74 @@ def _ensure_replication_role(cur, settings: Settings) -> None:  # type: ignore[n
     sig = sql.Identifier(*SIGNAL_TABLE.split("."))
     cur.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE ON {} TO {}").format(hb, role))
     cur.execute(sql.SQL("GRANT SELECT, INSERT ON {} TO {}").format(sig, role))
+
+
+def _ensure_role(cur, name: str, password: str, options: str) -> None:  # type: ignore[no-untyped-def]
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(
+        sql.SQL("{} ROLE {} WITH " + options + " PASSWORD {}").format(
+            sql.SQL(verb), sql.Identifier(name), sql.Literal(password)
+        )
+    )
+
+
+def _ensure_gold_role(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """The gold loader's login (run on the source database: roles are cluster-wide).
+
+    It gets nothing on the source database; CONNECT there is revoked from PUBLIC by
+    :func:`_ensure_replication_role`, and anything granted to it directly is revoked here.
+    """
+    _ensure_role(
+        cur, settings.gold_user, settings.gold_password,
+        "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
+    )  # fmt: skip
+    role = sql.Identifier(settings.gold_user)
+    cur.execute(
+        sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+            sql.Identifier(settings.source_db), role
+        )
+    )
+
+
+def _grant_gold(settings: Settings) -> None:
+    """In the gold database: CONNECT and CREATE (its staging schemas), USAGE and CREATE
+    on ``public`` (the swap moves the new tables there), and ownership of the gold
+    tables, ``gold_build_log`` and any staging schema left by an older version that
+    built as the admin role."""
+    role = sql.Identifier(settings.gold_user)
+    conn = _connect(settings, settings.gold_db)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '10s'")
+            db = sql.Identifier(settings.gold_db)
+            cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+            cur.execute(sql.SQL("GRANT CONNECT, CREATE ON DATABASE {} TO {}").format(db, role))
+            cur.execute(sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))
+            cur.execute(sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(role))
+            cur.execute(
+                "SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
+                "AND c.relname = ANY(%s) AND pg_get_userbyid(c.relowner) <> %s",
+                ([*GOLD_TABLES, "gold_build_log"], settings.gold_user),
+            )
+            for (table,) in cur.fetchall():
+                cur.execute(
+                    sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+                        sql.Identifier("public", table), role
+                    )
+                )
+            cur.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s "
+                "AND pg_get_userbyid(nspowner) <> %s",
+                (STAGING_PREFIX.replace("_", r"\_") + "%", settings.gold_user),
+            )
+            for (schema,) in cur.fetchall():
+                cur.execute(
+                    sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), role)
+                )
+    finally:
+        conn.close()
 
 
 def _ensure_publication(cur, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -122,6 +199,9 @@ def init(settings: Settings, progress: Reporter = SILENT) -> None:
             _ensure_replication_role(cur, settings)
             progress(f"publication {settings.publication}")
             _ensure_publication(cur, settings)
+            progress(f"gold loader role {settings.gold_user} (gold database only)")
+            _ensure_gold_role(cur, settings)
     finally:
         conn.close()
+    _grant_gold(settings)
     progress("database ready")

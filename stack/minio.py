@@ -1,4 +1,4 @@
-"""MinIO, built from source with `go install`."""
+"""MinIO, built from source with `go install`; its lake buckets and the stream workers' user."""
 
 from __future__ import annotations
 
@@ -9,7 +9,42 @@ from pathlib import Path
 
 from stack import process, versions
 from stack.component import Component, Health
+from stack.exceptions import StackError
 from stack.install import Installed
+
+#: Bucket-level and object-level actions of the stream workers' user: list and read
+#: (replay dedup, stored schemas) and write objects. No delete, no bucket creation or
+#: removal, no policy or admin action, no other bucket: S3 denies what is not allowed.
+STREAM_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
+STREAM_OBJECT_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+
+
+def stream_policy(buckets: tuple[str, ...]) -> dict[str, object]:
+    """The IAM policy document of the stream workers' MinIO user."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": list(STREAM_BUCKET_ACTIONS),
+                "Resource": [f"arn:aws:s3:::{b}" for b in buckets],
+            },
+            {
+                "Effect": "Allow",
+                "Action": list(STREAM_OBJECT_ACTIONS),
+                "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets],
+            },
+        ],
+    }
+
+
+def stream_policy_name(access_key: str) -> str:
+    return f"{access_key}-lake"
 
 
 class Minio(Component):
@@ -83,3 +118,31 @@ class Minio(Component):
                 client.make_bucket(bucket)
                 made.append(bucket)
         return made
+
+    def ensure_stream_user(self) -> str:
+        """Create (or reset the secret of) the stream workers' user and give it exactly
+        :func:`stream_policy`; idempotent. Returns the policy name."""
+        import urllib3
+        from minio.credentials import StaticProvider
+        from minio.error import MinioAdminException
+        from minio.minioadmin import MinioAdmin
+
+        admin = MinioAdmin(
+            endpoint=self.s.s3_endpoint,
+            credentials=StaticProvider(self.s.s3_access_key, self.s.s3_secret_key),
+            secure=False,
+        )
+        user = self.s.stream_s3_access_key
+        name = stream_policy_name(user)
+        try:
+            admin.user_add(user, self.s.stream_s3_secret_key)
+            admin.policy_add(name, policy=stream_policy(self.s.buckets))
+            admin.policy_set(name, user=user)  # replaces whatever the user had
+        except (MinioAdminException, urllib3.exceptions.HTTPError, OSError) as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise StackError(
+                f"cannot set up the MinIO user {user} for the stream workers: {detail}",
+                hint="check ECOM_S3_ACCESS_KEY/ECOM_S3_SECRET_KEY (the root user) and "
+                "ECOM_STREAM_S3_ACCESS_KEY/ECOM_STREAM_S3_SECRET_KEY",
+            ) from exc
+        return name

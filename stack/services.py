@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from common.progress import SILENT, Reporter
-from common.settings import Settings
+from common.settings import Settings, mask
 from stack import install
 from stack.components import NAMES, ORDER, Component, Connect, Minio, Postgres, by_name
 from stack.exceptions import StackError, StartFailed
@@ -53,6 +53,8 @@ def up(
             made = comp.ensure_buckets()
             if made:
                 progress(f"  created buckets {', '.join(made)}")
+            policy = comp.ensure_stream_user()
+            progress(f"  stream user {settings.stream_s3_access_key}: policy {policy}")
     return status(settings, names)
 
 
@@ -95,6 +97,26 @@ def down(settings: Settings, names: list[str] | None = None, progress: Reporter 
         progress(f"stopping {comp.name}")
         comp.stop()
     progress("stopped")
+
+
+def kill(settings: Settings, names: list[str], progress: Reporter = SILENT) -> list[str]:
+    """kill -9 the named components (a crash, for failure drills); data kept. `up` restarts
+    them. Returns the names that were running."""
+    killed = []
+    for comp in _selected(settings, names):
+        pid = comp.kill()
+        if pid is not None:
+            progress(f"killed {comp.name} (pid {pid})")
+            killed.append(comp.name)
+    return killed
+
+
+def restart(
+    settings: Settings, names: list[str], progress: Reporter = SILENT
+) -> list[ComponentStatus]:
+    """Stop the named components cleanly, then start them and wait until healthy."""
+    down(settings, names, progress)
+    return up(settings, names, progress)
 
 
 def status(settings: Settings, names: list[str] | None = None) -> list[ComponentStatus]:
@@ -149,11 +171,11 @@ def format_status(rows: list[ComponentStatus]) -> str:
 def describe_services(settings: Settings) -> dict[str, str]:
     """Where each service listens, for humans."""
     return {
-        "postgres": settings.source_dsn.replace(settings.pg_password, "****"),
+        "postgres": mask("source_dsn", settings.source_dsn),
         "kafka": settings.kafka_bootstrap,
         "connect": settings.connect_url,
         "minio": f"http://{settings.s3_endpoint} (console http://{settings.host}:{settings.s3_console_port})",
     }
 
 
-__all__ = ["NAMES", "Connect", "up", "down", "status", "reset", "log_tail"]
+__all__ = ["NAMES", "Connect", "up", "down", "kill", "restart", "status", "reset", "log_tail"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.pii import EmailPolicy
 from common.settings import Settings, env_int, env_number, env_str
 from common.settings import load as load_settings
 
@@ -41,6 +42,17 @@ class StreamSettings:
 
     def silver_topic(self, table: str) -> str:
         return f"{self.silver_prefix}.{table}"
+
+    @property
+    def email_policy(self) -> EmailPolicy:
+        """ECOM_PII_EMAIL / ECOM_PII_SALT: what silver stores as a customer's email."""
+        return email_policy(self.base)
+
+
+def email_policy(base: Settings | None = None) -> EmailPolicy:
+    """The customer-email policy of the settings (``keep``, ``hash`` or ``mask``)."""
+    s = base or load_settings()
+    return EmailPolicy(s.pii_email, s.pii_salt if s.pii_email == "hash" else "")
 
 
 def load() -> StreamSettings:

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from common.pii import EmailPolicy
 from schemas import PRIMARY_KEYS
 from schemas.columns import COLUMNS, Column
 from stream_apps.envelope import ChangeEvent, Coordinates, DecodeError
@@ -137,11 +138,31 @@ def trim(value: str | None) -> str | None:
     return None if value is None else value.strip(" ")
 
 
+_email_policy: EmailPolicy | None = None
+
+
+def set_email_policy(policy: EmailPolicy | None) -> None:
+    """Use ``policy`` for customer emails from now on (None: read ECOM_PII_* again)."""
+    global _email_policy
+    _email_policy = policy
+
+
+def email_policy() -> EmailPolicy:
+    """The customer-email policy (ECOM_PII_EMAIL), read from the settings on first use."""
+    global _email_policy
+    if _email_policy is None:
+        from stream_apps.configuration import email_policy as configured
+
+        _email_policy = configured()
+    return _email_policy
+
+
 def normalise(table: str, row: dict[str, Any]) -> None:
-    """Apply the contract's normalisation to a typed row, in place."""
+    """Apply the contract's normalisation to a typed row, in place (then the email
+    policy: ``keep`` by default, else hashed or masked, see :mod:`common.pii`)."""
     if table == "customers":
         email = trim(row.get("email"))
-        row["email"] = None if email is None else email.lower()
+        row["email"] = email_policy().apply(None if email is None else email.lower())
         row["first_name"] = trim(row.get("first_name"))
         row["last_name"] = trim(row.get("last_name"))
     elif table == "products":

@@ -26,7 +26,7 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
-from common.s3 import minio_client
+from common.s3 import stream_client
 from common.settings import Settings
 from schemas import lake
 from stream_apps.exceptions import LakeWriteFailed, LakeWriteTransient
@@ -39,8 +39,9 @@ TERMINAL_S3_CODES = frozenset(
 
 
 def client(settings: Settings) -> Minio:
-    """The stream workers' client: no urllib3 retries, LakeWriter retries in place."""
-    return minio_client(settings)
+    """The stream workers' client, as their own MinIO user (ECOM_STREAM_S3_*, which may only
+    read and write the lake buckets): no urllib3 retries, LakeWriter retries in place."""
+    return stream_client(settings)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class LakeWriter:
         self.index_ttl = index_ttl
         self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._loaded_at: dict[tuple[str, int], float] = {}
+        self._next: dict[tuple[str, int], int] = {}  # offset this writer expects next
 
     # ------------------------------------------------------------ index
     def _covered(self, table: str, partition: int) -> list[tuple[int, int]]:
@@ -123,11 +125,20 @@ class LakeWriter:
         result = WriteResult()
         if not rows:
             return result
-        ordered = sorted(rows, key=lambda r: r.offset)
+        # one row per offset: after a rebalance Faust can hand a batch the same message
+        # twice (once from before the rebalance, once fetched again from the commit)
+        ordered = sorted({r.offset: r for r in rows}.values(), key=lambda r: r.offset)
+        k = (table, partition)
+        if self._next.get(k) != ordered[0].offset:
+            # Not where this writer left off (or its first write here): the partition was
+            # elsewhere before (a rebalance, a crashed worker), which may have landed
+            # offsets this index, loaded for the whole table, does not show yet.
+            self._loaded_at.pop(k, None)
+        self._next[k] = ordered[-1].offset + 1
         covered = self._covered(table, partition)
         todo = lake.uncovered_ranges(ordered[0].offset, ordered[-1].offset, covered)
         tagged = [(i, r) for r in ordered for i, (a, b) in enumerate(todo) if a <= r.offset <= b]
-        result.skipped_rows = len(ordered) - len(tagged)
+        result.skipped_rows = len(rows) - len(tagged)
         for run in _runs(tagged):
             first, last = run[0].offset, run[-1].offset
             key = lake.object_key(table, run[0].day, partition, first, last)
