@@ -4,7 +4,7 @@ Steps: start the stack (installing it the first time), create the source schema,
 register the Debezium connector, start the stream workers, make one change and show
 its Debezium event, run a burst of live traffic, wait until the pipeline has caught
 up, show what landed in bronze and silver, rebuild gold, verify it against the
-source, and print a few headline KPIs.
+source, print a few headline KPIs, and write the HTML report (`ecom report`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from common.errors import TransientError
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
-from ecom import dbinit, status
+from ecom import dbinit, report, status
 from schemas import SOURCE_TABLES, lake
 from stack import services
 from stream_apps import configuration as stream_configuration
@@ -68,6 +68,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     after = lake_counts(settings)
     progress("rebuilding gold from the silver change-log")
     gold_text = _gold(settings, progress)
+    progress("writing the HTML report")
+    report_path = report.write_report(settings, progress=progress)
     return "\n".join(
         [
             services.format_status(rows),
@@ -78,6 +80,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
             _format_lake(applied, before, after),
             "",
             gold_text,
+            "",
+            f"Report (open it in a browser): {report_path}",
             "",
             f"MinIO console: http://{settings.host}:{settings.s3_console_port} "
             f"(user {settings.s3_access_key}); metrics: http://{settings.host}:"
