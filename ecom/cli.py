@@ -19,6 +19,7 @@ from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
 from ecom.cli_gold_extras import _add_kpi_and_schedule
+from ecom.cli_report import add_report
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -150,20 +151,22 @@ def _stream_status(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- status
 def _status(args: argparse.Namespace) -> int:
-    from ecom import status
+    from ecom import health, health_probe, health_report, health_rules, status
     from stream_apps import configuration
 
     s = configuration.load()
-    if args.wait_caught_up is not None:
-        st = status.wait_caught_up(s, args.wait_caught_up)
-    else:
-        st = status.pipeline_status(s, status._current_wal(s.base))
+    cfg = health.load()
+    waited = args.wait_caught_up is not None
+    if waited:
+        health_probe.require_reachable(s.base)
+        status.wait_caught_up(s, args.wait_caught_up)
+    snap = health_probe.collect(s, cfg, waited=waited)
+    findings = health_rules.evaluate(snap, cfg)
     if args.json:
-        print(json.dumps(st.as_dict(), indent=2))
+        print(json.dumps(health_report.report_dict(snap, findings), indent=2, default=str))
     else:
-        print(status.format_status(st))
-    healthy = st.connector == "RUNNING" and st.slot_wal_status not in (None, "lost")
-    return 0 if healthy else 1
+        print(health_report.format_report(snap, findings, cfg))
+    return health.exit_code(findings)
 
 
 # ---------------------------------------------------------------- replay
@@ -280,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmds = db.add_subparsers(dest="cmd", metavar="ACTION", required=True)
     p = db_cmds.add_parser(
         "init",
-        help="create the source schema, CDC tables, publication, replication role "
-        "and the gold database (idempotent)",
+        help="create the source schema, CDC tables, publication, replication role, "
+        "the gold database and the gold loader role (idempotent)",
     )
     p.set_defaults(func=_db_init)
 
@@ -312,14 +315,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     # status
     p = groups.add_parser(
-        "status", help="connector, replication slot and consumer lag; wait until caught up"
+        "status",
+        help="pipeline health: connector, slot, consumer lag, lake, gold, dead letters, workers",
+        description="Exit 0 when healthy; otherwise the sum of: 2 connector or task not "
+        "RUNNING, 4 replication slot lost/missing/stalled/over ECOM_SLOT_LAG_WARN_BYTES, "
+        "8 consumer lag over ECOM_STATUS_MAX_LAG or stuck, 16 a started stream worker down. "
+        "1: the check itself failed (e.g. a component unreachable).",
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--json", action="store_true", help="one JSON document")
     p.add_argument(
         "--wait-caught-up",
         type=float,
         metavar="SECONDS",
-        help="return 0 once no change is in flight; exit 1 after SECONDS",
+        help="first wait until no change is in flight; exit 1 after SECONDS",
     )
     p.set_defaults(func=_status)
 
@@ -370,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_generate(groups)
     _add_kpi_and_schedule(groups, _add_gold(groups))  # ecom kpi, ecom gold schedule
+    add_report(groups)  # ecom report
     return parser
 
 

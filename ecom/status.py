@@ -1,4 +1,6 @@
-"""`ecom status`: is the pipeline healthy, and has it caught up with the source?
+"""`ecom status --wait-caught-up`: has the pipeline caught up with the source?
+
+(The health report itself is :mod:`ecom.health` and its siblings.)
 
 Caught up means no change is in flight:
 1. Debezium has confirmed (on its replication slot) every WAL position the source had
@@ -153,19 +155,3 @@ def wait_caught_up(s: StreamSettings, timeout: float, poll: float = 1.0) -> Pipe
                 hint="check `ecom stream status` and `ecom connectors status`",
             )
         time.sleep(poll)
-
-
-def format_status(st: PipelineStatus) -> str:
-    lines = [
-        f"connector: {st.connector}",
-        f"replication slot: active={st.slot_active} wal_status={st.slot_wal_status} "
-        f"retained={st.slot_lag_bytes} bytes",
-        f"consumer lag (total): {st.total_lag}",
-    ]
-    lines += [
-        f"  {x.topic}[{x.partition}] end={x.end} committed={x.committed} lag={x.lag}"
-        for x in st.lags
-        if x.lag
-    ]
-    lines.append(f"caught up: {'yes' if st.caught_up else 'no'}")
-    return "\n".join(lines)

@@ -1,0 +1,469 @@
+"""Read the real components into a :class:`ecom.health.Snapshot` for `ecom status`.
+
+Every read is bounded: the lake is listed only under each table's newest ``dt=`` day
+(and at most ``LAKE_MAX_KEYS`` keys there), and only Parquet footers are fetched (ranged
+GETs); the dead-letter topic is read once from its beginning to the end offsets seen at
+the start, by a consumer that joins no group and commits nothing. When a component
+cannot be reached at all, :func:`collect` raises one :class:`StatusUnavailable` naming
+every unreachable component.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg2
+import pyarrow as pa
+import pyarrow.parquet as pq
+from minio import Minio
+
+from common.errors import EcomError, TransientError
+from common.s3 import minio_client
+from common.settings import Settings
+from connectors import manage
+from ecom.health import (
+    DlqCounts,
+    GoldBuild,
+    GoldInfo,
+    GroupLag,
+    HealthSettings,
+    LakeTable,
+    PartitionLag,
+    SlotSample,
+    Snapshot,
+)
+from schemas import SOURCE_TABLES, lake
+from stream_apps import workers
+from stream_apps.configuration import StreamSettings
+
+log = logging.getLogger(__name__)
+
+LAKE_MAX_KEYS = 20_000  # keys listed under one table's newest day before giving up
+FOOTER_GUESS = 64 * 1024  # bytes fetched from an object's end (its footer is usually smaller)
+DLQ_SECONDS = 20.0  # most time spent reading the dead-letter topic
+COMMIT_TS = "commit_ts"
+
+
+class StatusUnavailable(TransientError):
+    """A component `ecom status` must read is unreachable."""
+
+
+# ---------------------------------------------------------------- reachability
+def unreachable(settings: Settings) -> list[str]:
+    """'<component> (<endpoint>)' for every component that does not answer, checked in
+    parallel with short time-outs."""
+
+    def pg() -> None:
+        psycopg2.connect(settings.source_dsn, connect_timeout=3).close()
+
+    def kafka() -> None:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "socket.connection.setup.timeout.ms": 3000,
+                "log_level": 0,  # a refused connection is the answer, not noise on stderr
+            }
+        )
+        admin.list_topics(timeout=5)
+
+    def connect() -> None:
+        with urllib.request.urlopen(settings.connect_url + "/", timeout=3):  # noqa: S310
+            pass
+
+    def minio() -> None:
+        minio_client(settings, read_timeout=3).bucket_exists(settings.bronze_bucket)
+
+    checks = {
+        f"postgres ({settings.pg_host}:{settings.pg_port})": pg,
+        f"kafka ({settings.kafka_bootstrap})": kafka,
+        f"connect ({settings.connect_url})": connect,
+        f"minio ({settings.s3_endpoint})": minio,
+    }
+    down = []
+    with ThreadPoolExecutor(max_workers=len(checks)) as pool:
+        futures = {name: pool.submit(fn) for name, fn in checks.items()}
+        for name, fut in futures.items():
+            try:
+                fut.result()
+            except Exception as exc:
+                log.debug("%s unreachable: %s", name, exc)
+                down.append(name)
+    return down
+
+
+def require_reachable(settings: Settings) -> None:
+    """Raise one :class:`StatusUnavailable` naming every component that does not answer."""
+    down = unreachable(settings)
+    if down:
+        raise StatusUnavailable(
+            f"cannot check the pipeline: {', '.join(down)} unreachable",
+            hint="start the stack with `ecom stack up`; `ecom stack status` shows what is down",
+        )
+
+
+# ---------------------------------------------------------------- Postgres
+def current_wal(settings: Settings) -> int:
+    with psycopg2.connect(settings.source_dsn, connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def slot_sample(settings: Settings) -> SlotSample:
+    conn = psycopg2.connect(settings.source_dsn, connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT active, wal_status, pg_current_wal_lsn() - confirmed_flush_lsn, "
+                "pg_current_wal_lsn() - restart_lsn, safe_wal_size, "
+                "confirmed_flush_lsn - '0/0'::pg_lsn "
+                "FROM pg_replication_slots WHERE slot_name = %s",
+                (settings.slot_name,),
+            )
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        return SlotSample(exists=False)
+
+    def num(v: Any) -> int | None:
+        return None if v is None else int(v)
+
+    return SlotSample(True, row[0], row[1], num(row[2]), num(row[3]), num(row[4]), num(row[5]))
+
+
+def gold_info(settings: Settings) -> GoldInfo:
+    try:
+        conn = psycopg2.connect(settings.gold_dsn, connect_timeout=5, options="-c timezone=UTC")
+    except psycopg2.OperationalError as exc:
+        first = " ".join(str(exc).split())[:200]
+        return GoldInfo(problem=f"gold database {settings.gold_db} cannot be read: {first}")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('public.gold_build_log') IS NOT NULL")
+            row = cur.fetchone()
+            if not (row and row[0]):
+                return GoldInfo()
+            base = (
+                "SELECT build_id, status, as_of, started_at, finished_at, max_commit_ts, "
+                "max_source_lsn::text, step, error FROM public.gold_build_log "
+            )
+            cur.execute(base + "ORDER BY build_id DESC LIMIT 1")
+            last = cur.fetchone()
+            cur.execute(base + "WHERE status = 'succeeded' ORDER BY build_id DESC LIMIT 1")
+            good = cur.fetchone()
+    finally:
+        conn.close()
+
+    def build(r: Any) -> GoldBuild | None:
+        if r is None:
+            return None
+        as_of = r[2].isoformat() if isinstance(r[2], date) else str(r[2])
+        return GoldBuild(int(r[0]), r[1], as_of, r[3], r[4], r[5], r[6], r[7], r[8])
+
+    return GoldInfo(last=build(last), last_succeeded=build(good))
+
+
+# ---------------------------------------------------------------- Kafka
+def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = None) -> GroupLag:
+    """Committed offsets of the stream group against the end of every partition of
+    ``topics``; ``first`` (an earlier sample) fills the prev_* fields."""
+    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": s.base.kafka_bootstrap,
+            "group.id": s.app_id,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        md = consumer.list_topics(timeout=10)
+        present = [t for t in topics if t in md.topics and md.topics[t].error is None]
+        tps = [TopicPartition(t, p) for t in present for p in sorted(md.topics[t].partitions)]
+        committed = (
+            {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+            if tps
+            else {}
+        )
+        ends = {}
+        for tp in tps:
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            ends[(tp.topic, tp.partition)] = high
+    finally:
+        consumer.close()
+    state, members = "UNKNOWN", 0
+    admin = AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    try:
+        desc = admin.describe_consumer_groups([s.app_id])[s.app_id].result(timeout=10)
+        state = str(getattr(desc.state, "name", desc.state)).upper()
+        members = len(desc.members or [])
+    except Exception as exc:  # a group that never existed describes as DEAD on most brokers
+        log.debug("describe group %s: %s", s.app_id, exc)
+    prev = {(p.topic, p.partition): p for p in (first.partitions if first else ())}
+    parts = []
+    for (topic, partition), end in ends.items():
+        old = prev.get((topic, partition))
+        parts.append(
+            PartitionLag(
+                topic,
+                partition,
+                end,
+                committed.get((topic, partition), -1),
+                old.end if old else None,
+                old.committed if old else None,
+            )
+        )
+    return GroupLag(
+        group=s.app_id,
+        state=state,
+        members=members,
+        partitions=tuple(parts),
+        missing_topics=tuple(t for t in topics if t not in present),
+    )
+
+
+def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> DlqCounts:
+    """Count dead letters by (stage, reason), from the beginning to the current end."""
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+    topic = s.dlq_topic
+    consumer = Consumer(
+        {
+            "bootstrap.servers": s.base.kafka_bootstrap,
+            "group.id": f"ecom-status-{uuid.uuid4().hex}",  # assign() only: never joins, never commits
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        md = consumer.list_topics(topic, timeout=10)
+        meta = md.topics.get(topic)
+        if meta is None or meta.error is not None:
+            return DlqCounts(topic, exists=False)
+        todo: dict[int, int] = {}
+        starts = []
+        for p in sorted(meta.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=10, cached=False
+            )
+            if high > low:
+                todo[p] = high
+                starts.append(TopicPartition(topic, p, low))
+        counts: Counter[tuple[str, str]] = Counter()
+        if not todo:
+            return DlqCounts(topic)
+        consumer.assign(starts)
+        deadline = time.monotonic() + seconds
+        total = 0
+        while todo and total < limit and time.monotonic() < deadline:
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        continue
+                    raise TransientError(f"reading {topic} failed: {err}")
+                p, off = msg.partition(), msg.offset()
+                if p is None or off is None or p not in todo or off >= todo[p]:
+                    continue
+                counts[dlq_reason(msg.value())] += 1
+                total += 1
+                if off >= todo[p] - 1:
+                    del todo[p]
+        return DlqCounts(topic, True, total, dict(counts), partial=bool(todo))
+    finally:
+        consumer.close()
+
+
+def dlq_reason(value: bytes | None) -> tuple[str, str]:
+    """(stage, reason) of one dead letter (see stream_apps.rules.dlq_record)."""
+    try:
+        doc = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError):
+        return ("?", "unreadable")
+    if not isinstance(doc, dict):
+        return ("?", "unreadable")
+    return (str(doc.get("stage") or "?"), str(doc.get("reason") or "?"))
+
+
+# ---------------------------------------------------------------- lake
+def newest_day(s3: Minio, bucket: str, table: str) -> str | None:
+    """The newest ``<table>/dt=YYYY-MM-DD/`` prefix of ``table`` in ``bucket``."""
+    days = [
+        o.object_name
+        for o in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=False)
+        if o.is_dir and (o.object_name or "").rstrip("/").rsplit("/", 1)[-1].startswith("dt=")
+    ]
+    return max((d for d in days if d), default=None)
+
+
+def footer_bytes(tail: bytes) -> int | None:
+    """Length of the Parquet footer (metadata + 8 bytes) from the file's last bytes."""
+    if len(tail) < 8 or tail[-4:] != b"PAR1":
+        return None
+    return int.from_bytes(tail[-8:-4], "little") + 8
+
+
+def commit_ts_from_footer(footer: bytes) -> datetime | None:
+    """Newest ``commit_ts`` by the column statistics of a Parquet footer (its last
+    bytes: metadata, length, ``PAR1``); None without statistics."""
+    meta = pq.read_metadata(pa.BufferReader(b"PAR1" + footer))
+    names = meta.schema.names
+    if COMMIT_TS not in names:
+        return None
+    col = names.index(COMMIT_TS)
+    best: datetime | None = None
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(col).statistics
+        if stats is None or not stats.has_min_max or stats.max is None:
+            continue
+        value = stats.max
+        if isinstance(value, datetime):
+            value = value if value.tzinfo else value.replace(tzinfo=UTC)
+            best = value if best is None or value > best else best
+    return best
+
+
+def _object_commit_ts(s3: Minio, bucket: str, name: str, size: int) -> datetime | None:
+    def get(offset: int, length: int) -> bytes:
+        resp = s3.get_object(bucket, name, offset=offset, length=length)
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    start = max(0, size - FOOTER_GUESS)
+    tail = get(start, size - start)
+    need = footer_bytes(tail)
+    if need is None or need + 4 > size:
+        raise ValueError(f"{bucket}/{name} is not a Parquet file")
+    if need > len(tail):
+        tail = get(size - need, need)
+    return commit_ts_from_footer(tail[-need:])
+
+
+def lake_table(s3: Minio, kind: str, bucket: str, table: str) -> LakeTable:
+    day = newest_day(s3, bucket, table)
+    if day is None:
+        return LakeTable(kind, table)
+    newest: dict[int, Any] = {}  # partition -> newest object by last_modified
+    count, partial = 0, False
+    for obj in s3.list_objects(bucket, prefix=day, recursive=True):
+        count += 1
+        if count > LAKE_MAX_KEYS:
+            partial = True
+            break
+        try:
+            key = lake.parse_key(obj.object_name or "")
+        except ValueError:
+            continue
+        cur = newest.get(key.partition)
+        if cur is None or (obj.last_modified, obj.object_name) > (
+            cur.last_modified,
+            cur.object_name,
+        ):
+            newest[key.partition] = obj
+    if not newest:
+        return LakeTable(kind, table, day.rstrip("/").rsplit("=", 1)[-1], count, partial=partial)
+    top = max(newest.values(), key=lambda o: (o.last_modified, o.object_name))
+    best: datetime | None = None
+    error = None
+    for obj in newest.values():
+        try:
+            ts = _object_commit_ts(s3, bucket, obj.object_name, int(obj.size or 0))
+        except Exception as exc:  # one unreadable footer must not hide the rest
+            error = f"cannot read the footer of {obj.object_name}: {exc}"
+            continue
+        if ts is not None and (best is None or ts > best):
+            best = ts
+    return LakeTable(
+        kind,
+        table,
+        day.rstrip("/").rsplit("=", 1)[-1],
+        min(count, LAKE_MAX_KEYS),
+        top.object_name,
+        top.last_modified,
+        best,
+        partial,
+        error,
+    )
+
+
+def _lake_table_safe(s3: Minio, kind: str, bucket: str, table: str) -> LakeTable:
+    try:
+        return lake_table(s3, kind, bucket, table)
+    except Exception as exc:
+        return LakeTable(kind, table, error=f"cannot list bucket {bucket}: {exc}")
+
+
+def lake_tables(settings: Settings, pool: ThreadPoolExecutor) -> list[Future[LakeTable]]:
+    s3 = minio_client(settings, read_timeout=10, pool_size=16)
+    return [
+        pool.submit(_lake_table_safe, s3, kind, bucket, table)
+        for kind, bucket in (("bronze", settings.bronze_bucket), ("silver", settings.silver_bucket))
+        for table in SOURCE_TABLES
+    ]
+
+
+# ---------------------------------------------------------------- all of it
+def collect(s: StreamSettings, cfg: HealthSettings, *, waited: bool = False) -> Snapshot:
+    """Read every component (two lag and slot samples ``cfg.sample_seconds`` apart)."""
+    base = s.base
+    require_reachable(base)
+    topics = [base.cdc_topic(t) for t in SOURCE_TABLES] + [s.silver_topic(t) for t in SOURCE_TABLES]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        lake_futs = lake_tables(base, pool)
+        dlq_fut = pool.submit(dlq_counts, s, cfg.dlq_max_messages)
+        gold_fut = pool.submit(gold_info, base)
+        workers_fut = pool.submit(workers.status, s)
+        wal_at_start = current_wal(base)
+        slot_first = slot_sample(base)
+        lag = group_lag(s, topics)
+        slot: SlotSample | None = None
+        if cfg.sample_seconds > 0:
+            time.sleep(cfg.sample_seconds)
+            lag = group_lag(s, topics, first=lag)
+            slot = slot_sample(base)
+        try:
+            connectors = manage.status_all(base)
+        except EcomError as exc:
+            raise StatusUnavailable(
+                f"cannot read the connector status: {exc.message}", hint=exc.hint
+            ) from exc
+        checked_at = datetime.now(UTC)
+        return Snapshot(
+            checked_at=checked_at,
+            connect_url=base.connect_url,
+            slot_name=base.slot_name,
+            connectors=connectors,
+            slot=slot or slot_first,
+            slot_first=slot_first if slot else None,
+            wal_at_start=wal_at_start,
+            lag=GroupLag(
+                lag.group,
+                lag.state,
+                lag.members,
+                lag.partitions,
+                cfg.sample_seconds if slot else 0.0,
+                lag.missing_topics,
+            ),
+            lake=[f.result() for f in lake_futs],
+            gold=gold_fut.result(),
+            dlq=dlq_fut.result(),
+            workers=workers_fut.result(),
+            waited_caught_up=waited,
+        )

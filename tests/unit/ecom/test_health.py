@@ -1,0 +1,412 @@
+"""Pure logic of `ecom status`: health rules, exit codes, freshness and output, on
+hand-made snapshots (no service is contacted)."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from common.errors import ConfigError
+from connectors.manage import ConnectorState
+from ecom import health, health_report, health_rules
+from ecom.health import (
+    DlqCounts,
+    GoldBuild,
+    GoldInfo,
+    GroupLag,
+    HealthSettings,
+    LakeTable,
+    PartitionLag,
+    SlotSample,
+    Snapshot,
+)
+from ecom.health_probe import commit_ts_from_footer, dlq_reason, footer_bytes
+from schemas import SOURCE_TABLES
+from stream_apps import rules
+from stream_apps.envelope import Coordinates
+from stream_apps.workers import WorkerState
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+URL = "http://127.0.0.1:8083"
+CFG = HealthSettings(slot_lag_warn_bytes=1000, max_lag=500, sample_seconds=2.0)
+RUNNING = ConnectorState("ecommerce-source", "RUNNING", [{"id": "0", "state": "RUNNING"}])
+
+
+def _parts(
+    lag: int = 0, prev_lag: int | None = None, moved: bool = True
+) -> tuple[PartitionLag, ...]:
+    """Two partitions; the first holds ``lag`` (and ``prev_lag`` in the first sample)."""
+    end, committed = 1000 + lag, 1000
+    prev_end = None if prev_lag is None else 1000 + prev_lag - (10 if moved else 0)
+    prev_committed = None if prev_lag is None else committed - (10 if moved else 0)
+    return (
+        PartitionLag("ecom.public.orders", 0, end, committed, prev_end, prev_committed),
+        PartitionLag(
+            "silver.orders",
+            0,
+            50,
+            50,
+            None if prev_lag is None else 50,
+            None if prev_lag is None else 50,
+        ),
+    )
+
+
+def _snap(**changes: object) -> Snapshot:
+    good = GoldBuild(
+        7,
+        "succeeded",
+        "2026-11-28",
+        NOW - timedelta(hours=2),
+        NOW - timedelta(hours=1),
+        NOW - timedelta(hours=3),
+        "0/23B8788",
+        "done",
+    )
+    snap = Snapshot(
+        checked_at=NOW,
+        connect_url=URL,
+        slot_name="ecom_cdc_slot",
+        connectors=[RUNNING],
+        slot=SlotSample(True, True, "reserved", 100, 200, 4 << 30, 5000),
+        slot_first=SlotSample(True, True, "reserved", 90, 190, 4 << 30, 4990),
+        wal_at_start=5000,
+        lag=GroupLag("ecom-stream", "STABLE", 1, _parts(0, 0), 2.0),
+        lake=[
+            LakeTable(
+                kind,
+                t,
+                "2026-11-28",
+                3,
+                f"{t}/x",
+                NOW - timedelta(seconds=5),
+                NOW - timedelta(seconds=8 if kind == "bronze" else 9),
+            )
+            for kind in ("bronze", "silver")
+            for t in SOURCE_TABLES
+        ],
+        gold=GoldInfo(None, good, good),
+        dlq=DlqCounts("ecom.dlq", True, 3, {("decode", "not_json"): 2, ("silver", "x"): 1}),
+        workers=[WorkerState(0, 4242, True, "http://127.0.0.1:6066/metrics", "/tmp/s-0.log")],
+    )
+    for key, value in changes.items():
+        setattr(snap, key, value)
+    return snap
+
+
+def _critical(snap: Snapshot, cfg: HealthSettings = CFG) -> list[health.Finding]:
+    return [f for f in health_rules.evaluate(snap, cfg) if f.severity == health.CRITICAL]
+
+
+def test_healthy_pipeline_exits_0_and_has_no_problem() -> None:
+    snap = _snap()
+    findings = health_rules.evaluate(snap, CFG)
+    assert findings == []
+    assert health.exit_code(findings) == 0
+    assert health.caught_up(snap)
+
+
+@pytest.mark.parametrize(
+    ("connector", "fix"),
+    [
+        (ConnectorState("ecommerce-source", "NOT_REGISTERED"), "ecom connectors apply"),
+        (
+            ConnectorState("ecommerce-source", "PAUSED", [{"id": "0", "state": "PAUSED"}]),
+            f"curl -s -X PUT '{URL}/connectors/ecommerce-source/resume'",
+        ),
+        (
+            ConnectorState(
+                "ecommerce-source",
+                "RUNNING",
+                [{"id": "0", "state": "FAILED"}],
+                "org.apache.kafka.connect.errors.ConnectException: boom\n  at x",
+            ),
+            f"curl -s -X POST '{URL}/connectors/ecommerce-source/restart?includeTasks=true&onlyFailed=true'",
+        ),
+        (
+            ConnectorState("ecommerce-source", "RUNNING", []),
+            f"curl -s -X POST '{URL}/connectors/ecommerce-source/restart?includeTasks=true&onlyFailed=true'",
+        ),
+    ],
+)
+def test_connector_not_running_exits_2_with_its_fix(connector: ConnectorState, fix: str) -> None:
+    # the slot stays active (as right after the failure) so only the connector rule fires
+    findings = _critical(_snap(connectors=[connector]))
+    assert [f.code for f in findings] == [health.EXIT_CONNECTOR]
+    assert findings[0].fix[0] == fix
+    if connector.trace:
+        assert "ConnectException: boom" in findings[0].message
+        assert "at x" not in findings[0].message  # only the first trace line
+
+
+def test_lost_slot_exits_4_with_the_resnapshot_runbook() -> None:
+    snap = _snap(slot=SlotSample(True, False, "lost", None, None, None, 5000))
+    findings = _critical(snap)
+    codes = {f.code for f in findings}
+    assert codes == {health.EXIT_SLOT}
+    lost = [f for f in findings if "lost" in f.message]
+    assert len(lost) == 1
+    assert f"curl -s -X DELETE '{URL}/connectors/ecommerce-source/offsets'" in lost[0].fix
+    assert any("Runbook: lost replication slot" in step for step in lost[0].fix)
+
+
+def test_missing_slot_is_lost_only_when_the_connector_exists() -> None:
+    gone = _critical(_snap(slot=SlotSample(False)))
+    assert [f.code for f in gone] == [health.EXIT_SLOT]
+    assert "missing" in gone[0].message and "re-snapshot" in gone[0].message
+    fresh = health_rules.evaluate(
+        _snap(
+            slot=SlotSample(False),
+            connectors=[ConnectorState("ecommerce-source", "NOT_REGISTERED")],
+        ),
+        CFG,
+    )
+    assert health.exit_code(fresh) == health.EXIT_CONNECTOR  # no slot yet is expected
+    assert any(f.component == "slot" and f.severity == health.WARNING for f in fresh)
+
+
+def test_inactive_slot_while_connector_runs_is_stalled() -> None:
+    snap = _snap(slot=SlotSample(True, False, "reserved", 100, 200, 4 << 30, 5000))
+    (finding,) = _critical(snap)
+    assert finding.code == health.EXIT_SLOT and "stalled" in finding.message
+    assert finding.fix == (health_rules.restart_cmd(URL, "ecommerce-source"),)
+
+
+def test_inactive_slot_of_a_paused_connector_points_to_resume() -> None:
+    paused = ConnectorState("ecommerce-source", "PAUSED", [{"id": "0", "state": "PAUSED"}])
+    snap = _snap(connectors=[paused], slot=SlotSample(True, False, "reserved", 1, 2, 4 << 30, 5000))
+    findings = _critical(snap)
+    assert health.exit_code(findings) == health.EXIT_CONNECTOR | health.EXIT_SLOT
+    slot = [f for f in findings if f.code == health.EXIT_SLOT][0]
+    assert slot.fix == (health_rules.resume_cmd(URL, "ecommerce-source"),)
+
+
+def test_wal_retained_over_the_threshold_exits_4() -> None:
+    at_limit = _snap(slot=SlotSample(True, True, "extended", 10, 1000, 4 << 30, 5000))
+    assert _critical(at_limit) == []
+    over = _snap(slot=SlotSample(True, True, "extended", 10, 1001, 4 << 30, 5000))
+    (finding,) = _critical(over)
+    assert finding.code == health.EXIT_SLOT
+    assert "ECOM_SLOT_LAG_WARN_BYTES=1000" in finding.message
+    assert finding.fix[0] == health_rules.restart_cmd(URL, "ecommerce-source")
+
+
+def test_unreserved_slot_is_about_to_be_lost() -> None:
+    (finding,) = _critical(_snap(slot=SlotSample(True, True, "unreserved", 1, 2, -5, 5000)))
+    assert finding.code == health.EXIT_SLOT and "about to be lost" in finding.message
+
+
+def test_lag_over_the_maximum_exits_8() -> None:
+    ok = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(500, 500), 2.0))
+    assert _critical(ok) == []
+    over = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(501, 501), 2.0))
+    (finding,) = _critical(over)
+    assert finding.code == health.EXIT_CONSUMER_LAG and "ECOM_STATUS_MAX_LAG=500" in finding.message
+    # one worker, one partition per topic: more workers would not help
+    assert finding.fix[0].startswith("ecom stream start --workers 1 ")
+
+
+def test_lag_with_nobody_consuming_exits_8() -> None:
+    snap = _snap(lag=GroupLag("ecom-stream", "EMPTY", 0, _parts(5, 5, moved=False), 2.0))
+    (finding,) = _critical(snap)
+    assert finding.code == health.EXIT_CONSUMER_LAG and "no member" in finding.message
+    assert finding.fix == ("ecom stream start",)
+
+
+def test_growing_lag_is_critical_only_when_nothing_is_committed() -> None:
+    stuck = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(40, 20, moved=False), 2.0))
+    (finding,) = _critical(stuck)
+    assert finding.code == health.EXIT_CONSUMER_LAG and "from 20 to 40" in finding.message
+    busy = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(40, 20, moved=True), 2.0))
+    findings = health_rules.evaluate(busy, CFG)
+    assert health.exit_code(findings) == 0
+    assert [f.severity for f in findings] == [health.WARNING]
+    shrinking = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(20, 40, moved=False), 2.0))
+    assert health_rules.evaluate(shrinking, CFG) == []
+
+
+def test_a_started_worker_down_exits_16() -> None:
+    workers = [
+        WorkerState(0, 11, True, "http://h:6066/metrics", "l0"),
+        WorkerState(1, None, False, "http://h:6067/metrics", "/x/stream-1.log"),
+    ]
+    (finding,) = _critical(_snap(workers=workers))
+    assert finding.code == health.EXIT_WORKER
+    assert "stream worker 1" in finding.message and "/x/stream-1.log" in finding.message
+    assert finding.fix == ("ecom stream start --workers 2",)
+
+
+def test_no_worker_here_is_a_warning_unless_the_group_has_members() -> None:
+    alone = health_rules.evaluate(
+        _snap(workers=[], lag=GroupLag("ecom-stream", "EMPTY", 0, _parts(0, 0), 2.0)), CFG
+    )
+    assert health.exit_code(alone) == 0
+    assert [f.component for f in alone] == ["stream worker"]
+    elsewhere = _snap(workers=[])  # the group has a member: workers run on another host
+    assert health_rules.evaluate(elsewhere, CFG) == []
+
+
+def test_gold_problems_are_warnings() -> None:
+    failed = GoldBuild(8, "failed", "2026-11-28", NOW, NOW, None, None, "gold", "boom")
+    good = GoldBuild(
+        6,
+        "succeeded",
+        "2026-11-26",
+        NOW - timedelta(days=2),
+        NOW - timedelta(hours=30),
+        NOW - timedelta(hours=31),
+        None,
+        "done",
+    )
+    findings = health_rules.evaluate(_snap(gold=GoldInfo(None, failed, good)), CFG)
+    assert health.exit_code(findings) == 0
+    messages = " | ".join(f.message for f in findings)
+    assert "#8 failed during gold: boom" in messages
+    assert "#6 finished 30h ago" in messages
+    none = health_rules.evaluate(_snap(gold=GoldInfo()), CFG)
+    assert [f.message for f in none] == ["no gold build yet"]
+
+
+def test_exit_bits_add_up() -> None:
+    snap = _snap(
+        connectors=[ConnectorState("ecommerce-source", "FAILED", [])],
+        slot=SlotSample(True, True, "lost", None, None, None, None),
+        lag=GroupLag("ecom-stream", "EMPTY", 0, _parts(5, 5, moved=False), 2.0),
+        workers=[WorkerState(0, None, False, "w", "l")],
+    )
+    assert health.exit_code(health_rules.evaluate(snap, CFG)) == 2 | 4 | 8 | 16 == 30
+
+
+def test_caught_up_needs_the_wal_confirmed_and_no_lag() -> None:
+    assert health.caught_up(_snap())
+    assert not health.caught_up(_snap(wal_at_start=5001))
+    assert not health.caught_up(_snap(lag=GroupLag("g", "STABLE", 1, _parts(1, 1), 2.0)))
+    assert health.caught_up(_snap(wal_at_start=5001, waited_caught_up=True))
+
+
+def test_freshness_is_now_minus_the_newest_commit_per_layer() -> None:
+    fresh = health.freshness(_snap())
+    assert set(fresh) == set(SOURCE_TABLES)
+    assert fresh["orders"] == {"bronze": 8.0, "silver": 9.0, "gold": 3 * 3600.0}
+    empty = health.freshness(_snap(lake=[], gold=GoldInfo()))
+    assert empty["orders"] == {"bronze": None, "silver": None, "gold": None}
+
+
+def test_json_document_has_every_section() -> None:
+    snap = _snap(workers=[WorkerState(0, None, False, "w", "l")])
+    doc = health_report.report_dict(snap, health_rules.evaluate(snap, CFG))
+    doc = json.loads(json.dumps(doc))  # serialisable as is
+    assert doc["healthy"] is False and doc["exit_code"] == health.EXIT_WORKER
+    for key in (
+        "connectors",
+        "slot",
+        "consumer_lag",
+        "lake",
+        "gold",
+        "dlq",
+        "freshness_seconds",
+        "workers",
+        "findings",
+        "caught_up",
+    ):
+        assert key in doc
+    assert doc["slot"]["lag_bytes"] == 100 and doc["slot"]["first_sample"]["lag_bytes"] == 90
+    assert doc["consumer_lag"]["partitions"][0]["lag"] == 0
+    assert (
+        doc["lake"]["bronze"]["orders"]["max_commit_ts"] == (NOW - timedelta(seconds=8)).isoformat()
+    )
+    assert doc["gold"]["last_succeeded_build"]["build_id"] == 7
+    assert {"stage": "decode", "reason": "not_json", "count": 2} in doc["dlq"]["by_reason"]
+    assert doc["findings"][0]["fix"] == ["ecom stream start --workers 1"]
+
+
+def test_readable_report() -> None:
+    paused = ConnectorState("ecommerce-source", "PAUSED", [{"id": "0", "state": "PAUSED"}])
+    snap = _snap(connectors=[paused], slot=SlotSample(True, False, "reserved", 1, 2, 4 << 30, 5000))
+    text = health_report.format_report(snap, health_rules.evaluate(snap, CFG), CFG)
+    assert "UNHEALTHY (exit 6: connector, replication slot)" in text.splitlines()[0]
+    assert "ecommerce-source  PAUSED" in text
+    assert "caught up: no" in text
+    assert f"fix: curl -s -X PUT '{URL}/connectors/ecommerce-source/resume'" in text
+    assert "decode  not_json" in text
+    healthy = health_report.format_report(_snap(), [], CFG)
+    assert "HEALTHY (exit 0)" in healthy and "problems" not in healthy
+    assert "caught up: yes" in healthy
+    unproven = health_report.format_report(_snap(wal_at_start=5001), [], CFG)
+    assert "caught up: not proven" in unproven
+
+
+def test_human_sizes_and_ages() -> None:
+    assert health.human_bytes(None) == "-"
+    assert health.human_bytes(512) == "512 B"
+    assert health.human_bytes(3 << 30) == "3.0 GiB"
+    assert health_report.human_age(59.9) == "59s"
+    assert health_report.human_age(3 * 3600 + 120) == "3h02m"
+    assert health_report.human_age(None) == "-"
+
+
+def test_thresholds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert health.load() == HealthSettings()
+    monkeypatch.setenv("ECOM_SLOT_LAG_WARN_BYTES", "2048")
+    monkeypatch.setenv("ECOM_STATUS_SAMPLE_SECONDS", "0")
+    cfg = health.load()
+    assert cfg.slot_lag_warn_bytes == 2048 and cfg.sample_seconds == 0
+    monkeypatch.setenv("ECOM_STATUS_MAX_LAG", "lots")
+    with pytest.raises(ConfigError, match="ECOM_STATUS_MAX_LAG"):
+        health.load()
+
+
+def test_dlq_reason_reads_what_the_stream_writes() -> None:
+    record = rules.dlq_record("decode", "not_json", Coordinates("t", 1, 2, 3), b"k", b"v", "orders")
+    assert dlq_reason(record) == ("decode", "not_json")
+    assert dlq_reason(b"\xff garbage") == ("?", "unreadable")
+    assert dlq_reason(b"[1]") == ("?", "unreadable")
+    assert dlq_reason(None) == ("?", "unreadable")
+
+
+def test_newest_commit_from_a_parquet_footer() -> None:
+    newest = datetime(2026, 11, 28, 11, 59, 58, 123456, tzinfo=UTC)
+    table = pa.table(
+        {
+            "commit_ts": pa.array(
+                [newest - timedelta(hours=1), None, newest], pa.timestamp("us", tz="UTC")
+            ),
+            "v": [1, 2, 3],
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=2)
+    data = buf.getvalue()
+    need = footer_bytes(data[-100:])
+    assert need is not None and need < len(data)
+    assert commit_ts_from_footer(data[-need:]) == newest
+    assert footer_bytes(b"not parquet") is None
+    other = io.BytesIO()
+    pq.write_table(pa.table({"x": [1]}), other)
+    raw = other.getvalue()
+    assert commit_ts_from_footer(raw[-(footer_bytes(raw) or 0) :]) is None
+
+
+def test_partition_lag_never_negative_and_counts_uncommitted() -> None:
+    assert PartitionLag("t", 0, 10, -1001).lag == 10  # never committed: everything is behind
+    assert PartitionLag("t", 0, 10, 12).lag == 0
+    assert replace(PartitionLag("t", 0, 10, 4), prev_end=8, prev_committed=4).prev_lag == 4
+
+
+def test_a_connector_that_lost_its_position_is_fixed_by_the_runbook_not_a_restart() -> None:
+    trace = "io.debezium.DebeziumException: ... but this is no longer available on the server."
+    failed = ConnectorState("ecommerce-source", "RUNNING", [{"id": "0", "state": "FAILED"}], trace)
+    gone = health_rules.evaluate(_snap(connectors=[failed], slot=SlotSample(False)), CFG)
+    assert health.exit_code(gone) == health.EXIT_CONNECTOR | health.EXIT_SLOT
+    runbook = health_rules.resnapshot_fix(URL, "ecommerce-source", "ecom_cdc_slot")
+    assert [f.fix for f in gone] == [runbook, runbook]
+    assert "SELECT pg_drop_replication_slot('ecom_cdc_slot');" in " ".join(runbook)
+    stopped = ConnectorState("ecommerce-source", "STOPPED", [])
+    lost = _snap(connectors=[stopped], slot=SlotSample(True, False, "lost", None, None, None, 1))
+    assert {f.fix for f in health_rules.evaluate(lost, CFG)} == {runbook}
