@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -25,8 +25,9 @@ import faust
 
 from schemas import SOURCE_TABLES
 from schemas.avro import AvroRegistry
-from stream_apps import configuration, pipeline
+from stream_apps import configuration, fastpath, pipeline
 from stream_apps.metrics import METRICS
+from stream_apps.produce import BatchProducer
 from stream_apps.sink import LakeWriter, client
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ T = TypeVar("T")
 FATAL_EXIT = 70
 
 S = configuration.load()
+fastpath.install()
 _DATADIR = S.base.home / "faust" / os.environ.get("ECOM_STREAM_WORKER", "0")
 _DATADIR.mkdir(parents=True, exist_ok=True)
 app = faust.App(
@@ -85,6 +87,9 @@ _registry = AvroRegistry.from_package()
 bronze_writer = LakeWriter(_s3, S.base.bronze_bucket, retry_seconds=S.retry_seconds)
 silver_writer = LakeWriter(_s3, S.base.silver_bucket, retry_seconds=S.retry_seconds)
 silver_processor = pipeline.SilverProcessor(S, _registry, _s3)
+silver_producer = BatchProducer(
+    S.base.kafka_bootstrap, timeout_seconds=S.retry_seconds, max_request_bytes=10 * 1024 * 1024
+)
 
 
 def _fatal(agent: str, exc: BaseException) -> None:
@@ -141,29 +146,21 @@ async def bronze(stream: Any) -> None:
         await _land("bronze", partial(pipeline.land_bronze, msgs, bronze_writer, prefix))
 
 
+def _silver_step(msgs: list[pipeline.Msg]) -> pipeline.SilverBatch:
+    """Clean and encode a batch, then produce it; returns once Kafka acked every record."""
+    batch = silver_processor.process(msgs)
+    silver_producer.send_all(batch.outputs)
+    return batch
+
+
 @app.agent(cdc_topic, concurrency=1)
 async def silver(stream: Any) -> None:
     """CDC topics -> cleaned Avro records on silver.<table>; bad input -> dead-letter topic."""
     async for events in stream.take_events(S.batch_size, within=S.silver_batch_seconds):
         msgs = _msgs(events)
-        batch = await _land("silver", partial(silver_processor.process, msgs))
-        try:
-            await _produce_all(batch.outputs)
-        except Exception as exc:  # noqa: BLE001
-            _fatal("silver", exc)
+        batch = await _land("silver", partial(_silver_step, msgs))
         METRICS.add("silver", "records", batch.silver)
         METRICS.event_latencies("source_to_silver", batch.commit_us)  # after the broker's ack
-
-
-async def _produce_all(outputs: list[pipeline.Out]) -> None:
-    """Send every record and wait for the broker's acknowledgement of each."""
-    producer = app.producer
-    pending: list[Awaitable[Any]] = []
-    for out in outputs:
-        fut = await producer.send(out.topic, out.key, out.value, None, None, None)
-        pending.append(fut)
-    if pending:
-        await asyncio.gather(*pending)
 
 
 @app.agent(silver_topic, concurrency=1)

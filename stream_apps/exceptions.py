@@ -16,3 +16,7 @@ class LakeWriteFailed(TerminalError):
 
 class WorkerError(TerminalError):
     """Starting, stopping or finding stream workers failed."""
+
+
+class SilverProduceFailed(TerminalError):
+    """Silver records were not acknowledged by Kafka in time (the batch is not committed)."""

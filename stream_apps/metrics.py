@@ -68,7 +68,9 @@ class Metrics:
                 "# TYPE ecom_stream_events_total counter",
             ]
             for (agent, name), value in sorted(self.counters.items()):
-                lines.append(f'ecom_stream_{name}_total{{agent="{agent}"}} {value:g}')
+                # exact integers: `:g` would print 1041179 as 1.04118e+06
+                text = str(int(value)) if float(value).is_integer() else repr(float(value))
+                lines.append(f'ecom_stream_{name}_total{{agent="{agent}"}} {text}')
             lines += [
                 "# HELP ecom_stream_dlq_total Records sent to the dead-letter topic.",
                 "# TYPE ecom_stream_dlq_total counter",
