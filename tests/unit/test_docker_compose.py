@@ -74,3 +74,12 @@ def test_connect_storage_topics_match_worker_template(compose: dict) -> None:
         ("GROUP_ID", "group.id"),
     ):
         assert f"{prop}={env[key]}" in template
+
+
+def test_stream_workers_and_lake_setup_are_services(compose: dict) -> None:
+    svc = compose["services"]
+    assert svc["stream"]["command"] == ["stream", "run"]
+    assert "stack.minio_setup" in " ".join(svc["init"]["entrypoint"])
+    env = svc["stream"]["environment"]
+    for name in ("ECOM_STREAM_S3_ACCESS_KEY", "ECOM_STREAM_S3_SECRET_KEY", "ECOM_GOLD_USER"):
+        assert name in env, name
