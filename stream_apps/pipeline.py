@@ -151,7 +151,7 @@ class SilverProcessor:
         if isinstance(outcome, rules.Quarantined):
             self._dead_letter(batch, "silver", outcome.reason, coords, m, outcome.table, "")
             marker = rules.quarantine_marker(outcome)
-            key = str(outcome.key).encode() if outcome.key is not None else None
+            key = _silver_key(outcome.key)
             value = self.registry.encode(outcome.table, marker)
             batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
             return
@@ -164,7 +164,7 @@ class SilverProcessor:
             fingerprint = self._evolve(outcome.table, extra)
             record.update(extra)
         value = self.registry.encode(outcome.table, record, fingerprint)
-        key = str(outcome.key).encode() if outcome.key is not None else None
+        key = _silver_key(outcome.key)
         batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
         batch.silver += 1
         if event.commit_ts_us is not None:
@@ -210,6 +210,14 @@ class SilverProcessor:
                 schema.get("version"),
             )
         return fingerprint
+
+
+def _silver_key(key: Any) -> bytes:
+    """The silver message key: the primary key as text. A record without one (a truncate)
+    gets the empty key rather than none: a null key is sent to a random partition, so
+    every replayed copy of a truncate would land somewhere else and escape the per-partition
+    deduplication of the change-log; the empty key always hashes to the same partition."""
+    return b"" if key is None else str(key).encode()
 
 
 def _as_text(value: Any) -> str | None:
