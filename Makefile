@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install demo demo-down test test-unit test-integration lint stack-up stack-down stack-status bench clean
+.PHONY: help install demo demo-down test test-unit test-integration test-chaos lint stack-up stack-down stack-status bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test-unit: install ## fast tests, no services
 test-integration: install ## tests against the real stack (started once per session)
 	$(BIN)/pytest tests/integration
 
+test-chaos: install ## fault drills under live load (also part of `make test`)
+	$(BIN)/pytest -m chaos tests/chaos
+
 lint: install ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -44,8 +47,8 @@ stack-down: install ## stop the stack (data kept)
 stack-status: install
 	$(BIN)/ecom stack status
 
-bench: install ## benchmarks (bench/)
-	$(BIN)/python -m bench
+bench: install ## benchmark suite on the bench stack (bench/; ARGS="--skip stream@10" etc.)
+	$(BIN)/python -m bench $(ARGS)
 
 clean: ## remove the virtualenv (stack data stays; see `ecom stack reset`)
 	rm -rf $(VENV) *.egg-info

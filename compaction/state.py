@@ -92,6 +92,9 @@ def load_changes(
 ) -> int:
     """Make ``changes`` the deduplicated change-log of ``table``; returns its row count.
 
+    Deduplicated: one row per bronze coordinates, and one per change (key, source LSN,
+    op) delivered twice at different offsets (see duck_changes.sql).
+
     ``source`` is a pyarrow table or local Parquet files of the silver change-log.
     """
     if isinstance(source, pa.Table) or not source:
@@ -101,7 +104,7 @@ def load_changes(
     else:
         files = ", ".join(f"'{_sql_str(str(p))}'" for p in source)
         relation = f"read_parquet([{files}], union_by_name = true)"
-    _run(con, sqlfiles.read("duck_changes.sql").format(source=relation))
+    _run(con, sqlfiles.read("duck_changes.sql").format(source=relation, pk=PRIMARY_KEYS[table]))
     if relation == "silver_source":
         con.unregister("silver_source")
     return int(_run(con, "SELECT count(*) FROM changes")[0][0])  # type: ignore[call-overload]

@@ -73,6 +73,16 @@ class Component:
             raise StackError(f"{self.name} (pid {pid}) did not stop", hint=f"kill -9 {pid}")
         self.pid_file.unlink(missing_ok=True)
 
+    def kill(self) -> int | None:
+        """kill -9 (a crash: no clean shutdown; data kept). Returns the pid killed, if any."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        if not process.kill_pid(pid):
+            raise StackError(f"{self.name} (pid {pid}) survived SIGKILL", hint=f"kill -9 {pid}")
+        self.pid_file.unlink(missing_ok=True)
+        return pid
+
     def check_port_free(self) -> None:
         if process.port_open(self.s.host, self.port):
             raise process_port_in_use(self)

@@ -94,6 +94,22 @@ def stop_pid(pid: int, *, timeout: float = 30.0) -> bool:
     return not pid_alive(pid)
 
 
+def kill_pid(pid: int, *, timeout: float = 10.0) -> bool:
+    """SIGKILL (no clean shutdown, like a crash or the OOM killer), then wait until the
+    process is gone. True when it is."""
+    if not pid_alive(pid):
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)

@@ -120,9 +120,16 @@ async def _land(agent: str, fn: Callable[[], T]) -> T:
 
 
 def _msgs(events: list[Any]) -> list[pipeline.Msg]:
+    """The batch's messages, each (topic, partition, offset) once: after a rebalance Faust
+    can hand a batch the same message twice."""
     out = []
+    seen: set[tuple[str, int, int]] = set()
     for e in events:
         m = e.message
+        coords = (m.topic, m.partition, m.offset)
+        if coords in seen:
+            continue
+        seen.add(coords)
         ts = m.timestamp
         out.append(
             pipeline.Msg(
@@ -174,6 +181,14 @@ async def silver_sink(stream: Any) -> None:
             "silver_sink",
             partial(pipeline.land_silver, msgs, silver_writer, _registry, _s3, lake_bucket, prefix),
         )
+
+
+@app.on_partitions_assigned.connect
+async def _partitions_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Partitions that moved here may have been landed further by another worker: re-read
+    the lake's offset index before the next write."""
+    bronze_writer.forget()
+    silver_writer.forget()
 
 
 @app.page("/metrics")

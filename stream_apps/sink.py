@@ -79,6 +79,13 @@ class LakeWriter:
         self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._loaded_at: dict[tuple[str, int], float] = {}
         self._next: dict[tuple[str, int], int] = {}  # offset this writer expects next
+        self._stale = False
+
+    def forget(self) -> None:
+        """Drop the index of landed offsets before the next write (called when partitions
+        are assigned: another worker may have landed offsets of them meanwhile). Only sets
+        a flag: writes run in a thread and clear the index themselves."""
+        self._stale = True
 
     # ------------------------------------------------------------ index
     def _covered(self, table: str, partition: int) -> list[tuple[int, int]]:
@@ -123,6 +130,11 @@ class LakeWriter:
     ) -> WriteResult:
         """Land rows of one table and partition; returns what was written."""
         result = WriteResult()
+        if self._stale:
+            self._stale = False
+            self._ranges.clear()
+            self._loaded_at.clear()
+            self._next.clear()
         if not rows:
             return result
         # one row per offset: after a rebalance Faust can hand a batch the same message

@@ -176,6 +176,25 @@ def stop(s: StreamSettings, progress: Reporter = SILENT, timeout: float = 60.0) 
     return stopped
 
 
+def stop_one(s: StreamSettings, index: int, timeout: float = 60.0) -> int | None:
+    """Stop worker ``index`` (SIGTERM, then SIGKILL after ``timeout``); its pid, if it ran."""
+    pid = process.running_pid(_pid_file(s, index))
+    if pid is not None and not process.stop_pid(pid, timeout=timeout):
+        raise WorkerError(f"worker {index} (pid {pid}) did not stop", hint=f"kill -9 {pid}")
+    _pid_file(s, index).unlink(missing_ok=True)
+    return pid
+
+
+def kill(s: StreamSettings, index: int) -> int | None:
+    """kill -9 worker ``index`` (a crash: no clean shutdown, nothing committed on the way
+    out); its pid, if it ran. The pid file stays, so ``status`` reports the worker down
+    until ``start`` replaces it."""
+    pid = process.running_pid(_pid_file(s, index))
+    if pid is not None and not process.kill_pid(pid):
+        raise WorkerError(f"worker {index} (pid {pid}) survived SIGKILL", hint=f"kill -9 {pid}")
+    return pid
+
+
 def status(s: StreamSettings, expected: int | None = None) -> list[WorkerState]:
     indexes = sorted(set(_known_indexes(s)) | set(range(expected or 0)))
     states = []
