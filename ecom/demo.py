@@ -70,6 +70,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     gold_text = _gold(settings, progress)
     progress("writing the HTML report")
     report_path = report.write_report(settings, progress=progress)
+    progress("measuring freshness")
+    fresh_text = _freshness(stream)
     return "\n".join(
         [
             services.format_status(rows),
@@ -80,6 +82,8 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
             _format_lake(applied, before, after),
             "",
             gold_text,
+            "",
+            fresh_text,
             "",
             f"Report (open it in a browser): {report_path}",
             "",
@@ -114,6 +118,22 @@ def _gold(settings: Settings, progress: Reporter) -> str:
             columns, rows = kpis.run(settings.gold_dsn, name)
             parts += ["", kpis.format_kpi(kpis.get(name), columns, rows, limit=5)]
     return "\n".join(parts)
+
+
+def _freshness(stream: stream_configuration.StreamSettings) -> str:
+    """Per table, now minus the newest source commit visible in bronze, silver and gold
+    (the figures `ecom status` reports)."""
+    from ecom import health, health_probe
+    from ecom.health_report import human_age, table
+
+    snap = health_probe.collect(stream, health.load())
+    ages = health.freshness(snap)
+    rows = [
+        [t, *(human_age(ages[t][layer]) for layer in ("bronze", "silver", "gold"))]
+        for t in SOURCE_TABLES
+    ]
+    lines = table(["TABLE", "BRONZE", "SILVER", "GOLD"], rows)
+    return "\n".join(["Freshness (now minus the newest source commit in each layer):", *lines])
 
 
 def down(settings: Settings, progress: Reporter = SILENT) -> None:
