@@ -1,4 +1,5 @@
-"""`python -m bench [NAME ...]` (or `make bench`): run every bench/bench_*.py in turn.
+"""`python -m bench [--only ...] [--skip ...] [--scales ...]` (or `make bench`, `ecom bench`):
+the benchmark suite (bench/suite.py): every part, results in bench/results/<date>.json/.md.
 
 Benchmarks run against a separate *bench stack* (its own state folder and ports), so
 they never touch the development stack's data: ECOM_HOME=/var/tmp/ecom-bench and every
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 PORTS = {
     "ECOM_PG_PORT": 5432,
@@ -36,17 +36,31 @@ def bench_env() -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    here = Path(__file__).parent
-    # gold reads the change-log that the stream benchmark leaves on the bench stack
-    order = {"bench_generator": 0, "bench_stream": 1, "bench_gold": 2}
-    names = sorted((p.stem for p in here.glob("bench_*.py")), key=lambda n: (order.get(n, 9), n))
-    wanted = [f"bench_{a}" if not a.startswith("bench_") else a for a in argv]
-    unknown = [w for w in wanted if w not in names]
-    if unknown:
-        print(
-            f"error: unknown benchmark(s) {', '.join(unknown)}; have {', '.join(names)}",
-            file=sys.stderr,
-        )
+    import argparse
+
+    from bench import suite
+
+    ap = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Run the benchmark suite on the bench stack (see bench/suite.py).",
+    )
+    ap.add_argument("parts", nargs="*", metavar="PART[@SCALE]",
+                    help=f"same as --only (parts: {', '.join(suite.PARTS)})")  # fmt: skip
+    ap.add_argument("--only", default=None, help="comma-separated PART or PART@SCALE to run")
+    ap.add_argument("--skip", default=None, help="comma-separated PART or PART@SCALE to skip")
+    ap.add_argument("--scales", default=",".join(f"{s:g}" for s in suite.DEFAULT_SCALES),
+                    help="scales of the stream and gold parts (default 0.1,1,10)")  # fmt: skip
+    ap.add_argument("--generator-scale", type=float, default=1.0, help="seed scale (default 1)")
+    ap.add_argument("--live-seconds", type=float, default=60.0, help="live traffic seconds")
+    args = ap.parse_args(argv)
+    if args.parts:
+        args.only = ",".join(filter(None, [args.only, *args.parts]))
+    try:
+        suite.parse_selectors(args.only)
+        suite.parse_selectors(args.skip)
+        suite.parse_scales(args.scales)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     env = bench_env()
     print(
@@ -56,15 +70,10 @@ def main(argv: list[str]) -> int:
     up = subprocess.call([sys.executable, "-m", "ecom.cli", "stack", "up"], env=env)
     if up != 0:
         return up
-    failed = 0
     try:
-        for name in sorted(wanted, key=names.index) if wanted else names:
-            print(f"== {name}", flush=True)
-            rc = subprocess.call([sys.executable, "-m", f"bench.{name}"], env=env)
-            failed += rc != 0
+        return suite.run(args, env)
     finally:
         subprocess.call([sys.executable, "-m", "ecom.cli", "stack", "down"], env=env)
-    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import psycopg2.extensions
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction import sqlfiles
-from compaction.configuration import STAGING_PREFIX
+from compaction.configuration import LOCK_KEY, STAGING_PREFIX
 from compaction.exceptions import GoldError
 from compaction.state import Position
 from schemas.columns import COLUMNS, Column
@@ -97,8 +97,60 @@ def ensure_log(conn: Connection) -> None:
         cur.execute(sqlfiles.read("gold_build_log.sql"))
 
 
+#: The error recorded for (and reported of) a build whose process died while running.
+ABANDONED_ERROR = "abandoned: the rebuild process died (no process holds the rebuild lock)"
+
+
+def lock_held(conn: Connection) -> bool:
+    """Whether some session holds the rebuild lock (:data:`LOCK_KEY`) in this database.
+
+    Read from ``pg_locks`` (visible to every role): the lock is not taken, so a reader
+    never delays a rebuild. ``pg_try_advisory_lock(bigint)`` shows as classid = high
+    32 bits, objid = low 32 bits, objsubid = 1.
+    """
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid::bigint = %s AND objid::bigint = %s AND objsubid = 1)",
+            (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF),
+        )
+        row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _running_ids(conn: Connection, among: list[int] | None = None) -> list[int]:
+    with conn.cursor() as cur:
+        if among is None:
+            cur.execute("SELECT build_id FROM public.gold_build_log WHERE status = 'running'")
+        else:
+            cur.execute(
+                "SELECT build_id FROM public.gold_build_log "
+                "WHERE status = 'running' AND build_id = ANY(%s)",
+                (among,),
+            )
+        return sorted(int(r[0]) for r in cur.fetchall())
+
+
+def abandoned_builds(conn: Connection) -> list[int]:
+    """Builds whose log row says 'running' but whose process is gone (killed, crashed
+    host): the truth for readers until the next rebuild closes the row.
+
+    A live rebuild takes the lock before it inserts its 'running' row and sets its final
+    status before it lets the lock go, so a row that was 'running' before the lock was
+    seen free, and still is after, belongs to a dead process. (Reading the rows once,
+    after the lock, could take a rebuild that started in between for a dead one.)
+    ``conn`` must see each statement's latest commits (autocommit or READ COMMITTED).
+    Requires ``public.gold_build_log``.
+    """
+    before = _running_ids(conn)
+    if not before or lock_held(conn):
+        return []
+    return _running_ids(conn, before)
+
+
 def cleanup_abandoned(conn: Connection) -> list[str]:
-    """Drop staging schemas and close 'running' log rows left by a rebuild that died.
+    """Drop the staging schemas left by a rebuild that died.
 
     Called only while holding the rebuild lock, so nothing found here is alive.
     """
@@ -110,12 +162,19 @@ def cleanup_abandoned(conn: Connection) -> list[str]:
         schemas = [r[0] for r in cur.fetchall() if _SCHEMA_RE.fullmatch(r[0])]
         for schema in schemas:
             cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        cur.execute(
-            "UPDATE public.gold_build_log SET status = 'failed', finished_at = now(), "
-            "error = coalesce(error, 'abandoned: the rebuild process died') "
-            "WHERE status = 'running'"
-        )
     return schemas
+
+
+def close_abandoned(conn: Connection) -> list[int]:
+    """Mark every 'running' build failed with :data:`ABANDONED_ERROR` (its step kept);
+    returns their ids. Called only while holding the rebuild lock: none of them is alive."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE public.gold_build_log SET status = 'failed', finished_at = clock_timestamp(), "
+            "error = coalesce(error, %s) WHERE status = 'running' RETURNING build_id",
+            (ABANDONED_ERROR,),
+        )
+        return sorted(int(r[0]) for r in cur.fetchall())
 
 
 def log_start(conn: Connection, as_of: date, host: str, pid: int) -> int:

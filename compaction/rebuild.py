@@ -113,6 +113,8 @@ def rebuild(
     with gold_lock(gs) as conn, _sigterm_interrupts():
         with _privileges(gs):
             gold.ensure_log(conn)
+            for dead in gold.close_abandoned(conn):
+                progress(f"gold build #{dead} marked failed: its process died while running")
             for schema in gold.cleanup_abandoned(conn):
                 progress(f"dropped staging schema {schema} left by a rebuild that died")
             build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())

@@ -37,6 +37,8 @@ class VerifyReport:
     last_build: dict[str, Any] | None
     checks: int = 0
     mismatches: list[str] = field(default_factory=list)
+    #: builds logged 'running' whose process died (gold.abandoned_builds), as log rows
+    abandoned: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,12 @@ class VerifyReport:
             )
         else:
             lines.append("no successful build in gold_build_log")
+        for b in self.abandoned:
+            lines.append(
+                f"build #{b['build_id']} (started {b['started_at']}, pid {b['pid']} on "
+                f"{b['host']}) failed: {gold.ABANDONED_ERROR}, during {b['step']}; "
+                "the next `ecom gold rebuild` closes it"
+            )
         verdict = "OK" if self.ok else f"{len(self.mismatches)} MISMATCH(ES)"
         lines.append(f"reconciliation with the source: {self.checks} checks, {verdict}")
         lines += [f"  {m}" for m in self.mismatches[:20]]
@@ -119,6 +127,15 @@ def verify(settings: Settings) -> VerifyReport:
                 if row:
                     names = [d[0] for d in cur.description or ()]
                     report.last_build = dict(zip(names, row, strict=True))
+                dead = gold.abandoned_builds(gconn)
+                if dead:
+                    cur.execute(
+                        "SELECT build_id, started_at, step, host, pid FROM public.gold_build_log "
+                        "WHERE build_id = ANY(%s) ORDER BY build_id",
+                        (dead,),
+                    )
+                    names = [d[0] for d in cur.description or ()]
+                    report.abandoned = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         missing = [t for t in gold.GOLD_TABLES if counts[t] is None]
         if missing:
             report.mismatches.append(

@@ -18,6 +18,7 @@ from common import log
 from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
+from ecom.cli_bench import add_bench
 from ecom.cli_gold_extras import _add_kpi_and_schedule
 from ecom.cli_report import add_report
 
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(groups)
     _add_kpi_and_schedule(groups, _add_gold(groups))  # ecom kpi, ecom gold schedule
     add_report(groups)  # ecom report
+    add_bench(groups)  # ecom bench (runs python -m bench)
     return parser
 
 

@@ -28,6 +28,7 @@ from minio import Minio
 from common.errors import EcomError, TransientError
 from common.s3 import minio_client
 from common.settings import Settings
+from compaction.gold import ABANDONED_ERROR, abandoned_builds
 from connectors import manage
 from ecom.health import (
     DlqCounts,
@@ -163,6 +164,9 @@ def gold_info(settings: Settings) -> GoldInfo:
             last = cur.fetchone()
             cur.execute(base + "WHERE status = 'succeeded' ORDER BY build_id DESC LIMIT 1")
             good = cur.fetchone()
+            if last is not None and last[1] == "running" and int(last[0]) in abandoned_builds(conn):
+                # its process died: failed, whatever the row still says (until next rebuild)
+                last = (*last[:1], "failed", *last[2:8], ABANDONED_ERROR)
     finally:
         conn.close()
 

@@ -1,0 +1,231 @@
+"""The suite's markdown: one table of figures next to their same-run baselines, and the
+cost curve. Reads only what the parts measured; a missing figure is "not measured"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NM = "not measured"
+
+
+def _num(x: Any, fmt: str = ",.1f") -> str:
+    return NM if x is None else format(x, fmt)
+
+
+def _mb(x: Any) -> str:
+    return NM if x is None else f"{x:,.0f} MB"
+
+
+def _scale_of(name: str) -> str:
+    return name.partition("@")[2]
+
+
+def generator_rows(r: dict[str, Any]) -> list[list[str]]:
+    seed, base = r.get("seed", {}), r.get("naive_row_by_row_baseline", {})
+    live, ceil = r.get("live_target") or {}, r.get("live_unthrottled") or {}
+    rows = [
+        [
+            f"seed scale {r.get('scale', base.get('extrapolated_to_scale', 1.0)):g} "
+            f"({seed.get('rows', 0):,} rows)",
+            f"{_num(seed.get('wall_s'))} s, {_mb(seed.get('peak_rss_mb_max_over_children'))} peak",
+            f"row-by-row Faker + INSERT: {_num(base.get('extrapolated_wall_s'))} s (scale "
+            f"{base.get('scale', 0):g}, extrapolated linearly)",
+            f"{_num(r.get('seed_speedup_vs_naive_extrapolated'))}x faster",
+            "< 60 s, < 1.5 GB (scale 1)",
+        ]
+    ]
+    ls, cs = (live.get("summary") or {}), (ceil.get("summary") or {})
+    rows.append(
+        [
+            "live generator",
+            f"{_num(ls.get('rate_rows_per_s'), ',.0f')} changes/s for "
+            f"{_num(ls.get('elapsed_s'), ',.0f')} s "
+            f"({_num(cs.get('rate_rows_per_s'), ',.0f')}/s unthrottled)",
+            "",
+            "",
+            ">= 2,000/s",
+        ]
+    )
+    return rows
+
+
+def stream_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    snap, bare = r.get("snapshot", {}), r.get("baseline_bare_consumer", {})
+    st, mem = r.get("steady_state", {}), r.get("worker_memory_mb", {})
+    s = _scale_of(name)
+    t1 = "300 s / 360 s" if float(s or 0) == 1.0 else ""
+    return [
+        [
+            f"snapshot scale {s} into Kafka (Debezium)",
+            f"{_num(snap.get('all_in_kafka_s'))} s",
+            "",
+            "",
+            "",
+        ],  # fmt: skip
+        [
+            f"... into bronze / silver ({r.get('workers')} workers)",
+            f"{_num(snap.get('all_in_bronze_s'))} s / {_num(snap.get('all_in_silver_s'))} s",
+            f"bare confluent-kafka read of the same topics: "
+            f"{_num(bare.get('messages_per_s'), ',.0f')} msg/s",
+            f"bronze {_num(bare.get('bronze_to_bare_ratio'), '.3f')} of it",
+            t1,
+        ],
+        [
+            f"steady state at {_num(st.get('rate'), ',.0f')} changes/s: p99 commit -> bronze "
+            "/ -> silver",
+            f"{_num(st.get('source_to_bronze_p99_s'), '.1f')} s / "
+            f"{_num(st.get('source_to_silver_p99_s'), '.1f')} s",
+            "",
+            "",
+            "< 5 s / < 2 s",
+        ],
+        [
+            "consumer lag / stream worker RSS",
+            f"max {_num(st.get('max_consumer_lag'), ',.0f')}, final "
+            f"{_num(st.get('final_consumer_lag'), ',.0f')} / max "
+            f"{_mb(mem.get('max_rss_sampled'))}",
+            "",
+            "",
+            "bounded / < 1 GB",
+        ],
+    ]
+
+
+def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    c = r.get("comparison", {})
+    base = r.get("baseline_pandas", {})
+    data = r.get("data", {})
+    rows_n = data.get("source_rows_total")
+    src = "the stream's change-log" if r.get("input") == "stream" else "bench export"
+    if base.get("measured"):
+        b = (
+            f"pandas read_sql + to_sql: {_num(c.get('pandas_s'))} s, "
+            f"{_mb(c.get('pandas_peak_rss_mb'))}"
+        )
+    else:
+        b = f"pandas: {NM} ({base.get('aborted') or base.get('reason') or 'failed'})"
+    tgt = c.get("targets") or {}
+    target = ""
+    if tgt:
+        target = f"< {tgt['rebuild_s']} s" + (
+            f", < {tgt['peak_rss_mb'] / 1024:g} GB" if "peak_rss_mb" in tgt else ""
+        )
+    silver = data.get("silver_objects_before", {})
+    n_obj = sum(x.get("objects", 0) for x in silver.values()) if silver else None
+    out = []
+    for label, key in (("with_compaction", "with_compaction"), ("no_compaction", "no_compaction")):
+        what = (
+            f"gold rebuild scale {data.get('scale', _scale_of(name))} ({rows_n or 0:,} rows, "
+            f"{src}), "
+            + (
+                f"first compaction of {n_obj:,} objects"
+                if label == "with_compaction"
+                else "no compaction"
+            )  # fmt: skip
+        )
+        run = r.get("rebuild", {}).get(key, {})
+        ratio = c.get(f"ratio_pandas_over_rebuild_{label}")
+        met = c.get(f"target_met_{label}")
+        out.append(
+            [
+                what,
+                f"{_num(run.get('wall_s'))} s, {_mb(run.get('peak_rss_mb'))} peak",
+                b,
+                NM if ratio is None else f"{ratio:g}",
+                target + ("" if met is None else (" (met)" if met else " (missed)")),
+            ]
+        )
+    return out
+
+
+def curve(doc: dict[str, Any]) -> list[list[str]]:
+    parts = doc.get("parts", {})
+    scales = sorted(
+        {float(n.partition("@")[2]) for n in parts if "@" in n}, key=float
+    )  # every scale any run planned
+    rows = []
+    for s in scales:
+        st = parts.get(f"stream@{s:g}", {})
+        gd = parts.get(f"gold@{s:g}", {})
+        sr = st.get("result", {}) if st.get("status") == "measured" else {}
+        gr = gd.get("result", {}) if gd.get("status") == "measured" else {}
+        c = gr.get("comparison", {})
+        snap = sr.get("snapshot", {})
+        rows.append(
+            [
+                f"{s:g}",
+                f"{gr.get('data', {}).get('source_rows_total') or snap.get('rows') or 0:,}"
+                if (gr or sr)
+                else NM,  # fmt: skip
+                f"{_num(snap.get('all_in_silver_s'))}" if sr else _why(st),
+                f"{_num(c.get('rebuild_with_compaction_s'))}" if gr else _why(gd),
+                f"{_num(c.get('rebuild_no_compaction_s'))}" if gr else _why(gd),
+                f"{_mb(c.get('rebuild_with_compaction_peak_rss_mb'))}" if gr else _why(gd),
+                f"{_num(c.get('pandas_s'))}" if gr else _why(gd),
+                NM
+                if not gr or c.get("ratio_pandas_over_rebuild_with_compaction") is None
+                else f"{c['ratio_pandas_over_rebuild_with_compaction']:g}",  # fmt: skip
+            ]
+        )
+    return rows
+
+
+def _why(entry: dict[str, Any]) -> str:
+    return f"{NM} ({entry.get('reason', 'not run')})" if entry else NM
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    parts = doc.get("parts", {})
+    rows: list[list[str]] = []
+    missing: list[str] = []
+    for name, entry in parts.items():
+        if entry.get("status") != "measured":
+            missing.append(f"- `{name}`: {entry.get('status')} ({entry.get('reason', '')})")
+            continue
+        r = entry["result"]
+        if name == "generator":
+            rows += generator_rows(r)
+        elif name.startswith("stream@"):
+            rows += stream_rows(name, r)
+        elif name.startswith(("gold@", "gold_stream@")):
+            rows += gold_rows(name, r)
+    runs = doc.get("runs", [])
+    machine = runs[-1].get("machine", {}) if runs else {}
+    lines = [
+        f"# Benchmarks {doc.get('date')}",
+        "",
+        f"Bench stack on a {machine.get('cpus', '?')}-core machine, Python "
+        f"{machine.get('python', '?')}; {len(runs)} suite run(s) this day. Each figure "
+        "stands next to the baseline measured in the same run. Ratio: baseline time / "
+        "measured time (above 1 = faster than the baseline), except the stream's, which is "
+        "bronze throughput as a share of the bare consumer's. Peak memory is the measured "
+        "process's own (the PostgreSQL server is never included).",
+        "",
+        *_table(["what", "measured", "baseline (same run)", "ratio", "target"], rows),
+        "",
+        "## Cost curve",
+        "",
+        *_table(
+            [
+                "scale",
+                "source rows",
+                "snapshot -> silver via the stream (s)",
+                "rebuild, first compaction (s)",
+                "rebuild, no compaction (s)",
+                "rebuild peak RSS",
+                "pandas baseline (s)",
+                "pandas / rebuild",
+            ],
+            curve(doc),
+        ),  # fmt: skip
+        "",
+    ]
+    if missing:
+        lines += ["## Not measured", "", *missing, ""]
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""A silver change-log made without the stream, for gold tests that need one fast.
+
+Seeds the source, then writes its silver change-log with the bench-only exporter
+(bench/silver_export.py) into a silver bucket of the test's own, next to an empty bronze
+bucket of its own: running streams of other test modules write to the default buckets
+and cannot touch it. ``env`` points `ecom gold ...` subprocesses at these buckets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from bench import silver_export
+from common.s3 import minio_client
+from common.settings import Settings
+from tests.integration.conftest import run_cli
+
+
+@dataclass(frozen=True)
+class ExportedLake:
+    settings: Settings
+    silver_bucket: str
+    bronze_bucket: str
+    export: silver_export.ExportResult
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"ECOM_SILVER_BUCKET": self.silver_bucket, "ECOM_BRONZE_BUCKET": self.bronze_bucket}
+
+
+def seed_and_export(
+    settings: Settings, name: str, *, scale: float, seed: int, as_of: date,
+    rows_per_object: int = 1000, dirty_rate: float = 0.01,
+) -> ExportedLake:  # fmt: skip
+    res = run_cli(
+        "generate", "seed", "--scale", str(scale), "--truncate", "--seed", str(seed),
+        "--anchor-date", as_of.isoformat(), "--dirty-rate", str(dirty_rate),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    s3 = minio_client(settings)
+    silver, bronze = f"{name}-silver", f"{name}-bronze"
+    for bucket in (silver, bronze):
+        silver_export.empty_bucket(s3, bucket)
+    result = silver_export.export(settings, bucket=silver, rows_per_object=rows_per_object)
+    return ExportedLake(settings, silver, bronze, result)
+
+
+def drop(exported: ExportedLake) -> None:
+    """Remove the test's buckets and everything in them."""
+    s3 = minio_client(exported.settings)
+    for bucket in (exported.silver_bucket, exported.bronze_bucket):
+        silver_export.empty_bucket(s3, bucket)
+        s3.remove_bucket(bucket)

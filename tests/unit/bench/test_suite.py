@@ -1,0 +1,101 @@
+"""The benchmark suite's plan, selectors, same-day merge and markdown (pure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import report, suite
+
+
+def names(plan: list[tuple[suite.Item, str | None]], run: bool = True) -> list[str]:
+    return [i.name for i, why in plan if (why is None) == run]
+
+
+def test_default_plan_runs_everything_in_order() -> None:
+    p = suite.plan((0.1, 1.0), [], [])
+    assert names(p) == [
+        "generator", "stream@0.1", "gold_stream@0.1", "stream@1", "gold_stream@1",
+        "gold@0.1", "gold@1",
+    ]  # fmt: skip
+
+
+def test_only_and_skip_take_parts_and_scales() -> None:
+    only = suite.parse_selectors("gold,generator")
+    skip = suite.parse_selectors("gold@10")
+    p = suite.plan((0.1, 1.0, 10.0), only, skip)
+    assert names(p) == ["generator", "gold@0.1", "gold@1"]
+    reasons = {i.name: why for i, why in p}
+    assert reasons["gold@10"] == "skipped (--skip)"
+    assert reasons["stream@10"] == "not selected (--only)"
+
+
+@pytest.mark.parametrize("bad", ["nope", "generator@1", "gold@x"])
+def test_bad_selectors_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        suite.parse_selectors(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "0", "1,-2", "a"])
+def test_bad_scales_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        suite.parse_scales(bad)
+
+
+GOLD = {
+    "input": "export",
+    "data": {"scale": 10.0, "source_rows_total": 23_600_000,
+             "silver_objects_before": {"orders": {"objects": 5000}}},
+    "rebuild": {"with_compaction": {"wall_s": 400.0, "peak_rss_mb": 2500.0},
+                "no_compaction": {"wall_s": 200.0, "peak_rss_mb": 2400.0}},
+    "baseline_pandas": {"measured": True},
+    "comparison": {
+        "rebuild_with_compaction_s": 400.0, "rebuild_no_compaction_s": 200.0,
+        "rebuild_with_compaction_peak_rss_mb": 2500.0, "pandas_s": 800.0,
+        "pandas_peak_rss_mb": 14000.0, "ratio_pandas_over_rebuild_with_compaction": 2.0,
+        "ratio_pandas_over_rebuild_no_compaction": 4.0,
+        "targets": {"rebuild_s": 600, "peak_rss_mb": 4096},
+        "target_met_with_compaction": True, "target_met_no_compaction": True,
+    },
+}  # fmt: skip
+
+
+def test_markdown_shows_measured_figures_and_not_measured_parts() -> None:
+    doc = {
+        "date": "2026-11-28",
+        "runs": [{"machine": {"cpus": 2, "python": "3.11"}}],
+        "parts": {
+            "stream@10": {"status": "not measured", "reason": "skipped (--skip)"},
+            "gold@10": {"status": "measured", "result": GOLD},
+        },
+    }
+    md = report.markdown(doc)
+    assert "| gold rebuild scale 10.0 (23,600,000 rows, bench export), first compaction of " \
+           "5,000 objects | 400.0 s, 2,500 MB peak | pandas read_sql + to_sql: 800.0 s, " \
+           "14,000 MB | 2 | < 600 s, < 4 GB (met) |" in md  # fmt: skip
+    curve = [line for line in md.splitlines() if line.startswith("| 10 |")]
+    assert curve == [
+        "| 10 | 23,600,000 | not measured (skipped (--skip)) | 400.0 | 200.0 | 2,500 MB "
+        "| 800.0 | 2 |"
+    ]
+    assert "- `stream@10`: not measured (skipped (--skip))" in md
+
+
+def test_same_day_merge_keeps_earlier_measured_parts(tmp_path: Path) -> None:
+    path = tmp_path / "2026-11-28.json"
+    first = suite.merge(path, "2026-11-28", {"n": 1}, {
+        "stream@1": {"status": "measured", "result": {"x": 1}},
+        "gold@1": {"status": "not measured", "reason": "skipped (--skip)"},
+    })  # fmt: skip
+    path.write_text(json.dumps(first))
+    second = suite.merge(path, "2026-11-28", {"n": 2}, {
+        "stream@1": {"status": "not measured", "reason": "not selected (--only)"},
+        "gold@1": {"status": "measured", "result": {"y": 2}},
+    })  # fmt: skip
+    assert second["parts"]["stream@1"] == {"status": "measured", "result": {"x": 1}, "run": 0}
+    assert second["parts"]["gold@1"] == {"status": "measured", "result": {"y": 2}, "run": 1}
+    assert [r["n"] for r in second["runs"]] == [1, 2]
+    other_day = suite.merge(path, "2026-11-29", {"n": 3}, {})
+    assert other_day["parts"] == {} and len(other_day["runs"]) == 1
