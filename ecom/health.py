@@ -198,6 +198,9 @@ class Snapshot:
     dlq: DlqCounts
     workers: list[WorkerState]
     waited_caught_up: bool = False  # --wait-caught-up already proved it
+    #: messages held by topics that look like CDC topics of tables outside the contract
+    #: (the workers do not read them: kept in Kafka, counted here)
+    unknown_table_topics: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -265,3 +268,16 @@ def human_bytes(n: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover
+
+
+def unknown_table_topics(topics: Sequence[str], prefix: str) -> list[str]:
+    """Topics named like Debezium table topics (``<prefix>.<schema>.<table>``) whose table
+    is not one of the contract's six: a table added to the connector but not to the
+    pipeline. Debezium's transaction topic (``<prefix>.transaction``) has no schema part."""
+    known = set(SOURCE_TABLES)
+    out = []
+    for t in topics:
+        parts = t.split(".")
+        if len(parts) == 3 and parts[0] == prefix and parts[2] not in known:
+            out.append(t)
+    return sorted(out)

@@ -30,6 +30,7 @@ from common.s3 import minio_client
 from common.settings import Settings
 from compaction.gold import ABANDONED_ERROR, abandoned_builds
 from connectors import manage
+from ecom import health
 from ecom.health import (
     DlqCounts,
     GoldBuild,
@@ -239,6 +240,32 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
     )
 
 
+def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
+    """Messages held by topics of tables outside the contract (see
+    :func:`ecom.health.unknown_table_topics`): end minus start offset, summed."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": s.base.kafka_bootstrap,
+            "group.id": f"ecom-status-{uuid.uuid4().hex}",  # watermarks only: never joins
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        md = consumer.list_topics(timeout=10)
+        counts: dict[str, int] = {}
+        for topic in health.unknown_table_topics(list(md.topics), s.base.topic_prefix):
+            total = 0
+            for p in md.topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                total += max(0, high - low)
+            counts[topic] = total
+        return counts
+    finally:
+        consumer.close()
+
+
 def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> DlqCounts:
     """Count dead letters by (stage, reason), from the beginning to the current end."""
     from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -432,6 +459,7 @@ def collect(s: StreamSettings, cfg: HealthSettings, *, waited: bool = False) -> 
     with ThreadPoolExecutor(max_workers=8) as pool:
         lake_futs = lake_tables(base, pool)
         dlq_fut = pool.submit(dlq_counts, s, cfg.dlq_max_messages)
+        unknown_fut = pool.submit(unknown_topic_counts, s)
         gold_fut = pool.submit(gold_info, base)
         workers_fut = pool.submit(workers.status, s)
         wal_at_start = current_wal(base)
@@ -470,4 +498,5 @@ def collect(s: StreamSettings, cfg: HealthSettings, *, waited: bool = False) -> 
             dlq=dlq_fut.result(),
             workers=workers_fut.result(),
             waited_caught_up=waited,
+            unknown_table_topics=unknown_fut.result(),
         )

@@ -100,6 +100,7 @@ def report_dict(snap: Snapshot, findings: Sequence[Finding]) -> dict[str, Any]:
             "last_build": build(snap.gold.last),
             "last_succeeded_build": build(snap.gold.last_succeeded),
         },
+        "unknown_table_topics": dict(sorted(snap.unknown_table_topics.items())),
         "dlq": {
             "topic": snap.dlq.topic,
             "exists": snap.dlq.exists,

@@ -70,6 +70,7 @@ def evaluate(snap: Snapshot, cfg: HealthSettings) -> list[Finding]:
         *_worker_findings(snap),
         *_gold_findings(snap, cfg),
         *_lake_findings(snap),
+        *_unknown_topic_findings(snap),
     ]
     return sorted(out, key=lambda f: (f.severity != CRITICAL, f.code == 0, f.code))
 
@@ -322,4 +323,21 @@ def _lake_findings(snap: Snapshot) -> list[Finding]:
         Finding("lake", WARNING, 0, f"{t.kind} {t.table}: {t.error}", ())
         for t in snap.lake
         if t.error
+    ]
+
+
+def _unknown_topic_findings(snap: Snapshot) -> list[Finding]:
+    return [
+        Finding(
+            "topics",
+            WARNING,
+            0,
+            f"{topic}: {n:,} message(s) for a table outside the data contract; the stream "
+            "workers do not read it (kept in Kafka, nothing lost)",
+            (
+                "add the table to the contract and the pipeline, or remove it from the "
+                "connector's table.include.list and delete the topic",
+            ),
+        )
+        for topic, n in sorted(snap.unknown_table_topics.items())
     ]

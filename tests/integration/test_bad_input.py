@@ -221,7 +221,8 @@ def test_the_stream_goes_on_after_bad_input(
 # ---------------------------------------------------------------- a topic of an unknown table
 def test_topic_of_an_unknown_table_is_left_in_kafka(stream: StreamSettings, s3: Minio) -> None:
     """The workers subscribe to the six table topics only: another table's topic is never
-    read (nothing crashes, nothing is dead-lettered); its messages stay in Kafka."""
+    read (nothing crashes, nothing is dead-lettered); its messages stay in Kafka and
+    `ecom status` counts them (a warning naming the topic)."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
     s = stream
@@ -244,6 +245,12 @@ def test_topic_of_an_unknown_table_is_left_in_kafka(stream: StreamSettings, s3: 
     assert not [r for r in h.read_dlq(s, dlq_start) if r["topic"] == topic]
     assert not list(s3.list_objects(s.base.bronze_bucket, prefix="_unknown/", recursive=True))
     assert h.worker_pids(s).get(0) == pid and h.workers_up(s, 1)
+    # counted where operators look: `ecom status` names the topic and its messages
+    from ecom import health, health_probe
+
+    counts = health_probe.unknown_topic_counts(s)
+    assert counts.get(topic, 0) >= 1, counts
+    assert health.unknown_table_topics([topic], s.base.topic_prefix) == [topic]
 
 
 # ---------------------------------------------------------------- truncate

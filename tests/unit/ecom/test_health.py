@@ -410,3 +410,27 @@ def test_a_connector_that_lost_its_position_is_fixed_by_the_runbook_not_a_restar
     stopped = ConnectorState("ecommerce-source", "STOPPED", [])
     lost = _snap(connectors=[stopped], slot=SlotSample(True, False, "lost", None, None, None, 1))
     assert {f.fix for f in health_rules.evaluate(lost, CFG)} == {runbook}
+
+
+def test_unknown_table_topics_are_named_like_table_topics_of_other_tables() -> None:
+    topics = [
+        "ecom.public.orders",
+        "ecom.public.wishlists",
+        "ecom.sales.orders",  # another schema, a contract table: not unknown
+        "ecom.transaction",
+        "__debezium-heartbeat.ecom",
+        "silver.wishlists",
+        "other.public.wishlists",
+        "ecom.public.x.y",
+    ]
+    assert health.unknown_table_topics(topics, "ecom") == ["ecom.public.wishlists"]
+
+
+def test_unknown_table_topic_is_a_warning_with_its_count() -> None:
+    snap = _snap(unknown_table_topics={"ecom.public.wishlists": 3})
+    findings = health_rules.evaluate(snap, CFG)
+    (f,) = [f for f in findings if f.component == "topics"]
+    assert f.severity == health.WARNING and "3 message(s)" in f.message and f.fix
+    assert health.exit_code(findings) == 0
+    doc = health_report.report_dict(snap, findings)
+    assert doc["unknown_table_topics"] == {"ecom.public.wishlists": 3}
