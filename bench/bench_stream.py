@@ -110,8 +110,15 @@ def main() -> int:
     ap.add_argument("--live-seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=1000.0)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=1800.0, help="snapshot time limit (s)")
+    ap.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="snapshot time limit in seconds (default 1800 per unit of scale, at least 1800)",
+    )
     args = ap.parse_args()
+    if args.timeout is None:
+        args.timeout = 1800.0 * max(1.0, args.scale)
 
     from common.settings import load
     from ecom import status
