@@ -67,16 +67,19 @@ app = faust.App(
     consumer_max_fetch_size=8 * 1024 * 1024,
     stream_buffer_maxsize=20_000,
     datadir=str(_DATADIR),
+    monitor=fastpath.LeanMonitor(),
 )
 
 cdc_topic = app.topic(
     *(S.base.cdc_topic(t) for t in SOURCE_TABLES),
+    schema=fastpath.RawSchema(),
     key_serializer="raw",
     value_serializer="raw",
     allow_empty=True,
 )
 silver_topic = app.topic(
     *(S.silver_topic(t) for t in SOURCE_TABLES),
+    schema=fastpath.RawSchema(),
     key_serializer="raw",
     value_serializer="raw",
     allow_empty=True,
