@@ -89,7 +89,8 @@ _s3 = client(S.base)
 _registry = AvroRegistry.from_package()
 bronze_writer = LakeWriter(_s3, S.base.bronze_bucket, retry_seconds=S.retry_seconds)
 silver_writer = LakeWriter(_s3, S.base.silver_bucket, retry_seconds=S.retry_seconds)
-silver_processor = pipeline.SilverProcessor(S, _registry, _s3)
+_decoder = pipeline.SharedDecoder(S.base.topic_prefix)
+silver_processor = pipeline.SilverProcessor(S, _registry, _s3, _decoder)
 silver_producer = BatchProducer(
     S.base.kafka_bootstrap, timeout_seconds=S.retry_seconds, max_request_bytes=10 * 1024 * 1024
 )
@@ -153,7 +154,7 @@ async def bronze(stream: Any) -> None:
     prefix = S.base.topic_prefix
     async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
         msgs = _msgs(events)
-        await _land("bronze", partial(pipeline.land_bronze, msgs, bronze_writer, prefix))
+        await _land("bronze", partial(pipeline.land_bronze, msgs, bronze_writer, prefix, _decoder))
 
 
 def _silver_step(msgs: list[pipeline.Msg]) -> pipeline.SilverBatch:

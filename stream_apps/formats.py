@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -82,11 +82,14 @@ def bronze_row(
     *,
     prefix: str,
     ingest_ts: datetime,
+    decoder: Callable[..., Any] = decode,
 ) -> dict[str, Any]:
     """One bronze row; undecodable messages get null envelope columns and decode_error.
 
     ``table`` comes from the topic name, so it is set even when the value cannot be
     decoded (None only for a topic that is not a source table). Never raises.
+    ``decoder`` is :func:`envelope.decode` or a stand-in with its contract (the worker
+    shares one decode per message between its agents: ``pipeline.SharedDecoder``).
     """
     row: dict[str, Any] = {
         "topic": topic,
@@ -109,7 +112,7 @@ def bronze_row(
     }
     try:
         row["table"] = table_of_topic(topic, prefix)
-        event = decode(topic, partition, offset, timestamp_ms, key, value, prefix=prefix)
+        event = decoder(topic, partition, offset, timestamp_ms, key, value, prefix=prefix)
     except DecodeError as exc:
         row["decode_error"] = exc.reason
         return row

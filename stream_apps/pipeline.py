@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,80 @@ class SilverBatch:
     commit_us: list[int] = field(default_factory=list)
 
 
+# ---------------------------------------------------------------- shared decoding
+class SharedDecoder:
+    """One envelope decode per message for the bronze and silver agents of a worker.
+
+    Both agents read every CDC message and both need it decoded (bronze for its envelope
+    columns, silver for the row). Faust hands the two agents the same message object,
+    so whichever lands it first decodes it and leaves the result here, and the other
+    takes it (a result is taken once, then dropped). A result is only reused for the
+    very same value object, so a message fetched again (replay, rebalance) is decoded
+    again, and a stale entry can never stand in for other bytes.
+
+    Memory is bounded: at most ``capacity`` results wait (the agents of one worker are
+    at most a stream buffer plus a batch apart); beyond that the oldest are dropped and
+    simply decoded again. Called from the agents' landing threads, hence the lock.
+    """
+
+    def __init__(self, prefix: str, capacity: int = 50_000) -> None:
+        self.prefix = prefix
+        self.capacity = capacity
+        self._results: dict[tuple[str, int, int], tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def __call__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp_ms: int | None,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        prefix: str,
+    ) -> envelope.ChangeEvent | None:
+        """Same contract as :func:`envelope.decode` (raises its ``DecodeError``)."""
+        coords = (topic, partition, offset)
+        with self._lock:
+            found = self._results.pop(coords, None)
+        if found is not None and found[0] is value and prefix == self.prefix:
+            self.hits += 1
+            result = found[1]
+            if isinstance(result, _Failed):
+                raise envelope.DecodeError(result.reason, result.detail)
+            return result  # type: ignore[no-any-return]
+        try:
+            event = envelope.decode(
+                topic, partition, offset, timestamp_ms, key, value, prefix=prefix
+            )
+        except envelope.DecodeError as exc:
+            self._keep(coords, value, _Failed(exc.reason, exc.detail))
+            raise
+        self._keep(coords, value, event)
+        return event
+
+    def _keep(self, coords: tuple[str, int, int], value: Any, result: Any) -> None:
+        with self._lock:
+            results = self._results
+            results[coords] = (value, result)
+            while len(results) > self.capacity:
+                del results[next(iter(results))]
+
+    def __len__(self) -> int:
+        return len(self._results)
+
+
+class _Failed(NamedTuple):
+    reason: str
+    detail: str
+
+
 # ---------------------------------------------------------------- bronze
-def land_bronze(msgs: list[Msg], writer: LakeWriter, prefix: str) -> int:
+def land_bronze(
+    msgs: list[Msg], writer: LakeWriter, prefix: str, decoder: Any = envelope.decode
+) -> int:
     """Write raw messages as bronze Parquet, one object per table, partition and day."""
     now = datetime.now(UTC)
     groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
@@ -70,6 +143,7 @@ def land_bronze(msgs: list[Msg], writer: LakeWriter, prefix: str) -> int:
             m.value,
             prefix=prefix,
             ingest_ts=now,
+            decoder=decoder,
         )
         table = envelope.table_of_topic(m.topic, prefix) or _safe_topic(m.topic)
         commit_us = _commit_us(row)
@@ -119,11 +193,18 @@ def _safe_topic(topic: str) -> str:
 class SilverProcessor:
     """Decode, clean and encode CDC events; route bad ones to the dead-letter topic."""
 
-    def __init__(self, settings: StreamSettings, registry: AvroRegistry, s3: Minio) -> None:
+    def __init__(
+        self,
+        settings: StreamSettings,
+        registry: AvroRegistry,
+        s3: Minio,
+        decoder: Any = envelope.decode,
+    ) -> None:
         self.s = settings
         self.registry = registry
         self.s3 = s3
         self.prefix = settings.base.topic_prefix
+        self.decoder = decoder
 
     def process(self, msgs: list[Msg]) -> SilverBatch:
         batch = SilverBatch()
@@ -136,7 +217,7 @@ class SilverProcessor:
     def _one(self, m: Msg, batch: SilverBatch) -> None:
         coords = envelope.Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms)
         try:
-            event = envelope.decode(
+            event = self.decoder(
                 m.topic, m.partition, m.offset, m.timestamp_ms, m.key, m.value, prefix=self.prefix
             )
             if event is None:
