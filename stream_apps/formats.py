@@ -72,6 +72,19 @@ def _ts_or_none(micros: int | None) -> datetime | None:
         return None
 
 
+# Microseconds since the epoch of datetime.min and datetime.max (UTC): a bronze timestamp
+# outside them is stored as null, as it could not be read back as a datetime.
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
+def micros_in_range(micros: int | None) -> int | None:
+    """``micros`` if it is a datetime's microseconds since the epoch, else None."""
+    if micros is None or not _MIN_US <= micros <= _MAX_US:
+        return None
+    return micros
+
+
 def bronze_row(
     topic: str,
     partition: int,
@@ -81,10 +94,13 @@ def bronze_row(
     value: bytes | None,
     *,
     prefix: str,
-    ingest_ts: datetime,
+    ingest_ts: datetime | int,
     decoder: Callable[..., Any] = decode,
 ) -> dict[str, Any]:
     """One bronze row; undecodable messages get null envelope columns and decode_error.
+
+    ``commit_ts`` is exact microseconds since the epoch (an int: Arrow stores it without
+    a datetime being built); ``ingest_ts`` is kept as given (such an int or a datetime).
 
     ``table`` comes from the topic name, so it is set even when the value cannot be
     decoded (None only for a topic that is not a source table). Never raises.
@@ -126,7 +142,7 @@ def bronze_row(
             commit_lsn=event.commit_lsn,
             tx_id=event.tx_id,
             tx_order=event.tx_order,
-            commit_ts=_ts_or_none(event.commit_ts_us),
+            commit_ts=micros_in_range(event.commit_ts_us),
             snapshot=event.snapshot,
         )
     return row

@@ -25,6 +25,7 @@ from stream_apps.sink import LakeWriter, PendingRow
 log = logging.getLogger(__name__)
 
 SCHEMA_PREFIX = "schemas/"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Msg(NamedTuple):
@@ -130,7 +131,7 @@ def land_bronze(
     msgs: list[Msg], writer: LakeWriter, prefix: str, decoder: Any = envelope.decode
 ) -> int:
     """Write raw messages as bronze Parquet, one object per table, partition and day."""
-    now = datetime.now(UTC)
+    now = (datetime.now(UTC) - EPOCH) // timedelta(microseconds=1)
     groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
     commit_times: list[int] = []
     for m in msgs:
@@ -166,9 +167,6 @@ def land_bronze(
     return written
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _micros(ts: Any) -> int | None:
     """Exact microseconds since the epoch of an aware UTC datetime (no float rounding)."""
     if isinstance(ts, datetime):
@@ -179,7 +177,9 @@ def _micros(ts: Any) -> int | None:
 
 
 def _commit_us(row: dict[str, Any]) -> int | None:
-    return _micros(row.get("commit_ts"))
+    """A bronze row's commit time in microseconds (an int there already)."""
+    ts = row.get("commit_ts")
+    return ts if isinstance(ts, int) else _micros(ts)
 
 
 def _safe_topic(topic: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,9 +14,11 @@ from schemas.columns import COLUMNS
 from stream_apps.envelope import decode
 from stream_apps.formats import (
     BRONZE_SCHEMA,
+    _ts_or_none,
     bronze_row,
     bronze_table,
     commit_date,
+    micros_in_range,
     silver_table,
     to_parquet,
 )
@@ -24,6 +26,7 @@ from stream_apps.rules import SilverRecord, to_silver
 from tests.unit.stream_apps.messages import ORDER, ORDER_ITEM, PREFIX, envelope, key, topic, value
 
 INGEST = datetime(2026, 11, 28, 6, 0, 0, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UTC_TS = pa.timestamp("us", tz="UTC")
 
 
@@ -61,7 +64,8 @@ def test_bronze_rows_and_round_trip() -> None:
     assert (good["source_lsn"], good["commit_lsn"], good["tx_id"], good["tx_order"]) == (
         30922040, 30921384, 731, 2,
     )  # fmt: skip
-    assert good["commit_ts"] == datetime(2026, 11, 28, 5, 31, 12, 254467, tzinfo=UTC)
+    commit = datetime(2026, 11, 28, 5, 31, 12, 254467, tzinfo=UTC)
+    assert good["commit_ts"] == (commit - EPOCH) // timedelta(microseconds=1)  # exact micros
     assert good["decode_error"] is None and good["is_tombstone"] is False
     assert tomb["is_tombstone"] is True and tomb["decode_error"] is None and tomb["op"] is None
     assert tomb["table"] == "orders"
@@ -73,7 +77,9 @@ def test_bronze_rows_and_round_trip() -> None:
     back = read_back(to_parquet(bronze_table(rows)))
     assert back.schema.equals(BRONZE_SCHEMA)
     got = back.to_pylist()
-    assert got == rows
+    assert got[0]["commit_ts"] == commit
+    as_datetimes = [{**r, "commit_ts": _ts_or_none(r["commit_ts"])} for r in rows]
+    assert got == as_datetimes
     assert got[0]["value"] == good_v and got[1]["value"] is None and got[3]["value"] == b"\xff\x00"
     assert got[0]["ingest_ts"].microsecond == 1
 
@@ -205,3 +211,15 @@ def test_silver_extra_json_carried_and_merged() -> None:
     got = read_back(to_parquet(t)).to_pylist()
     assert got[0]["extra_json"] == '{"a": 1}'
     assert json.loads(got[1]["extra_json"]) == {"a": 1, "b": 2}
+
+
+def test_bronze_commit_time_outside_datetime_range_is_null_not_an_error() -> None:
+    far = 400_000 * 365 * 86_400 * 1_000_000  # year ~400,000: an int64, not a datetime
+    assert micros_in_range(far) is None and micros_in_range(-far) is None
+    assert micros_in_range(0) == 0 and micros_in_range(None) is None
+    doc = envelope("orders", "c", after=dict(ORDER))
+    doc["source"]["ts_us"] = far
+    k = key("orders", 42)
+    r = bronze_row(topic("orders"), 0, 1, None, k, value(doc), prefix=PREFIX, ingest_ts=INGEST)
+    assert r["commit_ts"] is None and r["op"] == "c"
+    assert read_back(to_parquet(bronze_table([r]))).to_pylist()[0]["commit_ts"] is None

@@ -79,7 +79,7 @@ def test_waiting_results_are_bounded() -> None:
 
 
 def test_two_threads_get_what_envelope_decode_gives() -> None:
-    dec = SharedDecoder(m.PREFIX, capacity=500)
+    dec = SharedDecoder(m.PREFIX, capacity=5000)
     msgs = [_order(i, customer_id=i + 1) if i % 7 else Msg(*_order(i)[:5], b"garbage") for i in range(2000)]  # fmt: skip
     expected = []
     for msg in msgs:
