@@ -192,18 +192,22 @@ def silver_table(table: str, records: Sequence[dict[str, Any]]) -> pa.Table:
     a record may also carry ``extra_json`` itself (a JSON string).
     """
     schema = silver_schema(table)
-    known = set(schema.names)
-    rows = []
+    names = schema.names
+    known = frozenset(names)
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    appenders = [(name, columns[name].append) for name in names]
+    extra_json = columns[EXTRA_JSON]
     for record in records:
-        row = {name: record.get(name) for name in schema.names}
-        extra = {k: v for k, v in record.items() if k not in known}
-        if extra:
-            carried = row[EXTRA_JSON]
+        get = record.get
+        for name, append in appenders:
+            append(get(name))
+        if not known.issuperset(record):  # fields outside the schema: into extra_json
+            extra = {k: v for k, v in record.items() if k not in known}
+            carried = extra_json[-1]
             if isinstance(carried, str) and carried:
                 extra = {**json.loads(carried), **extra}
-            row[EXTRA_JSON] = json.dumps(extra, sort_keys=True, default=_json_default)
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=schema)
+            extra_json[-1] = json.dumps(extra, sort_keys=True, default=_json_default)
+    return pa.Table.from_pydict(columns, schema=schema)
 
 
 def to_parquet(table: pa.Table) -> bytes:
