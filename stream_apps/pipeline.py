@@ -336,16 +336,16 @@ def land_silver(
         if m.value is None:
             continue
         try:
-            table, _version, record = registry.decode(m.value)
+            table, _version, record = registry.decode_raw(m.value)
         except UnknownSchema:
             load_lake_schemas(registry, s3, lake_bucket)
-            table, _version, record = registry.decode(m.value)
-        day = formats.commit_date(_micros(record.get("commit_ts")), m.timestamp_ms)
+            table, _version, record = registry.decode_raw(m.value)
+        day = formats.commit_date(record.get("commit_ts"), m.timestamp_ms)  # micros
         groups[(table, m.partition)].append(PendingRow(m.offset, day, record))
     written = 0
     for (table, partition), rows in groups.items():
         result = writer.write(
-            table, partition, rows, partial(formats.silver_table, table), formats.to_parquet
+            table, partition, rows, partial(formats.silver_table_raw, table), formats.to_parquet
         )
         written += result.rows
         METRICS.add("silver_sink", "objects", len(result.objects))
