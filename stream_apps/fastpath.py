@@ -21,9 +21,9 @@ Install it with :func:`install` before the app creates its consumer.
 
 Two more per-message costs are cut the same way, keeping Faust's behaviour:
 
-* :class:`RawSchema`: Faust's ``Schema.decode`` compiles a new decoder closure for every
-  message and runs the bytes through its codec registry, only for the ``raw`` codec to
-  hand them back unchanged. Our topics are raw bytes, so the event is built directly.
+* :class:`RawSchema`: Faust's compiled topic decoder runs every key and value through
+  its serializer registry and codec lookup, only for the ``raw`` codec to hand the bytes
+  back unchanged. Our topics are raw bytes, so the event is built directly.
 * :class:`LeanMonitor`: Faust's default monitor keeps per-event statistics (a weak-key
   lookup, timings and counters per stream and task) that nothing here reads: the
   workers export their own metrics on ``/metrics``. It keeps the one per-event figure
@@ -83,6 +83,15 @@ class RawSchema(faust.Schema):
 
     def __init__(self) -> None:
         super().__init__(key_serializer="raw", value_serializer="raw")
+
+    def compile(self, app: AppT, **kwargs: Any) -> Any:
+        """The decoder a topic uses for every message (Faust compiles it once)."""
+        create_event = app.create_event
+
+        async def decode(message: Message, *, propagate: bool = False) -> EventT:
+            return create_event(message.key, message.value, message.headers, message)
+
+        return decode
 
     async def decode(self, app: AppT, message: Message, *, propagate: bool = False) -> EventT:
         return app.create_event(message.key, message.value, message.headers, message)

@@ -79,3 +79,15 @@ def test_lean_monitor_keeps_only_the_stream_inbound_time() -> None:
     monitor.on_message_out(tp, 42, msg)
     assert tp in monitor.stream_inbound_time
     assert monitor.messages_received_total == 0 and monitor.events_total == 0
+
+
+def test_a_topic_with_the_raw_schema_decodes_through_it() -> None:
+    import faust
+
+    app = faust.App("fastpath-topic-test", monitor=fastpath.LeanMonitor())
+    topic = app.topic("ecom.public.orders", schema=fastpath.RawSchema(), allow_empty=True)
+    assert "RawSchema" in topic.decode.__qualname__  # not Faust's codec-based decoder
+    for key, value in ((b"k", b"\xff raw"), (None, None)):
+        msg = _message(key, value)
+        event = asyncio.run(topic.decode(msg, propagate=True))
+        assert (event.key, event.value, event.message) == (key, value, msg)
