@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 import time
@@ -598,6 +599,9 @@ def test_two_workers_share_the_partitions(stream: StreamSettings, s3: Minio) -> 
             with urllib.request.urlopen(f"http://{s.base.host}:{port}/metrics", timeout=5) as r:
                 text = r.read().decode()
             assert 'ecom_stream_events_total{agent="bronze"}' in text, port
+            # the bronze and silver agents of a worker decoded each message once between them
+            shared = re.search(r"^ecom_stream_shared_decodes_total (\d+)$", text, re.M)
+            assert shared and int(shared.group(1)) > 0, (port, shared)
     finally:
         h.stop_worker(s, 1)
     assert h.workers_up(s, 1) and set(h.worker_pids(s)) == {0}
