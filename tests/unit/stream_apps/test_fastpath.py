@@ -91,3 +91,90 @@ def test_a_topic_with_the_raw_schema_decodes_through_it() -> None:
         msg = _message(key, value)
         event = asyncio.run(topic.decode(msg, propagate=True))
         assert (event.key, event.value, event.message) == (key, value, msg)
+
+
+def _consumer_with(queues: list[asyncio.Queue[int]], tp: Any, flow: list[bool]) -> Any:
+    """What ``_room_for`` reads of a consumer: its app's conductor index and its flow."""
+    from types import SimpleNamespace
+
+    class Consumer:
+        app = SimpleNamespace(
+            conductor=SimpleNamespace(_tp_index={tp: [SimpleNamespace(queue=q) for q in queues]})
+        )
+
+        @property
+        def flow_active(self) -> bool:
+            return flow[0]
+
+    return Consumer()
+
+
+def test_room_for_passes_at_once_unless_a_queue_is_full() -> None:
+    from faust.types import TP
+
+    tp = TP("ecom.public.orders", 0)
+
+    async def scenario() -> None:
+        q = asyncio.Queue[int](maxsize=10)
+        for i in range(9):
+            q.put_nowait(i)
+        consumer = _consumer_with([q], tp, [True])
+        msg = _message(b"k", b"v")
+        assert await fastpath.FastDrainConsumer._room_for(consumer, msg)  # 9 of 10: no wait
+        assert await fastpath.FastDrainConsumer._room_for(consumer, None)
+
+    asyncio.run(scenario())
+
+
+def test_room_for_waits_for_a_full_queue_to_drain_below_the_mark() -> None:
+    from faust.types import TP
+
+    tp = TP("ecom.public.orders", 3)
+
+    async def scenario() -> None:
+        full, other = asyncio.Queue[int](maxsize=10), asyncio.Queue[int](maxsize=10)
+        for i in range(10):
+            full.put_nowait(i)
+        consumer = _consumer_with([full, other], tp, [True])
+        waiting = asyncio.ensure_future(fastpath.FastDrainConsumer._room_for(consumer, _message(b"k", b"v")))  # fmt: skip
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        full.get_nowait()  # 9 of 10: not below 90 % yet
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        full.get_nowait()  # 8 of 10
+        assert await asyncio.wait_for(waiting, 1.0) is True
+
+    asyncio.run(scenario())
+
+
+def test_room_for_gives_up_when_the_flow_is_suspended() -> None:
+    from faust.types import TP
+
+    tp = TP("ecom.public.orders", 3)
+
+    async def scenario() -> None:
+        q = asyncio.Queue[int](maxsize=2)
+        q.put_nowait(1)
+        q.put_nowait(2)
+        flow = [True]
+        consumer = _consumer_with([q], tp, flow)
+        waiting = asyncio.ensure_future(fastpath.FastDrainConsumer._room_for(consumer, _message(b"k", b"v")))  # fmt: skip
+        await asyncio.sleep(0.03)
+        flow[0] = False  # a rebalance suspends the flow
+        assert await asyncio.wait_for(waiting, 1.0) is False
+
+    asyncio.run(scenario())
+
+
+def test_the_callback_message_is_read_from_the_unstarted_coroutine() -> None:
+    async def on_message(message: Any) -> None:
+        return None
+
+    msg = _message(b"k", b"v")
+    coro = on_message(msg)
+    try:
+        assert fastpath._message_of(coro) is msg
+    finally:
+        coro.close()
+    assert fastpath._message_of(object()) is None
