@@ -91,6 +91,17 @@ def _int(value: Any, what: str) -> int:
     return value
 
 
+_QUANTA: dict[tuple[int, int], tuple[Decimal, Context]] = {}
+
+
+def _quantum(precision: int, scale: int) -> tuple[Decimal, Context]:
+    """The quantum (10**-scale) and the context of a (precision, scale), built once."""
+    found = _QUANTA.get((precision, scale))
+    if found is None:
+        found = _QUANTA[(precision, scale)] = (Decimal(1).scaleb(-scale), Context(prec=precision))
+    return found
+
+
 def _decimal(value: Any, col: Column, what: str) -> Decimal:
     if not isinstance(value, str) or not _DECIMAL_RE.fullmatch(value):
         raise DecodeError("wrong_type", f"{what}: expected a decimal string, got {value!r:.60}")
@@ -98,8 +109,9 @@ def _decimal(value: Any, col: Column, what: str) -> Decimal:
     number = Decimal(value)
     if number and number.adjusted() >= precision - scale:
         raise DecodeError("decimal_out_of_range", f"{what}: {value} exceeds ({precision},{scale})")
+    quantum, context = _quantum(precision, scale)
     try:
-        quantized = number.quantize(Decimal(1).scaleb(-scale), context=Context(prec=precision))
+        quantized = number.quantize(quantum, context=context)
     except InvalidOperation:
         raise DecodeError(
             "decimal_out_of_range", f"{what}: {value} exceeds ({precision},{scale})"
@@ -113,18 +125,24 @@ def convert(table: str, col: Column, value: Any) -> Any:
     """The silver value of one source column value (see the module docstring)."""
     if value is None:
         return None
+    kind = col.kind
+    # the common cases first, without building the error label
+    if kind == "int" and type(value) is int and _INT64[0] <= value <= _INT64[1]:
+        return value
+    if kind == "str" and type(value) is str:
+        return value
     what = f"{table}.{col.name}"
-    if col.kind == "int":
+    if kind == "int":
         return _int(value, what)
-    if col.kind == "str":
+    if kind == "str":
         if not isinstance(value, str):
             raise DecodeError("wrong_type", f"{what}: expected a string, got {value!r:.60}")
         return value
-    if col.kind == "decimal":
+    if kind == "decimal":
         return _decimal(value, col, what)
-    if col.kind == "timestamp":
+    if kind == "timestamp":
         return micros_to_datetime(_int(value, what), what)
-    if col.kind == "date":
+    if kind == "date":
         days = _int(value, what)
         try:
             return EPOCH_DATE + timedelta(days=days)
