@@ -115,7 +115,7 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
         """
         if message is None:
             return True
-        conductor: Any = self.app.conductor  # type: ignore[attr-defined]
+        conductor: Any = self.app.topics  # Faust's conductor
         channels = conductor._tp_index.get(message.tp)
         if not channels or not _any_full(channels):
             return True

@@ -94,12 +94,13 @@ def test_a_topic_with_the_raw_schema_decodes_through_it() -> None:
 
 
 def _consumer_with(queues: list[asyncio.Queue[int]], tp: Any, flow: list[bool]) -> Any:
-    """What ``_room_for`` reads of a consumer: its app's conductor index and its flow."""
+    """What ``_room_for`` reads of a consumer: its app's conductor (``app.topics``) index
+    and its flow."""
     from types import SimpleNamespace
 
     class Consumer:
         app = SimpleNamespace(
-            conductor=SimpleNamespace(_tp_index={tp: [SimpleNamespace(queue=q) for q in queues]})
+            topics=SimpleNamespace(_tp_index={tp: [SimpleNamespace(queue=q) for q in queues]})
         )
 
         @property
@@ -178,3 +179,34 @@ def test_the_callback_message_is_read_from_the_unstarted_coroutine() -> None:
     finally:
         coro.close()
     assert fastpath._message_of(object()) is None
+
+
+def test_room_for_reads_the_channels_of_a_real_faust_app() -> None:
+    import faust
+    from faust.types import TP
+
+    tp = TP("ecom.public.orders", 3)  # the partition of _message()
+    app = faust.App("fastpath-index-test", monitor=fastpath.LeanMonitor(), stream_buffer_maxsize=10)
+    app.topics.add(app.topic("ecom.public.orders", schema=fastpath.RawSchema()))
+    app.topics._update_tp_index({tp})
+
+    class Consumer:  # what _room_for uses of the consumer: its app and its flow
+        flow_active = True
+
+    consumer: Any = Consumer()
+    consumer.app = app
+
+    async def scenario() -> None:
+        (queue,) = [chan.queue for chan in app.topics._tp_index[tp]]
+        msg = _message(b"k", b"v")
+        assert await fastpath.FastDrainConsumer._room_for(consumer, msg)
+        while not queue.full():
+            queue.put_nowait(object())
+        waiting = asyncio.ensure_future(fastpath.FastDrainConsumer._room_for(consumer, msg))
+        await asyncio.sleep(0.03)
+        assert not waiting.done()
+        while queue.qsize() >= queue.maxsize * fastpath.ROOM_FRACTION:
+            queue.get_nowait()
+        assert await asyncio.wait_for(waiting, 1.0) is True
+
+    asyncio.run(scenario())
