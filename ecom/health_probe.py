@@ -184,31 +184,12 @@ def gold_info(settings: Settings) -> GoldInfo:
 def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = None) -> GroupLag:
     """Committed offsets of the stream group against the end of every partition of
     ``topics``; ``first`` (an earlier sample) fills the prev_* fields."""
-    from confluent_kafka import Consumer, TopicPartition
     from confluent_kafka.admin import AdminClient
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": s.base.kafka_bootstrap,
-            "group.id": s.app_id,
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        md = consumer.list_topics(timeout=10)
-        present = [t for t in topics if t in md.topics and md.topics[t].error is None]
-        tps = [TopicPartition(t, p) for t in present for p in sorted(md.topics[t].partitions)]
-        committed = (
-            {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
-            if tps
-            else {}
-        )
-        ends = {}
-        for tp in tps:
-            _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
-            ends[(tp.topic, tp.partition)] = high
-    finally:
-        consumer.close()
+    from ecom.status import consumer_lags
+
+    lags = consumer_lags(s, topics)
+    present = {x.topic for x in lags}
     state, members = "UNKNOWN", 0
     admin = AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
     try:
@@ -219,14 +200,14 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
         log.debug("describe group %s: %s", s.app_id, exc)
     prev = {(p.topic, p.partition): p for p in (first.partitions if first else ())}
     parts = []
-    for (topic, partition), end in ends.items():
-        old = prev.get((topic, partition))
+    for lag in lags:
+        old = prev.get((lag.topic, lag.partition))
         parts.append(
             PartitionLag(
-                topic,
-                partition,
-                end,
-                committed.get((topic, partition), -1),
+                lag.topic,
+                lag.partition,
+                lag.end,
+                lag.committed,
                 old.end if old else None,
                 old.committed if old else None,
             )

@@ -87,6 +87,8 @@ def _slot(settings: Settings) -> tuple[bool | None, str | None, int | None, int 
 
 
 def consumer_lags(s: StreamSettings, topics: list[str]) -> list[Lag]:
+    """Committed offset of the stream group against the end of every partition of
+    ``topics`` (topics missing from the cluster are left out)."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
@@ -101,7 +103,7 @@ def consumer_lags(s: StreamSettings, topics: list[str]) -> list[Lag]:
         tps = [
             TopicPartition(t, p)
             for t in topics
-            if t in md.topics
+            if t in md.topics and md.topics[t].error is None
             for p in sorted(md.topics[t].partitions)
         ]
         committed = (
@@ -111,7 +113,7 @@ def consumer_lags(s: StreamSettings, topics: list[str]) -> list[Lag]:
         )
         lags = []
         for tp in tps:
-            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
             lags.append(
                 Lag(tp.topic, tp.partition, high, committed.get((tp.topic, tp.partition), -1))
             )
