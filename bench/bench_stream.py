@@ -49,6 +49,22 @@ def ecom(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.Co
     return proc
 
 
+def code_version() -> str | None:
+    """The commit of the code measured (``+dirty`` with uncommitted changes), if in git."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return rev + ("+dirty" if dirty else "")
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -279,6 +295,7 @@ def main() -> int:
     bare_rate = seen / bare_s if bare_s > 0 else None
     result = {
         "measured_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "code": code_version(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "scale": args.scale,
         "workers": args.workers,

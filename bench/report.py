@@ -63,7 +63,9 @@ def stream_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
             "",
         ],  # fmt: skip
         [
-            f"... into bronze / silver ({r.get('workers')} workers)",
+            f"... into bronze / silver ({r.get('workers')} workers"
+            + (f", code {r['code']}" if r.get("code") else "")
+            + ")",
             f"{_num(snap.get('all_in_bronze_s'))} s / {_num(snap.get('all_in_silver_s'))} s",
             f"bare confluent-kafka read of the same topics: "
             f"{_num(bare.get('messages_per_s'), ',.0f')} msg/s",
