@@ -159,7 +159,12 @@ def curve(doc: dict[str, Any]) -> list[list[str]]:
                 f"{gr.get('data', {}).get('source_rows_total') or snap.get('rows') or 0:,}"
                 if (gr or sr)
                 else NM,  # fmt: skip
-                f"{_num(snap.get('all_in_silver_s'))}" if sr else _why(st),
+                (
+                    f"{_num(snap.get('all_in_silver_s'))}"
+                    + (f" (code {sr['code']})" if sr.get("code") else "")
+                )
+                if sr
+                else _why(st),
                 f"{_num(c.get('rebuild_with_compaction_s'))}" if gr else _why(gd),
                 f"{_num(c.get('rebuild_no_compaction_s'))}" if gr else _why(gd),
                 f"{_mb(c.get('rebuild_with_compaction_peak_rss_mb'))}" if gr else _why(gd),
