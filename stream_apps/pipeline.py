@@ -94,8 +94,10 @@ class SharedDecoder:
         coords = (topic, partition, offset)
         with self._lock:
             found = self._results.pop(coords, None)
-        if found is not None and found[0] is value and prefix == self.prefix:
-            self.hits += 1
+            hit = found is not None and found[0] is value and prefix == self.prefix
+            if hit:
+                self.hits += 1
+        if hit and found is not None:
             result = found[1]
             if isinstance(result, _Failed):
                 raise envelope.DecodeError(result.reason, result.detail)
