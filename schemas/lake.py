@@ -84,6 +84,12 @@ def table_prefix(table: str) -> str:
     return f"{table}/"
 
 
+def partition_day_prefix(table: str, commit_date: date, partition: int) -> str:
+    """The prefix of ``table``'s objects of one commit date and Kafka partition."""
+    _check(table, partition, 0, 0)
+    return f"{table}/dt={commit_date.isoformat()}/p={partition}/"
+
+
 def uncovered_ranges(
     first: int, last: int, covered: Sequence[tuple[int, int]]
 ) -> list[tuple[int, int]]:

@@ -62,7 +62,15 @@ class WriteResult:
 
 
 class LakeWriter:
-    """Writes micro-batches for one bucket; keeps an index of offset ranges already landed."""
+    """Writes micro-batches for one bucket; keeps an index of offset ranges already landed.
+
+    The index is kept per table, partition and commit date, and loaded by listing just
+    that prefix (``<table>/dt=<day>/p=<partition>/``): a message's day is a function of
+    the message, so a replayed offset can only ever have been landed under the day it
+    has now. Listing costs what one day of one partition holds, however large the lake
+    grows. Entries older than ``index_ttl`` are listed again when next needed, and
+    dropped otherwise (memory stays bounded in a long-running worker).
+    """
 
     def __init__(
         self,
@@ -76,10 +84,11 @@ class LakeWriter:
         self.bucket = bucket
         self.retry_seconds = retry_seconds
         self.index_ttl = index_ttl
-        self._ranges: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        self._loaded_at: dict[tuple[str, int], float] = {}
+        self._ranges: dict[tuple[str, int, date], list[tuple[int, int]]] = {}
+        self._loaded_at: dict[tuple[str, int, date], float] = {}
         self._next: dict[tuple[str, int], int] = {}  # offset this writer expects next
         self._stale = False
+        self.listings = 0  # prefixes listed so far (for tests and debugging)
 
     def forget(self) -> None:
         """Drop the index of landed offsets before the next write (called when partitions
@@ -88,36 +97,41 @@ class LakeWriter:
         self._stale = True
 
     # ------------------------------------------------------------ index
-    def _covered(self, table: str, partition: int) -> list[tuple[int, int]]:
-        k = (table, partition)
+    def _covered(self, table: str, partition: int, day: date) -> list[tuple[int, int]]:
+        k = (table, partition, day)
         loaded = self._loaded_at.get(k)
         if loaded is None or time.monotonic() - loaded > self.index_ttl:
-            self._load_table(table)
-            self._ranges.setdefault(k, [])
+            self._ranges[k] = self._list(table, partition, day)
             self._loaded_at[k] = time.monotonic()
         return self._ranges[k]
 
-    def _load_table(self, table: str) -> None:
-        found: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    def _list(self, table: str, partition: int, day: date) -> list[tuple[int, int]]:
+        prefix = lake.partition_day_prefix(table, day, partition)
         objects = self._retry(
-            lambda: list(
-                self.s3.list_objects(self.bucket, prefix=lake.table_prefix(table), recursive=True)
-            ),
-            what=f"list s3://{self.bucket}/{table}/",
+            lambda: list(self.s3.list_objects(self.bucket, prefix=prefix, recursive=True)),
+            what=f"list s3://{self.bucket}/{prefix}",
         )
+        self.listings += 1
+        ranges = []
         for obj in objects:
             try:
                 key = lake.parse_key(obj.object_name or "")
             except ValueError:
                 continue
-            found.setdefault((table, key.partition), []).append((key.first_offset, key.last_offset))
-        now = time.monotonic()
-        for k in [k for k in self._ranges if k[0] == table]:
-            self._ranges[k] = []
-            self._loaded_at[k] = now
-        for k, ranges in found.items():
-            self._ranges[k] = ranges
-            self._loaded_at[k] = now
+            ranges.append((key.first_offset, key.last_offset))
+        return ranges
+
+    def _drop(self, table: str, partition: int) -> None:
+        """Forget what is known of one table and partition (every day)."""
+        for k in [k for k in self._loaded_at if k[0] == table and k[1] == partition]:
+            del self._loaded_at[k]
+            self._ranges.pop(k, None)
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - self.index_ttl
+        for k in [k for k, at in self._loaded_at.items() if at < cutoff]:
+            del self._loaded_at[k]
+            self._ranges.pop(k, None)
 
     # ------------------------------------------------------------ writes
     def write(
@@ -137,17 +151,18 @@ class LakeWriter:
             self._next.clear()
         if not rows:
             return result
+        self._expire()
         # one row per offset: after a rebalance Faust can hand a batch the same message
         # twice (once from before the rebalance, once fetched again from the commit)
         ordered = sorted({r.offset: r for r in rows}.values(), key=lambda r: r.offset)
-        k = (table, partition)
-        if self._next.get(k) != ordered[0].offset:
+        if self._next.get((table, partition)) != ordered[0].offset:
             # Not where this writer left off (or its first write here): the partition was
             # elsewhere before (a rebalance, a crashed worker), which may have landed
-            # offsets this index, loaded for the whole table, does not show yet.
-            self._loaded_at.pop(k, None)
-        self._next[k] = ordered[-1].offset + 1
-        covered = self._covered(table, partition)
+            # offsets this index does not show yet.
+            self._drop(table, partition)
+        self._next[(table, partition)] = ordered[-1].offset + 1
+        by_day = {day: self._covered(table, partition, day) for day in {r.day for r in ordered}}
+        covered = [rng for ranges in by_day.values() for rng in ranges]
         todo = lake.uncovered_ranges(ordered[0].offset, ordered[-1].offset, covered)
         tagged = [(i, r) for r in ordered for i, (a, b) in enumerate(todo) if a <= r.offset <= b]
         result.skipped_rows = len(rows) - len(tagged)
@@ -156,7 +171,7 @@ class LakeWriter:
             key = lake.object_key(table, run[0].day, partition, first, last)
             body = encode(build([r.row for r in run]))
             self._put(key, body)
-            covered.append((first, last))
+            by_day[run[0].day].append((first, last))
             result.objects.append(key)
             result.rows += len(run)
             result.bytes += len(body)

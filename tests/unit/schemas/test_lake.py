@@ -117,3 +117,15 @@ def test_uncovered_ranges_matches_brute_force() -> None:
         assert got == sorted(got)
         # maximal: gaps neither overlap nor touch
         assert all(got[i][1] + 1 < got[i + 1][0] for i in range(len(got) - 1))
+
+
+def test_partition_day_prefix_is_the_start_of_that_day_and_partition_keys() -> None:
+    from schemas.lake import partition_day_prefix
+
+    d = date(2026, 11, 28)
+    prefix = partition_day_prefix("orders", d, 3)
+    assert prefix == "orders/dt=2026-11-28/p=3/"
+    assert object_key("orders", d, 3, 5, 9).startswith(prefix)
+    assert not object_key("orders", d, 30, 5, 9).startswith(prefix)  # p=30 is not p=3
+    with pytest.raises(ValueError):
+        partition_day_prefix("../x", d, 0)
