@@ -407,3 +407,21 @@ def source_current(dsn: str, table: str) -> dict[int, dict[str, Any]]:
 
 def data_columns(table: str, row: dict[str, Any]) -> dict[str, Any]:
     return {c.name: row[c.name] for c in COLUMNS[table]}
+
+
+def sql(dsn: str, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    """Run statements in one autocommit session; the first column of each statement that
+    returns a row (e.g. ``INSERT ... RETURNING id``), in order."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    out = []
+    try:
+        with conn.cursor() as cur:
+            for statement, params in statements:
+                cur.execute(statement, params)
+                row = cur.fetchone() if cur.description is not None else None
+                if row is not None:
+                    out.append(row[0])
+    finally:
+        conn.close()
+    return out

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg2
 import pyarrow as pa
 import pytest
 from confluent_kafka import Producer
@@ -37,23 +36,6 @@ pytestmark = pytest.mark.integration
 
 CAUGHT_UP = 150.0
 OVERSIZED_BYTES = 5_300_000  # over the 5 MiB limit, under the broker's 10 MB
-
-
-def _sql(dsn: str, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
-    """Run statements in autocommit; the first column of each statement that returns."""
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    out = []
-    try:
-        with conn.cursor() as cur:
-            for sql, params in statements:
-                cur.execute(sql, params)
-                row = cur.fetchone() if cur.description is not None else None
-                if row is not None:
-                    out.append(row[0])
-    finally:
-        conn.close()
-    return out
 
 
 def _produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes, int | None]]
@@ -166,7 +148,7 @@ def injected(stream: StreamSettings, s3: Minio) -> Iterator[dict[str, Any]]:
     bad = _bad_inputs(2_100_000_000 + int(time.time()) % 40_000_000)
     coords = _produce(s.base.kafka_bootstrap,
                       [(s.base.cdc_topic(b.table), b.key, b.value, None) for b in bad.values()])  # fmt: skip
-    (campaign,) = _sql(s.base.source_dsn, [(
+    (campaign,) = h.sql(s.base.source_dsn, [(
         "INSERT INTO marketing_campaigns (campaign_name, channel, budget, roi, start_date, "
         "end_date) VALUES ('after bad input', 'EMAIL', 1, 1, '2026-01-01', '2026-02-01') "
         "RETURNING campaign_id", ())])  # fmt: skip
@@ -263,16 +245,16 @@ def test_truncate_removes_the_table_rows_from_silver_state_and_gold(
     h.wait_caught_up(s, CAUGHT_UP)
     topic = s.base.cdc_topic(table)
     start = h.end_offsets(s.base.kafka_bootstrap, [topic])
-    (product,) = _sql(dsn, [(
+    (product,) = h.sql(dsn, [(
         "INSERT INTO products (product_name, sku, category, price, stock_quantity, updated_at) "
         "VALUES ('truncate test', %s, 'Toys', 3.00, 5, now() at time zone 'utc') "
         "RETURNING product_id", (f"TRUNC-{uuid.uuid4().hex[:8]}",))])  # fmt: skip
     move = ("INSERT INTO inventory_transactions (product_id, transaction_type, quantity, "
             "transaction_date) VALUES (%s, %s, %s, now() at time zone 'utc') "
             "RETURNING transaction_id")  # fmt: skip
-    before = _sql(dsn, [(move, (product, "IN", 10)), (move, (product, "OUT", 2))])
-    _sql(dsn, [("TRUNCATE public.inventory_transactions RESTART IDENTITY", ())])
-    (after,) = _sql(dsn, [(move, (product, "ADJUSTMENT", 7))])
+    before = h.sql(dsn, [(move, (product, "IN", 10)), (move, (product, "OUT", 2))])
+    h.sql(dsn, [("TRUNCATE public.inventory_transactions RESTART IDENTITY", ())])
+    (after,) = h.sql(dsn, [(move, (product, "ADJUSTMENT", 7))])
     assert after == 1, "RESTART IDENTITY: ids start again (and may repeat old ones)"
     h.wait_caught_up(s, CAUGHT_UP)
     end = h.end_offsets(s.base.kafka_bootstrap, [topic])
@@ -317,12 +299,12 @@ def test_duplicate_delivery_is_deduplicated_by_key_and_lsn(
     topic = s.base.cdc_topic("customers")
     h.wait_caught_up(s, CAUGHT_UP)
     start = h.end_offsets(bootstrap, [topic])
-    (cid,) = _sql(dsn, [(
+    (cid,) = h.sql(dsn, [(
         "INSERT INTO customers (email, first_name, last_name, customer_segment, loyalty_tier, "
         "registration_date, updated_at) VALUES (%s, 'Dup', 'Licate', 'New', 'None', "
         "now() at time zone 'utc', now() at time zone 'utc') RETURNING customer_id",
         (f"dup-{uuid.uuid4().hex[:10]}@example.test",))])  # fmt: skip
-    _sql(dsn, [("UPDATE customers SET loyalty_tier = 'Gold' WHERE customer_id = %s", (cid,))])
+    h.sql(dsn, [("UPDATE customers SET loyalty_tier = 'Gold' WHERE customer_id = %s", (cid,))])
     h.wait_caught_up(s, CAUGHT_UP)
     mid = h.end_offsets(bootstrap, [topic])
     originals = [m for m in h.read_window(bootstrap, start, mid)

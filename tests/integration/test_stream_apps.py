@@ -23,7 +23,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psycopg2
 import pytest
 from minio import Minio
 
@@ -48,22 +47,6 @@ def _cli_ok(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str
     done = run_cli(*args, timeout=timeout)
     assert done.returncode == 0, f"ecom {' '.join(args)} failed: {done.stderr[-2000:]}"
     return done
-
-
-def _sql(dsn: str, statements: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
-    """Run statements in one autocommit session; the first column of each RETURNING row."""
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    out = []
-    try:
-        with conn.cursor() as cur:
-            for sql, params in statements:
-                cur.execute(sql, params)
-                if cur.description is not None:
-                    out.append(cur.fetchone()[0])
-    finally:
-        conn.close()
-    return out
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -103,7 +86,7 @@ def _diff_rows(table: str, silver: dict[int, dict[str, Any]], source: dict[int, 
 def _new_parents(dsn: str) -> dict[str, int]:
     """A customer, a product, a campaign and an order of this test's own."""
     tag = uuid.uuid4().hex[:10]
-    customer, product, campaign = _sql(
+    customer, product, campaign = h.sql(
         dsn,
         [
             (
@@ -127,7 +110,7 @@ def _new_parents(dsn: str) -> dict[str, int]:
             ),
         ],
     )
-    (order,) = _sql(
+    (order,) = h.sql(
         dsn,
         [
             (
@@ -366,7 +349,7 @@ def test_poison_messages_go_to_the_dlq_and_the_stream_goes_on(
 
     # the stream goes on: a real insert made afterwards reaches silver
     parents = _new_parents(s.base.source_dsn)
-    (item,) = _sql(s.base.source_dsn, [(
+    (item,) = h.sql(s.base.source_dsn, [(
         "INSERT INTO order_items (order_id, product_id, quantity, unit_price) "
         "VALUES (%s, %s, 2, 9.99) RETURNING order_item_id", (parents["order"], parents["product"]),
     )])  # fmt: skip
@@ -407,7 +390,7 @@ def test_quarantined_rows_go_to_the_dlq_and_end_the_key_in_silver(
     dsn = s.base.source_dsn
     dlq_start = h.end_offsets(s.base.kafka_bootstrap, [s.dlq_topic])
     p = _new_parents(dsn)
-    item_qty, item_price, lost_order, gift, campaign = _sql(dsn, [
+    item_qty, item_price, lost_order, gift, campaign = h.sql(dsn, [
         ("INSERT INTO order_items (order_id, product_id, quantity, unit_price) "
          "VALUES (%s, %s, 0, 5.00) RETURNING order_item_id", (p["order"], p["product"])),
         ("INSERT INTO order_items (order_id, product_id, quantity, unit_price) "
@@ -423,7 +406,7 @@ def test_quarantined_rows_go_to_the_dlq_and_end_the_key_in_silver(
          "RETURNING campaign_id", ()),
     ])  # fmt: skip
     # an order first valid, then invalid, then valid again
-    (flip,) = _sql(dsn, [(
+    (flip,) = h.sql(dsn, [(
         "INSERT INTO orders (customer_id, order_date, order_status, total_amount, updated_at) "
         "VALUES (%s, now() at time zone 'utc', 'Shipped', 3.00, now() at time zone 'utc') "
         "RETURNING order_id", (p["customer"],))])  # fmt: skip
@@ -431,7 +414,7 @@ def test_quarantined_rows_go_to_the_dlq_and_end_the_key_in_silver(
     row = _silver_current_row(s, s3, "orders", flip)
     assert row is not None and row["order_status"] == "Shipped"
 
-    _sql(dsn, [("UPDATE orders SET order_status = ' Misplaced ' WHERE order_id = %s", (flip,))])
+    h.sql(dsn, [("UPDATE orders SET order_status = ' Misplaced ' WHERE order_id = %s", (flip,))])
     h.wait_caught_up(s, CAUGHT_UP)
     assert _silver_current_row(s, s3, "orders", flip) is None
 
@@ -464,7 +447,7 @@ def test_quarantined_rows_go_to_the_dlq_and_end_the_key_in_silver(
             assert versions == quarantined, versions
         assert h.silver_current(table, changelog[table]).get(key) is None
 
-    _sql(dsn, [("UPDATE orders SET order_status = 'Delivered' WHERE order_id = %s", (flip,))])
+    h.sql(dsn, [("UPDATE orders SET order_status = 'Delivered' WHERE order_id = %s", (flip,))])
     h.wait_caught_up(s, CAUGHT_UP)
     row = _silver_current_row(s, s3, "orders", flip)
     assert row is not None and row["order_status"] == "Delivered"
@@ -475,11 +458,11 @@ def test_quarantined_rows_go_to_the_dlq_and_end_the_key_in_silver(
 @pytest.fixture()
 def products_color(stream: StreamSettings) -> Iterator[str]:
     dsn = stream.base.source_dsn
-    _sql(dsn, [("ALTER TABLE products DROP COLUMN IF EXISTS color", ())])
+    h.sql(dsn, [("ALTER TABLE products DROP COLUMN IF EXISTS color", ())])
     try:
         yield dsn
     finally:
-        _sql(dsn, [("ALTER TABLE products DROP COLUMN IF EXISTS color", ())])
+        h.sql(dsn, [("ALTER TABLE products DROP COLUMN IF EXISTS color", ())])
 
 
 def test_added_column_flows_through_without_restart(
@@ -491,12 +474,12 @@ def test_added_column_flows_through_without_restart(
     pid = h.worker_pids(s)[0]
     silver_start = h.end_offsets(bootstrap, [s.silver_topic("products")])
     tag = uuid.uuid4().hex[:8]
-    (old,) = _sql(dsn, [(
+    (old,) = h.sql(dsn, [(
         "INSERT INTO products (product_name, sku, category, price, stock_quantity, updated_at) "
         "VALUES ('before color', %s, 'Toys', 1.00, 1, now() at time zone 'utc') "
         "RETURNING product_id", (f"OLD-{tag}",))])  # fmt: skip
-    _sql(dsn, [("ALTER TABLE products ADD COLUMN color VARCHAR(20)", ())])
-    (teal,) = _sql(dsn, [(
+    h.sql(dsn, [("ALTER TABLE products ADD COLUMN color VARCHAR(20)", ())])
+    (teal,) = h.sql(dsn, [(
         "INSERT INTO products (product_name, sku, category, price, stock_quantity, updated_at, "
         "color) VALUES ('teal thing', %s, 'Toys', 2.50, 3, now() at time zone 'utc', 'teal') "
         "RETURNING product_id", (f"TEAL-{tag}",))])  # fmt: skip
@@ -533,8 +516,8 @@ def test_added_column_flows_through_without_restart(
     assert versions[0]["price"] == Decimal("2.50")
 
     # dropping the column: the next insert still flows, the worker never restarted
-    _sql(dsn, [("ALTER TABLE products DROP COLUMN color", ())])
-    (after,) = _sql(dsn, [(
+    h.sql(dsn, [("ALTER TABLE products DROP COLUMN color", ())])
+    (after,) = h.sql(dsn, [(
         "INSERT INTO products (product_name, sku, category, price, stock_quantity, updated_at) "
         "VALUES ('after color', %s, 'Toys', 4.00, 5, now() at time zone 'utc') "
         "RETURNING product_id", (f"AFTER-{tag}",))])  # fmt: skip
