@@ -149,7 +149,7 @@ def land_bronze(
             decoder=decoder,
         )
         table = envelope.table_of_topic(m.topic, prefix) or _safe_topic(m.topic)
-        commit_us = _commit_us(row)
+        commit_us = row["commit_ts"]  # exact microseconds (an int) or None
         day = formats.commit_date(commit_us, m.timestamp_ms)
         groups[(table, m.partition)].append(PendingRow(m.offset, day, row))
         if commit_us is not None:
@@ -167,21 +167,6 @@ def land_bronze(
     METRICS.add("bronze", "batches")
     METRICS.event_latencies("source_to_bronze", commit_times)
     return written
-
-
-def _micros(ts: Any) -> int | None:
-    """Exact microseconds since the epoch of an aware UTC datetime (no float rounding)."""
-    if isinstance(ts, datetime):
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC)
-        return (ts - EPOCH) // timedelta(microseconds=1)
-    return None
-
-
-def _commit_us(row: dict[str, Any]) -> int | None:
-    """A bronze row's commit time in microseconds (an int there already)."""
-    ts = row.get("commit_ts")
-    return ts if isinstance(ts, int) else _micros(ts)
 
 
 def _safe_topic(topic: str) -> str:
