@@ -8,6 +8,8 @@ and cannot touch it. ``env`` points `ecom gold ...` subprocesses at these bucket
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -52,3 +54,19 @@ def drop(exported: ExportedLake) -> None:
     for bucket in (exported.silver_bucket, exported.bronze_bucket):
         silver_export.empty_bucket(s3, bucket)
         s3.remove_bucket(bucket)
+
+
+@contextmanager
+def rebuilt(
+    settings: Settings, name: str, *, scale: float, seed: int, as_of: date,
+    rows_per_object: int = 1000, dirty_rate: float = 0.01,
+) -> Iterator[ExportedLake]:  # fmt: skip
+    """An exported lake with gold rebuilt from it as of ``as_of``; dropped afterwards."""
+    exported = seed_and_export(settings, name, scale=scale, seed=seed, as_of=as_of,
+                               rows_per_object=rows_per_object, dirty_rate=dirty_rate)  # fmt: skip
+    try:
+        res = run_cli("gold", "rebuild", "--as-of", as_of.isoformat(), env=exported.env)
+        assert res.returncode == 0, res.stderr
+        yield exported
+    finally:
+        drop(exported)

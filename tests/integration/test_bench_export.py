@@ -24,21 +24,16 @@ from schemas import SOURCE_TABLES
 from stream_apps.formats import silver_schema
 from tests.integration import gold_reference as ref
 from tests.integration.conftest import run_cli
-from tests.integration.exported_lake import ExportedLake, drop, seed_and_export
+from tests.integration.exported_lake import ExportedLake, rebuilt
 
 AS_OF = date(2026, 11, 1)
 
 
 @pytest.fixture(scope="module")
 def lake(stack: Settings) -> Iterator[ExportedLake]:
-    exported = seed_and_export(stack, "bench-export-test", scale=0.01, seed=4, as_of=AS_OF,
-                               rows_per_object=300, dirty_rate=0.02)  # fmt: skip
-    res = run_cli("gold", "rebuild", "--as-of", AS_OF.isoformat(), env=exported.env)
-    assert res.returncode == 0, res.stderr
-    try:
+    with rebuilt(stack, "bench-export-test", scale=0.01, seed=4, as_of=AS_OF,
+                 rows_per_object=300, dirty_rate=0.02) as exported:  # fmt: skip
         yield exported
-    finally:
-        drop(exported)
 
 
 def test_export_has_every_row_in_the_sink_layout(lake: ExportedLake) -> None:

@@ -24,21 +24,16 @@ from compaction.gold import GOLD_TABLES
 from ecom import health_probe
 from tests.integration import gold_reference as ref
 from tests.integration.conftest import run_cli
-from tests.integration.exported_lake import ExportedLake, drop, seed_and_export
+from tests.integration.exported_lake import ExportedLake, rebuilt
 
 AS_OF = date(2026, 11, 1)
 
 
 @pytest.fixture(scope="module")
 def lake(stack: Settings) -> Iterator[ExportedLake]:
-    exported = seed_and_export(stack, "gold-kill-test", scale=0.05, seed=8, as_of=AS_OF,
-                               rows_per_object=500)  # fmt: skip
-    res = run_cli("gold", "rebuild", "--as-of", AS_OF.isoformat(), env=exported.env)
-    assert res.returncode == 0, res.stderr
-    try:
+    with rebuilt(stack, "gold-kill-test", scale=0.05, seed=8, as_of=AS_OF,
+                 rows_per_object=500) as exported:  # fmt: skip
         yield exported
-    finally:
-        drop(exported)
 
 
 def _gold_conn(s: Settings) -> Any:
