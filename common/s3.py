@@ -45,3 +45,20 @@ def stream_client(settings: Settings, *, read_timeout: float = 30.0, retries: in
         access_key=settings.stream_s3_access_key,
         secret_key=settings.stream_s3_secret_key,
     )
+
+
+def delta_storage_options(settings: Settings, *, stream: bool = False) -> dict[str, str]:
+    """deltalake (delta-rs) storage options for the lake on MinIO, as the stream workers'
+    user when ``stream``, else as the root user. ``conditional_put=etag`` makes a commit
+    a put-if-absent of the log entry, which is what lets several workers commit to one
+    table safely without a lock service."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://{settings.s3_endpoint}",
+        "AWS_ACCESS_KEY_ID": settings.stream_s3_access_key if stream else settings.s3_access_key,
+        "AWS_SECRET_ACCESS_KEY": (
+            settings.stream_s3_secret_key if stream else settings.s3_secret_key
+        ),
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+        "conditional_put": "etag",
+    }

@@ -23,16 +23,17 @@ class GoldSettings:
     """One frozen snapshot of the rebuild's configuration."""
 
     base: Settings
-    #: ECOM_GOLD_COMPACT_TARGET_MB: size a merged lake object grows to at most (default 64).
-    compact_target_bytes: int
+    #: ECOM_GOLD_LAKE_TARGET_FILE_MB: file size ``ecom lake optimize`` compacts to (default 128).
+    lake_target_file_bytes: int
+    #: ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS: history ``ecom lake vacuum`` keeps, so time
+    #: travel reaches back this far (default 168: 7 days).
+    lake_vacuum_retention_hours: float
     #: ECOM_GOLD_DUCKDB_MEMORY: DuckDB memory_limit; beyond it DuckDB spills to disk (default 2GB).
     duckdb_memory: str
     #: ECOM_GOLD_DUCKDB_THREADS: DuckDB worker threads (default 2).
     duckdb_threads: int
-    #: ECOM_GOLD_WORK_DIR: scratch folder for downloaded objects and CSV (default: system temp).
+    #: ECOM_GOLD_WORK_DIR: scratch folder for DuckDB's spill files and CSV (default: system temp).
     work_dir: Path | None
-    #: ECOM_GOLD_DOWNLOAD_WORKERS: parallel lake downloads/uploads (default 8).
-    download_workers: int
     #: ECOM_GOLD_SWAP_LOCK_TIMEOUT: seconds the swap waits for readers' locks (default 60).
     swap_lock_timeout: float
 
@@ -48,12 +49,14 @@ def load(base: Settings | None = None) -> GoldSettings:
     work = env_str("ECOM_GOLD_WORK_DIR", "")
     return GoldSettings(
         base=base,
-        compact_target_bytes=env_int("ECOM_GOLD_COMPACT_TARGET_MB", 64, low=1, high=4096)
+        lake_target_file_bytes=env_int("ECOM_GOLD_LAKE_TARGET_FILE_MB", 128, low=1, high=8192)
         * 1024
         * 1024,
+        lake_vacuum_retention_hours=env_number(
+            "ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS", 168.0, low=0, high=24 * 3650
+        ),
         duckdb_memory=memory.strip(),
         duckdb_threads=env_int("ECOM_GOLD_DUCKDB_THREADS", 2, low=1, high=256),
         work_dir=Path(work).expanduser() if work else None,
-        download_workers=env_int("ECOM_GOLD_DOWNLOAD_WORKERS", 8, low=1, high=64),
         swap_lock_timeout=env_number("ECOM_GOLD_SWAP_LOCK_TIMEOUT", 60.0, low=1, high=3600),
     )

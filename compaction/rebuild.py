@@ -1,5 +1,7 @@
-"""``ecom gold rebuild``: compact the lake, compute silver's current state, build gold in a
-staging schema and swap it in atomically, under an advisory lock.
+"""``ecom gold rebuild``: compute silver's current state from the lake's Delta tables (as
+of a time, by Delta time travel), build gold in a staging schema and swap it in
+atomically, under an advisory lock. Lake maintenance (compaction, vacuum) is not part of
+it: it runs after the swap (``ecom lake optimize`` / ``vacuum``), never before gold.
 
 A failed rebuild leaves the previous gold in place, records the failure (step and
 error) in ``gold_build_log`` and raises :class:`RebuildFailed` with one line.
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -25,11 +27,13 @@ import psycopg2.errors
 
 from common.errors import EcomError
 from common.progress import SILENT, Reporter
-from compaction import compact, gold, lakeio, state
+from compaction import gold, state
 from compaction.configuration import LOCK_KEY, GoldSettings
 from compaction.exceptions import GoldError, RebuildFailed, RebuildLocked
+from compaction.lake import Lake
 from compaction.state import Position
 from schemas import SOURCE_TABLES
+from schemas import lake as layout
 
 
 @dataclass
@@ -39,8 +43,27 @@ class BuildResult:
     row_counts: dict[str, int]
     position: Position
     seconds: float
-    compaction: dict[str, compact.CompactionStats] = field(default_factory=dict)
     state_rows: dict[str, int] = field(default_factory=dict)
+    #: Delta version of each silver table the build read (None: the table did not exist).
+    versions: dict[str, int | None] = field(default_factory=dict)
+
+
+def cutoff_of(
+    as_of: date | datetime | None, now: datetime | None = None
+) -> tuple[date, datetime | None]:
+    """The as-of date D of the contract and the lake time a build reads as of.
+
+    A date D reads the table versions committed by the end of D (UTC); today (or no date)
+    reads the newest versions. A datetime reads the versions committed by then, and D is
+    its date.
+    """
+    now = now or datetime.now(UTC)
+    if isinstance(as_of, datetime):
+        when = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+        return when.astimezone(UTC).date(), when
+    day = as_of or now.date()
+    end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    return day, (end if end <= now else None)
 
 
 @contextlib.contextmanager
@@ -102,13 +125,12 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 def rebuild(
     gs: GoldSettings,
-    as_of: date | None = None,
+    as_of: date | datetime | None = None,
     *,
-    compact_lake: bool = True,
     progress: Reporter = SILENT,
 ) -> BuildResult:
-    """Rebuild gold as of ``as_of`` (default: today, UTC). See the module docstring."""
-    as_of = as_of or datetime.now(UTC).date()
+    """Rebuild gold as of ``as_of`` (default: now; see :func:`cutoff_of`)."""
+    as_of, cutoff = cutoff_of(as_of)
     t0 = time.monotonic()
     with gold_lock(gs) as conn, _sigterm_interrupts():
         with _privileges(gs):
@@ -119,22 +141,17 @@ def rebuild(
                 progress(f"dropped staging schema {schema} left by a rebuild that died")
             build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
         schema = gold.staging_schema(build_id)
-        progress(f"gold rebuild #{build_id} as of {as_of} (staging schema {schema})")
+        when = f"lake as of {cutoff:%Y-%m-%d %H:%M:%S} UTC" if cutoff else "newest lake"
+        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {schema})")
         result = BuildResult(build_id, as_of, {}, Position(None, None), 0.0)
         step = "start"
         try:
             scratch = Path(tempfile.mkdtemp(prefix="ecom-gold-", dir=gs.work_dir))
             try:
-                if compact_lake:
-                    step = "compact"
-                    gold.log_step(conn, build_id, step)
-                    result.compaction = compact_lake_step(gs, scratch, progress)
                 step = "current state"
                 gold.log_step(conn, build_id, step)
                 gold.create_staging(conn, schema)
-                result.position, result.state_rows = current_state_step(
-                    gs, conn, schema, scratch, progress
-                )
+                current_state_step(gs, conn, schema, scratch, cutoff, result, progress)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             step = "gold"
@@ -182,41 +199,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def compact_lake_step(
-    gs: GoldSettings, scratch: Path, progress: Reporter
-) -> dict[str, compact.CompactionStats]:
-    """Compact bronze and silver, table by table."""
-    s3 = lakeio.client(gs.base)
-    out: dict[str, compact.CompactionStats] = {}
-    for kind, bucket in (("silver", gs.base.silver_bucket), ("bronze", gs.base.bronze_bucket)):
-        total = compact.CompactionStats()
-        for table in SOURCE_TABLES:
-            total.add(
-                compact.compact_table(
-                    s3,
-                    bucket,
-                    kind,
-                    table,
-                    target_bytes=gs.compact_target_bytes,
-                    scratch=scratch,
-                    workers=gs.download_workers,
-                    progress=progress,
-                )  # fmt: skip
-            )
-        out[kind] = total
-        progress(
-            f"compact {bucket}: {total.objects_before:,} objects in {total.folders:,} folders, "
-            f"{total.objects_merged:,} merged into {total.objects_written:,}"
-        )
-    return out
-
-
 def current_state_step(
-    gs: GoldSettings, conn: gold.Connection, schema: str, scratch: Path, progress: Reporter
-) -> tuple[Position, dict[str, int]]:
-    """Per table: download its silver change-log, compute the current state (and the
-    customers' history) with DuckDB, COPY it into the staging schema."""
-    s3 = lakeio.client(gs.base)
+    gs: GoldSettings,
+    conn: gold.Connection,
+    schema: str,
+    scratch: Path,
+    cutoff: datetime | None,
+    result: BuildResult,
+    progress: Reporter,
+) -> None:
+    """Per table: read its silver Delta table (as of ``cutoff``), compute the current state
+    (and the customers' history) with DuckDB, COPY it into the staging schema."""
+    lake = Lake(gs.base)
     duck_dir = scratch / "duckdb"
     duck_dir.mkdir()
     con = state.connect(
@@ -225,26 +219,20 @@ def current_state_step(
         threads=gs.duckdb_threads,
         temp_directory=duck_dir / "spill",
     )
-    position = Position(None, None)
-    rows: dict[str, int] = {}
     try:
         for table in SOURCE_TABLES:
-            objects = lakeio.list_table(s3, gs.base.silver_bucket, table)
-            folder = scratch / "silver" / table
-            files = lakeio.download(s3, gs.base.silver_bucket, objects, folder, gs.download_workers)
-            versions = state.load_changes(con, table, files)
-            shutil.rmtree(folder, ignore_errors=True)
-            position = position.merge(state.position(con))
+            dt = lake.open(lake.ref(layout.SILVER, table), cutoff)
+            result.versions[table] = None if dt is None else dt.version()
+            source = dt.to_pyarrow_dataset() if dt is not None else None
+            versions = state.load_changes(con, table, source)
+            result.position = result.position.merge(state.position(con))
             csv_path = scratch / f"{table}.csv"
-            rows[table] = state.export_csv(
-                con, state.current_state_query(table, for_csv=True), csv_path
-            )
+            rows = state.export_csv(con, state.current_state_query(table, for_csv=True), csv_path)
+            result.state_rows[table] = rows
             gold.load_current(conn, schema, table, csv_path)
             csv_path.unlink()
-            progress(
-                f"current state {table}: {rows[table]:,} rows from {versions:,} versions "
-                f"in {len(objects):,} objects"
-            )
+            at = f"version {dt.version()}" if dt is not None else "no table yet"
+            progress(f"current state {table}: {rows:,} rows from {versions:,} changes ({at})")
             if table == "customers":
                 hist_path = scratch / "customers_history.csv"
                 n = state.export_csv(con, state.history_query(for_csv=True), hist_path)
@@ -254,4 +242,3 @@ def current_state_step(
             state.drop_changes(con)
     finally:
         con.close()
-    return position, rows

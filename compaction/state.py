@@ -1,22 +1,22 @@
 """Silver current state and customer history, column-oriented with DuckDB.
 
-One table at a time: its silver change-log (local Parquet files downloaded from the
-lake, or a pyarrow table in tests) becomes the DuckDB table ``changes``
+One table at a time: its silver change-log (the lake's Delta table as an Arrow dataset,
+or a pyarrow table in tests) becomes the DuckDB table ``changes``
 (deduplicated by bronze coordinates, with the change-order key), from which the
 current state and, for customers, the SCD2 history are queried. DuckDB runs with a
 memory limit and spills to its temp folder, so memory stays bounded whatever the
-scale. No DuckDB extension is ever downloaded (parquet and ICU are built in).
+scale. No DuckDB extension is ever downloaded: DuckDB scans the Arrow dataset itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 
 from compaction import sqlfiles
 from schemas import PRIMARY_KEYS
@@ -37,6 +37,7 @@ ENVELOPE: tuple[tuple[str, pa.DataType], ...] = (
     ("bronze_topic", pa.string()),
     ("bronze_partition", pa.int32()),
     ("bronze_offset", pa.int64()),
+    ("commit_date", pa.date32()),
 )
 
 
@@ -50,10 +51,9 @@ def _arrow_type(col: Column) -> pa.DataType:
 
 
 def silver_arrow_schema(table: str) -> pa.Schema:
-    """The silver change-log's Parquet schema of ``table`` (envelope, columns, extra_json)."""
+    """The silver change-log's schema of ``table`` (envelope, then the table's columns)."""
     fields = [pa.field(n, t) for n, t in ENVELOPE]
     fields += [pa.field(c.name, _arrow_type(c)) for c in COLUMNS[table]]
-    fields.append(pa.field("extra_json", pa.string()))
     return pa.schema(fields)
 
 
@@ -88,24 +88,26 @@ def _sql_str(text: str) -> str:
 
 
 def load_changes(
-    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | Sequence[Path]
+    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | pads.Dataset | None
 ) -> int:
     """Make ``changes`` the deduplicated change-log of ``table``; returns its row count.
 
     Deduplicated: one row per bronze coordinates, and one per change (key, source LSN,
     op) delivered twice at different offsets (see duck_changes.sql).
 
-    ``source`` is a pyarrow table or local Parquet files of the silver change-log.
+    ``source`` is the silver Delta table as an Arrow dataset, a pyarrow table, or None
+    (no table yet: an empty change-log).
     """
-    if isinstance(source, pa.Table) or not source:
-        arrow = source if isinstance(source, pa.Table) else silver_arrow_schema(table).empty_table()
-        con.register("silver_source", arrow)
-        relation = "silver_source"
-    else:
-        files = ", ".join(f"'{_sql_str(str(p))}'" for p in source)
-        relation = f"read_parquet([{files}], union_by_name = true)"
-    _run(con, sqlfiles.read("duck_changes.sql").format(source=relation, pk=PRIMARY_KEYS[table]))
-    if relation == "silver_source":
+    arrow = silver_arrow_schema(table).empty_table() if source is None else source
+    con.register("silver_source", arrow)
+    try:
+        _run(
+            con,
+            sqlfiles.read("duck_changes.sql").format(
+                source="silver_source", pk=PRIMARY_KEYS[table]
+            ),
+        )
+    finally:
         con.unregister("silver_source")
     return int(_run(con, "SELECT count(*) FROM changes")[0][0])  # type: ignore[call-overload]
 

@@ -18,6 +18,7 @@ from common import log
 from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
+from ecom import cli_lake
 from ecom.cli_bench import add_bench
 from ecom.cli_gold_extras import _add_kpi_and_schedule
 from ecom.cli_report import add_report
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_generate(groups)
     _add_kpi_and_schedule(groups, _add_gold(groups))  # ecom kpi, ecom gold schedule
+    cli_lake.add_lake(groups)
     add_report(groups)  # ecom report
     add_bench(groups)  # ecom bench (runs python -m bench)
     return parser
@@ -481,9 +483,7 @@ def _add_generate(groups: argparse._SubParsersAction) -> None:  # type: ignore[t
 def _gold_rebuild(args: argparse.Namespace) -> int:
     from compaction import configuration, rebuild
 
-    result = rebuild.rebuild(
-        configuration.load(), args.as_of, compact_lake=not args.no_compact, progress=Progress()
-    )
+    result = rebuild.rebuild(configuration.load(), args.as_of, progress=Progress())
     for table, n in result.row_counts.items():
         print(f"{table:<28} {n:>12,} rows")
     print(f"gold build #{result.build_id} as of {result.as_of} done in {result.seconds:.1f}s")
@@ -506,23 +506,34 @@ def _add_gold(groups: argparse._SubParsersAction) -> argparse._SubParsersAction:
     gold commands can be added next to these."""
     import datetime as dt
 
-    def as_of_date(text: str) -> dt.date:
+    def as_of_date(text: str) -> dt.date | dt.datetime:
         try:
             return dt.date.fromisoformat(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+            pass
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            when = None
+        if when is None or when.tzinfo is None:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a date (YYYY-MM-DD) or a time with its zone "
+                "(YYYY-MM-DDTHH:MM:SSZ)"
+            )
+        return when
 
-    gold = groups.add_parser("gold", help="nightly lake compaction and gold tables")
+    gold = groups.add_parser("gold", help="the gold tables: rebuild, verify, schedule")
     cmds = gold.add_subparsers(dest="cmd", metavar="ACTION", required=True)
     p = cmds.add_parser(
         "rebuild",
-        help="compact the lake, rebuild every gold table from silver, swap atomically",
+        help="rebuild every gold table from the silver lake, swap atomically",
     )
     p.add_argument(
-        "--as-of", type=as_of_date, default=None, metavar="YYYY-MM-DD",
-        help="the as-of date D of the 30-day window (default: today, UTC)",
+        "--as-of", type=as_of_date, default=None, metavar="D",
+        help="build gold as of date D (UTC): the contract's as-of date, from the lake's "
+        "table versions committed by the end of D (Delta time travel); or as of a time "
+        "such as 2026-11-29T14:00:00Z. Default: now",
     )  # fmt: skip
-    p.add_argument("--no-compact", action="store_true", help="skip compacting the lake")
     p.set_defaults(func=_gold_rebuild)
     p = cmds.add_parser(
         "verify", help="gold row counts and reconciliation with the source; exit 1 on a mismatch"

@@ -1,114 +1,78 @@
-"""Lake layout: object keys inside a bronze or silver bucket, and offset coverage.
+"""Lake layout: bronze and silver are Delta Lake tables, one per source table and layer.
 
-An object holds the records of one table read from one Kafka partition, offsets
-``first_offset..last_offset`` inclusive::
+::
 
-    <table>/dt=YYYY-MM-DD/p=<partition>/<first:020d>-<last:020d>.parquet
+    s3://<bronze bucket>/<table>   raw change events as received, plus Kafka coordinates
+    s3://<silver bucket>/<table>   the typed silver change-log, plus bronze coordinates
 
-``dt`` is the UTC commit date of the object's records (see
-``stream_apps.formats.commit_date``). Offsets are zero-padded to 20 digits so the
-lexical order of keys under one partition prefix is the offset order.
+Both layers are partitioned by ``commit_date``, the UTC date of the source commit (the
+Kafka timestamp's date when the event carries none), so a day's files sit together and
+time-bounded reads prune whole folders.
+
+Exactly once per Kafka offset: every commit to a table carries one Delta application
+transaction per Kafka partition it covers, with the app id ``<layer>/<topic>/<partition>``
+and, as its version, the last offset of that partition the commit covers. A writer drops
+rows at or below the recorded version before writing, so a replayed offset never adds a
+row, whatever the batch boundaries were the first time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from typing import NamedTuple
 
-# A table name, or a few "/"-separated safe segments (e.g. "_unknown/<topic>" for
-# messages of a topic that is not a source table); no segment starts with "." or
-# contains "=", so a table can never be mistaken for a ``dt=``/``p=`` level.
-_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
-_TABLE = rf"{_SEGMENT}(?:/{_SEGMENT})*"
-_TABLE_RE = re.compile(_TABLE)
-_MAX_OFFSET = 10**20 - 1
-_KEY_RE = re.compile(
-    "(?P<table>" + _TABLE + ")"
-    r"/dt=(?P<dt>\d{4}-\d{2}-\d{2})/p=(?P<p>0|[1-9]\d{0,9})/"
-    r"(?P<first>\d{20})-(?P<last>\d{20})\.parquet"
-)
+BRONZE = "bronze"
+SILVER = "silver"
+LAYERS: tuple[str, ...] = (BRONZE, SILVER)
+
+#: The Delta partition column of every lake table (a ``date``).
+PARTITION_COLUMN = "commit_date"
 
 
-@dataclass(frozen=True)
-class ObjectKey:
-    table: str
-    commit_date: date
+class Coordinates(NamedTuple):
+    """Names of the columns holding a row's Kafka coordinates in one layer."""
+
+    topic: str
+    partition: str
+    offset: str
+
+
+#: Bronze rows carry their own Kafka coordinates; silver rows those of their bronze event.
+COORDINATES: dict[str, Coordinates] = {
+    BRONZE: Coordinates("topic", "partition", "offset"),
+    SILVER: Coordinates("bronze_topic", "bronze_partition", "bronze_offset"),
+}
+
+_TABLE_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_APP_ID_RE = re.compile(r"(?P<layer>[a-z]+)/(?P<topic>[A-Za-z0-9._-]+)/(?P<partition>\d{1,9})")
+
+
+def table_uri(bucket: str, table: str) -> str:
+    """Where the Delta table of ``table`` lives in ``bucket``."""
+    if not _TABLE_RE.fullmatch(table):
+        raise ValueError(f"invalid lake table name: {table!r}")
+    return f"s3://{bucket}/{table}"
+
+
+def app_id(layer: str, topic: str, partition: int) -> str:
+    """The Delta application-transaction id of one layer, Kafka topic and partition."""
+    if layer not in LAYERS:
+        raise ValueError(f"unknown lake layer {layer!r}")
+    candidate = f"{layer}/{topic}/{partition}"
+    if partition < 0 or not _APP_ID_RE.fullmatch(candidate):
+        raise ValueError(f"invalid topic or partition for an app id: {topic!r}, {partition}")
+    return candidate
+
+
+class AppId(NamedTuple):
+    layer: str
+    topic: str
     partition: int
-    first_offset: int
-    last_offset: int
 
 
-def _check(table: str, partition: int, first_offset: int, last_offset: int) -> None:
-    if not _TABLE_RE.fullmatch(table):
-        raise ValueError(f"invalid table name for an object key: {table!r}")
-    if partition < 0:
-        raise ValueError(f"negative partition {partition} for table {table}")
-    if not 0 <= first_offset <= last_offset <= _MAX_OFFSET:
-        raise ValueError(
-            f"invalid offset range {first_offset}-{last_offset} for {table} partition {partition}"
-        )
-
-
-def object_key(
-    table: str, commit_date: date, partition: int, first_offset: int, last_offset: int
-) -> str:
-    """The key of the object holding ``table``'s offsets ``first..last`` of ``partition``."""
-    _check(table, partition, first_offset, last_offset)
-    return (
-        f"{table}/dt={commit_date.isoformat()}/p={partition}/"
-        f"{first_offset:020d}-{last_offset:020d}.parquet"
-    )
-
-
-def parse_key(key: str) -> ObjectKey:
-    """Parse a key made by :func:`object_key`; ``ValueError`` on anything else."""
-    m = _KEY_RE.fullmatch(key)
-    if m is None:
-        raise ValueError(f"not a lake object key: {key!r}")
-    try:
-        dt = date.fromisoformat(m["dt"])
-    except ValueError as exc:
-        raise ValueError(f"not a lake object key (bad date): {key!r}") from exc
-    parsed = ObjectKey(m["table"], dt, int(m["p"]), int(m["first"]), int(m["last"]))
-    if parsed.first_offset > parsed.last_offset:
-        raise ValueError(f"not a lake object key (first offset > last offset): {key!r}")
-    return parsed
-
-
-def table_prefix(table: str) -> str:
-    """The prefix under which every object of ``table`` lives."""
-    if not _TABLE_RE.fullmatch(table):
-        raise ValueError(f"invalid table name: {table!r}")
-    return f"{table}/"
-
-
-def partition_day_prefix(table: str, commit_date: date, partition: int) -> str:
-    """The prefix of ``table``'s objects of one commit date and Kafka partition."""
-    _check(table, partition, 0, 0)
-    return f"{table}/dt={commit_date.isoformat()}/p={partition}/"
-
-
-def uncovered_ranges(
-    first: int, last: int, covered: Sequence[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Sub-ranges of ``[first, last]`` (inclusive) not covered by any ``covered`` range.
-
-    ``covered`` ranges are inclusive and may overlap, touch or come in any order;
-    empty ones (start > end) are ignored. The result is sorted and disjoint, and
-    empty when ``first > last``.
-    """
-    gaps: list[tuple[int, int]] = []
-    cursor = first  # lowest offset not yet known to be covered
-    for start, end in sorted(r for r in covered if r[0] <= r[1]):
-        if cursor > last:
-            break
-        if end < cursor:
-            continue
-        if start > cursor:
-            gaps.append((cursor, min(start - 1, last)))
-        cursor = max(cursor, end + 1)
-    if cursor <= last:
-        gaps.append((cursor, last))
-    return gaps
+def parse_app_id(text: str) -> AppId:
+    """The parts of an id made by :func:`app_id`; ``ValueError`` on anything else."""
+    m = _APP_ID_RE.fullmatch(text)
+    if m is None or m["layer"] not in LAYERS:
+        raise ValueError(f"not a lake app id: {text!r}")
+    return AppId(m["layer"], m["topic"], int(m["partition"]))

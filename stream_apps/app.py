@@ -1,15 +1,21 @@
-"""The Faust app: bronze, silver and silver-sink agents.
+"""The Faust app: one agent reads the CDC topics and lands every change event once.
 
-Run with ``ecom stream run`` or ``faust -A stream_apps.app worker -l info``.
+Run with ``ecom stream run`` (``python -m stream_apps.worker worker -l info``).
+Importing this module does nothing: :func:`create_app` builds the app, its clients and
+its agent from the settings.
 
-Delivery guarantees (at least once, nothing lost):
-* an agent's micro-batch is acknowledged only when its body returns, and the body
-  returns only after MinIO acknowledged every object / Kafka every silver record;
-* transient failures are retried in place (the thread blocks, the batch waits);
-* anything else ends the process at once (``os._exit``), so Faust never commits the
-  offsets of a batch that did not land (an exception leaving the body would be acked);
-* a shutdown that cancels a body mid-batch first lets the landing finish.
-Agents run with concurrency 1; scale with partitions and workers.
+Delivery guarantees (nothing lost, nothing landed twice):
+* a batch's silver and dead-letter records are produced and acknowledged by Kafka
+  before the agent goes on; its lake rows wait in a buffer per table
+  (:mod:`stream_apps.landing`);
+* a table's events are acknowledged only after its rows were committed to both Delta
+  layers, so Faust commits an offset only once bronze and silver hold it;
+* a replayed offset adds nothing to the lake (Delta application transactions,
+  :mod:`stream_apps.destinations`); silver topics are at least once;
+* transient failures are retried in place; anything else ends the process at once
+  (``os._exit``), so Faust never commits offsets of events that did not land (an
+  exception leaving the agent's body would be acknowledged).
+The agent runs with concurrency 1; scale with partitions and workers.
 """
 
 from __future__ import annotations
@@ -17,113 +23,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import defaultdict
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
 import faust
 
+from common.s3 import delta_storage_options, stream_client
 from schemas import SOURCE_TABLES
+from schemas import lake as lake_layout
 from schemas.avro import AvroRegistry
-from stream_apps import configuration, fastpath, pipeline
+from stream_apps import envelope, fastpath
+from stream_apps.configuration import StreamSettings
+from stream_apps.destinations import DeltaConfig, DeltaDestination
+from stream_apps.landing import FlushPolicy, Landing
 from stream_apps.metrics import METRICS
+from stream_apps.pipeline import BatchProcessor, Msg
 from stream_apps.produce import BatchProducer
-from stream_apps.sink import LakeWriter, client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FATAL_EXIT = 70
 
-S = configuration.load()
-fastpath.install()
-_DATADIR = S.base.home / "faust" / os.environ.get("ECOM_STREAM_WORKER", "0")
-_DATADIR.mkdir(parents=True, exist_ok=True)
-app = faust.App(
-    S.app_id,
-    broker=S.broker_url,
-    store="memory://",
-    topic_disable_leader=True,
-    topic_allow_declare=False,
-    key_serializer="raw",
-    value_serializer="raw",
-    consumer_auto_offset_reset="earliest",
-    web_host=S.base.host,
-    web_port=S.web_port,
-    web_in_thread=False,
-    broker_commit_interval=1.0,
-    # A crashed worker's partitions move within ~10 s instead of a minute.
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=2.0,
-    broker_rebalance_timeout=30.0,
-    # Do not wait for in-flight events to be acknowledged before a rebalance: events
-    # held in a take_events() buffer would never be, and the member would hang there
-    # (its partitions then go to the others only after the rebalance timeout). Only
-    # acknowledged offsets are committed anyway; the rest is delivered again.
-    stream_wait_empty=False,
-    # Refresh metadata often: a CDC topic that Connect creates after the worker started
-    # (fresh stack) is subscribed within seconds, not after the 5-minute default.
-    consumer_metadata_max_age_ms=5_000,
-    producer_max_request_size=10 * 1024 * 1024,
-    consumer_max_fetch_size=8 * 1024 * 1024,
-    stream_buffer_maxsize=20_000,
-    datadir=str(_DATADIR),
-    monitor=fastpath.LeanMonitor(),
-)
 
-cdc_topic = app.topic(
-    *(S.base.cdc_topic(t) for t in SOURCE_TABLES),
-    schema=fastpath.RawSchema(),
-    key_serializer="raw",
-    value_serializer="raw",
-    allow_empty=True,
-)
-silver_topic = app.topic(
-    *(S.silver_topic(t) for t in SOURCE_TABLES),
-    schema=fastpath.RawSchema(),
-    key_serializer="raw",
-    value_serializer="raw",
-    allow_empty=True,
-)
-
-_s3 = client(S.base)
-_registry = AvroRegistry.from_package()
-bronze_writer = LakeWriter(_s3, S.base.bronze_bucket, retry_seconds=S.retry_seconds)
-silver_writer = LakeWriter(_s3, S.base.silver_bucket, retry_seconds=S.retry_seconds)
-_decoder = pipeline.SharedDecoder(S.base.topic_prefix)
-silver_processor = pipeline.SilverProcessor(S, _registry, _s3, _decoder)
-silver_producer = BatchProducer(
-    S.base.kafka_bootstrap, timeout_seconds=S.retry_seconds, max_request_bytes=10 * 1024 * 1024
-)
-
-
-def _fatal(agent: str, exc: BaseException) -> None:
-    log.critical(
-        "%s: unrecoverable error, exiting without committing the batch: %s",
-        agent,
-        exc,
-        exc_info=exc,
-    )
+def _fatal(what: str, exc: BaseException) -> None:
+    log.critical("%s: unrecoverable error, exiting without committing: %s", what, exc, exc_info=exc)
     logging.shutdown()
     os._exit(FATAL_EXIT)
 
 
-async def _land(agent: str, fn: Callable[[], T]) -> T:
+async def _blocking(what: str, fn: Callable[[], T]) -> T:
     """Run blocking work in a thread; survive cancellation until it has finished."""
     task: asyncio.Future[T] = asyncio.ensure_future(asyncio.to_thread(fn))
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         try:
-            await task  # let the in-flight landing finish before Faust acks the batch
+            await task  # let the in-flight work finish before Faust acks anything
         except Exception as exc:  # noqa: BLE001
-            _fatal(agent, exc)
+            _fatal(what, exc)
         raise
     except Exception as exc:  # noqa: BLE001
-        _fatal(agent, exc)
+        _fatal(what, exc)
         raise  # unreachable
 
 
-def _msgs(events: list[Any]) -> list[pipeline.Msg]:
+def _msgs(events: list[Any]) -> list[Msg]:
     """The batch's messages, each (topic, partition, offset) once: after a rebalance Faust
     can hand a batch the same message twice."""
     out = []
@@ -136,80 +82,167 @@ def _msgs(events: list[Any]) -> list[pipeline.Msg]:
         seen.add(coords)
         ts = m.timestamp
         out.append(
-            pipeline.Msg(
-                m.topic,
-                m.partition,
-                m.offset,
-                int(ts * 1000) if ts is not None else None,
-                m.key,
-                m.value,
-            )
-        )
+            Msg(m.topic, m.partition, m.offset, int(ts * 1000) if ts is not None else None,
+                m.key, m.value)
+        )  # fmt: skip
     return out
 
 
-@app.agent(cdc_topic, concurrency=1)
-async def bronze(stream: Any) -> None:
-    """CDC topics -> bronze Parquet in MinIO (raw key and value kept as received)."""
-    prefix = S.base.topic_prefix
-    async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
-        msgs = _msgs(events)
-        await _land("bronze", partial(pipeline.land_bronze, msgs, bronze_writer, prefix, _decoder))
+def build_landing(s: StreamSettings) -> Landing:
+    """The worker's clients and its landing, from the settings."""
+    s3 = stream_client(s.base)
+    options = delta_storage_options(s.base, stream=True)
 
-
-def _silver_step(msgs: list[pipeline.Msg]) -> pipeline.SilverBatch:
-    """Clean and encode a batch, then produce it; returns once Kafka acked every record."""
-    batch = silver_processor.process(msgs)
-    silver_producer.send_all(batch.outputs)
-    return batch
-
-
-@app.agent(cdc_topic, concurrency=1)
-async def silver(stream: Any) -> None:
-    """CDC topics -> cleaned Avro records on silver.<table>; bad input -> dead-letter topic."""
-    async for events in stream.take_events(S.batch_size, within=S.silver_batch_seconds):
-        msgs = _msgs(events)
-        batch = await _land("silver", partial(_silver_step, msgs))
-        METRICS.add("silver", "records", batch.silver)
-        METRICS.event_latencies("source_to_silver", batch.commit_us)  # after the broker's ack
-
-
-@app.agent(silver_topic, concurrency=1)
-async def silver_sink(stream: Any) -> None:
-    """silver.<table> topics -> the silver change-log in MinIO, compacted nightly."""
-    lake_bucket = S.base.lake_bucket
-    prefix = S.silver_prefix
-    async for events in stream.take_events(S.batch_size, within=S.batch_seconds):
-        msgs = _msgs(events)
-        await _land(
-            "silver_sink",
-            partial(pipeline.land_silver, msgs, silver_writer, _registry, _s3, lake_bucket, prefix),
+    def destination(layer: str, bucket: str) -> DeltaDestination:
+        return DeltaDestination(
+            DeltaConfig(
+                layer,
+                bucket,
+                options,
+                retry_seconds=s.retry_seconds,
+                properties=s.lake_table_properties,
+            )
         )
 
-
-@app.on_partitions_assigned.connect
-async def _partitions_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Partitions that moved here may have been landed further by another worker: re-read
-    the lake's offset index before the next write."""
-    bronze_writer.forget()
-    silver_writer.forget()
-
-
-@app.page("/metrics")
-async def metrics(web: Any, request: Any) -> Any:
-    shared = (
-        "# HELP ecom_stream_shared_decodes_total CDC messages whose decode one agent took"
-        " from the other (pipeline.SharedDecoder).\n"
-        "# TYPE ecom_stream_shared_decodes_total counter\n"
-        f"ecom_stream_shared_decodes_total {_decoder.hits}\n"
+    producer = BatchProducer(
+        s.base.kafka_bootstrap, timeout_seconds=s.retry_seconds, max_request_bytes=10 * 1024 * 1024
     )
-    return web.text(METRICS.render() + shared, content_type="text/plain; version=0.0.4")
+    return Landing(
+        BatchProcessor(s, AvroRegistry.from_package(), s3),
+        producer,
+        destination(lake_layout.BRONZE, s.base.bronze_bucket),
+        destination(lake_layout.SILVER, s.base.silver_bucket),
+        FlushPolicy(s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds),
+        METRICS,
+    )
 
 
-def main() -> None:
-    """Entry point for `python -m stream_apps.app worker ...`."""
-    app.main()
+class _Flusher:
+    """Flushes due tables in the background while the agent goes on with the next batch,
+    and acknowledges each table's events once its rows are in both layers.
+
+    One flush runs at a time. Events are held per table from the moment their rows are
+    buffered; a flush takes the table's buffer and the events held so far together, so it
+    never acknowledges an event whose rows it does not write.
+    """
+
+    def __init__(self, landing: Landing, prefix: str) -> None:
+        self.landing = landing
+        self.prefix = prefix
+        self.stream: Any = None
+        self.held: dict[str, list[Any]] = defaultdict(list)
+        self.task: asyncio.Future[None] | None = None
+        self.ingesting = False
+
+    def hold(self, events: list[Any]) -> None:
+        for e in events:
+            table = envelope.table_of_topic(e.message.topic, self.prefix)
+            self.held[table or e.message.topic].append(e)
+
+    def start(self) -> None:
+        """Start flushing the due tables, unless a flush or an ingest is under way."""
+        if self.ingesting or self.stream is None or (self.task and not self.task.done()):
+            return
+        taken = self.landing.take(self.landing.due())
+        if taken:
+            events = [e for table, _ in taken for e in self.held.pop(table, ())]
+            self.task = asyncio.ensure_future(self._flush(taken, events))
+
+    async def _flush(self, taken: list[Any], events: list[Any]) -> None:
+        await _blocking("flush", partial(self.landing.write, taken))
+        for event in events:
+            await self.stream.ack(event)
+
+    async def settle(self) -> None:
+        """Wait for the flush under way, if any."""
+        if self.task is not None:
+            await asyncio.shield(self.task)
+
+    def drop(self, tps: set[tuple[str, int]]) -> None:
+        self.landing.drop(tps)
+        for table, events in self.held.items():
+            self.held[table] = [
+                e for e in events if (e.message.topic, e.message.partition) not in tps
+            ]
 
 
-if __name__ == "__main__":
-    main()
+def create_app(s: StreamSettings) -> faust.App:
+    """The worker's Faust app with its agent, timer, rebalance hooks and /metrics page."""
+    fastpath.install()
+    datadir = s.base.home / "faust" / os.environ.get("ECOM_STREAM_WORKER", "0")
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        s.app_id,
+        broker=s.broker_url,
+        store="memory://",
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        web_host=s.base.host,
+        web_bind=s.base.host,
+        web_port=s.web_port,
+        web_in_thread=False,
+        broker_commit_interval=1.0,
+        # A crashed worker's partitions move within ~10 s instead of a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=30.0,
+        # Do not wait for in-flight events to be acknowledged before a rebalance: events
+        # held for a flush would never be, and the member would hang there. Only
+        # acknowledged offsets are committed anyway; the rest is delivered again.
+        stream_wait_empty=False,
+        # Refresh metadata often: a CDC topic that Connect creates after the worker started
+        # (fresh stack) is subscribed within seconds, not after the 5-minute default.
+        consumer_metadata_max_age_ms=5_000,
+        producer_max_request_size=10 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
+        stream_buffer_maxsize=20_000,
+        datadir=str(datadir),
+        monitor=fastpath.LeanMonitor(),
+    )
+    cdc_topic = app.topic(
+        *(s.base.cdc_topic(t) for t in SOURCE_TABLES),
+        schema=fastpath.RawSchema(),
+        key_serializer="raw",
+        value_serializer="raw",
+        allow_empty=True,
+    )
+    landing = build_landing(s)
+    flusher = _Flusher(landing, s.base.topic_prefix)
+
+    @app.agent(cdc_topic, concurrency=1, name="changes")
+    async def changes(stream: Any) -> None:
+        """CDC topics -> bronze and silver Delta tables, silver topics, dead letters."""
+        flusher.stream = stream
+        async for events in stream.noack_take(s.batch_size, within=s.batch_seconds):
+            if landing.over():
+                await flusher.settle()  # backpressure: the lake is behind
+            flusher.ingesting = True
+            try:
+                full = len(events) >= s.batch_size
+                await _blocking("ingest", partial(landing.ingest, _msgs(events), full=full))
+                flusher.hold(events)
+            finally:
+                flusher.ingesting = False
+            flusher.start()
+
+    @app.timer(interval=s.flush_check_seconds)
+    async def age_flush() -> None:
+        """Flush tables whose oldest row reached the age limit while no batch came."""
+        flusher.start()
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, /, *args: Any, **kwargs: Any) -> None:
+        flusher.drop({(tp.topic, tp.partition) for tp in revoked})
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        landing.forget()
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.text(METRICS.render(), content_type="text/plain; version=0.0.4")
+
+    return app

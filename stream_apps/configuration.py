@@ -32,9 +32,32 @@ class StreamSettings:
     dlq_topic: str
     #: ECOM_STREAM_SILVER_PREFIX: silver topics are <prefix>.<table> (default silver).
     silver_prefix: str
+    #: ECOM_STREAM_FLUSH_ROWS / ECOM_STREAM_FLUSH_BYTES: a table's buffered lake rows are
+    #: written to Delta once they reach this many rows or bytes (defaults 200000, 128 MiB).
+    flush_rows: int
+    flush_bytes: int
+    #: ECOM_STREAM_FLUSH_SECONDS: ... or once the oldest is this old (default 1.0), which
+    #: bounds how late a live change reaches the lake.
+    flush_seconds: float
+    #: ECOM_STREAM_BACKLOG_FLUSH_SECONDS: the age limit while the consumer is behind (its
+    #: batches come full): larger files during a snapshot or backlog (default 15).
+    backlog_flush_seconds: float
+    #: ECOM_STREAM_LAKE_CHECKPOINT_INTERVAL: Delta commits between log checkpoints, set on
+    #: the tables the workers create (default 100).
+    lake_checkpoint_interval: int
     #: ECOM_STREAM_PARTITIONS: partitions of the CDC, silver and DLQ topics we create (default
     #: 6: an even split over 1, 2, 3 or 6 workers, which Faust assigns by partition number).
     partitions: int
+
+    @property
+    def flush_check_seconds(self) -> float:
+        """How often buffers are checked for their age limit."""
+        return max(0.05, min(self.flush_seconds / 4, 1.0))
+
+    @property
+    def lake_table_properties(self) -> dict[str, str]:
+        """Delta table properties of the lake tables the workers create."""
+        return {"delta.checkpointInterval": str(self.lake_checkpoint_interval)}
 
     @property
     def broker_url(self) -> str:
@@ -61,7 +84,7 @@ def load() -> StreamSettings:
         base=base,
         app_id=env_str("ECOM_STREAM_APP_ID", "ecom-stream"),
         batch_size=env_int("ECOM_STREAM_BATCH_SIZE", 10_000, low=1, high=1_000_000),
-        batch_seconds=env_number("ECOM_STREAM_BATCH_SECONDS", 2.0, low=0.05, high=600),
+        batch_seconds=env_number("ECOM_STREAM_BATCH_SECONDS", 0.5, low=0.05, high=600),
         silver_batch_seconds=env_number(
             "ECOM_STREAM_SILVER_BATCH_SECONDS", 0.5, low=0.05, high=600
         ),
@@ -70,4 +93,15 @@ def load() -> StreamSettings:
         dlq_topic=env_str("ECOM_STREAM_DLQ_TOPIC", "ecom.dlq"),
         silver_prefix=env_str("ECOM_STREAM_SILVER_PREFIX", "silver"),
         partitions=env_int("ECOM_STREAM_PARTITIONS", 6, low=1, high=256),
+        flush_rows=env_int("ECOM_STREAM_FLUSH_ROWS", 200_000, low=1, high=10_000_000),
+        flush_bytes=env_int(
+            "ECOM_STREAM_FLUSH_BYTES", 128 * 1024 * 1024, low=1024, high=4 * 1024**3
+        ),
+        flush_seconds=env_number("ECOM_STREAM_FLUSH_SECONDS", 1.0, low=0.05, high=3600),
+        backlog_flush_seconds=env_number(
+            "ECOM_STREAM_BACKLOG_FLUSH_SECONDS", 15.0, low=0.05, high=3600
+        ),
+        lake_checkpoint_interval=env_int(
+            "ECOM_STREAM_LAKE_CHECKPOINT_INTERVAL", 100, low=1, high=100_000
+        ),
     )

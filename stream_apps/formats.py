@@ -1,26 +1,25 @@
-"""Parquet layouts of the bronze and silver objects (pure: no I/O).
+"""Row layouts of the bronze and silver Delta tables (pure: no I/O).
 
 Bronze keeps every message byte for byte plus best-effort envelope columns; silver
 keeps typed columns (exact decimals, microsecond UTC timestamps, dates). Timestamps
-are ``timestamp[us, tz=UTC]``; pyarrow reads them back as aware UTC datetimes.
+are ``timestamp[us, tz=UTC]``; pyarrow reads them back as aware UTC datetimes. Every
+row carries ``commit_date``, the lake's partition column (``schemas.lake``).
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from schemas.columns import COLUMNS, Column
-from stream_apps.envelope import DecodeError, decode, table_of_topic
+from schemas.lake import PARTITION_COLUMN
+from stream_apps.envelope import ChangeEvent
 
-ROW_GROUP_SIZE = 100_000
 _TS = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -43,6 +42,7 @@ BRONZE_SCHEMA: pa.Schema = pa.schema(
         pa.field("is_tombstone", pa.bool_(), nullable=False),
         pa.field("decode_error", pa.string()),
         pa.field("ingest_ts", _TS, nullable=False),
+        pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
     ]
 )
 
@@ -59,8 +59,8 @@ SILVER_ENVELOPE: tuple[pa.Field, ...] = (
     pa.field("bronze_topic", pa.string(), nullable=False),
     pa.field("bronze_partition", pa.int32(), nullable=False),
     pa.field("bronze_offset", pa.int64(), nullable=False),
+    pa.field(PARTITION_COLUMN, pa.date32(), nullable=False),
 )
-EXTRA_JSON = "extra_json"
 
 
 def _ts_or_none(micros: int | None) -> datetime | None:
@@ -93,59 +93,40 @@ def bronze_row(
     key: bytes | None,
     value: bytes | None,
     *,
-    prefix: str,
+    table: str | None,
+    event: ChangeEvent | None,
+    decode_error: str | None,
     ingest_ts: datetime | int,
-    decoder: Callable[..., Any] = decode,
 ) -> dict[str, Any]:
-    """One bronze row; undecodable messages get null envelope columns and decode_error.
+    """One bronze row: the message as received, plus the envelope columns of its decoded
+    ``event`` (null, with ``decode_error``, when it could not be decoded).
 
     ``commit_ts`` is exact microseconds since the epoch (an int: Arrow stores it without
     a datetime being built); ``ingest_ts`` is kept as given (such an int or a datetime).
-
     ``table`` comes from the topic name, so it is set even when the value cannot be
-    decoded (None only for a topic that is not a source table). Never raises.
-    ``decoder`` is :func:`envelope.decode` or a stand-in with its contract (the worker
-    shares one decode per message between its agents: ``pipeline.SharedDecoder``).
+    decoded. ``commit_date`` is the commit's UTC date (see :func:`commit_date`).
     """
-    row: dict[str, Any] = {
+    commit_us = micros_in_range(event.commit_ts_us) if event is not None else None
+    return {
         "topic": topic,
         "partition": partition,
         "offset": offset,
         "kafka_timestamp_ms": timestamp_ms,
         "key": key,
         "value": value,
-        "table": None,
-        "op": None,
-        "source_lsn": None,
-        "commit_lsn": None,
-        "tx_id": None,
-        "tx_order": None,
-        "commit_ts": None,
-        "snapshot": None,
+        "table": table,
+        "op": event.op if event is not None else None,
+        "source_lsn": event.lsn if event is not None else None,
+        "commit_lsn": event.commit_lsn if event is not None else None,
+        "tx_id": event.tx_id if event is not None else None,
+        "tx_order": event.tx_order if event is not None else None,
+        "commit_ts": commit_us,
+        "snapshot": event.snapshot if event is not None else None,
         "is_tombstone": value is None,
-        "decode_error": None,
+        "decode_error": decode_error,
         "ingest_ts": ingest_ts,
+        PARTITION_COLUMN: commit_date(commit_us, timestamp_ms),
     }
-    try:
-        row["table"] = table_of_topic(topic, prefix)
-        event = decoder(topic, partition, offset, timestamp_ms, key, value, prefix=prefix)
-    except DecodeError as exc:
-        row["decode_error"] = exc.reason
-        return row
-    except Exception as exc:  # never raise: bronze must keep the message whatever it is
-        row["decode_error"] = f"internal:{type(exc).__name__}"
-        return row
-    if event is not None:
-        row.update(
-            op=event.op,
-            source_lsn=event.lsn,
-            commit_lsn=event.commit_lsn,
-            tx_id=event.tx_id,
-            tx_order=event.tx_order,
-            commit_ts=micros_in_range(event.commit_ts_us),
-            snapshot=event.snapshot,
-        )
-    return row
 
 
 def bronze_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
@@ -167,11 +148,47 @@ def _arrow_type(col: Column) -> pa.DataType:
 
 
 def silver_schema(table: str) -> pa.Schema:
-    """Envelope columns, the table's columns in DDL order, then ``extra_json``."""
+    """Envelope columns (``commit_date`` last of them), then the table's columns in DDL
+    order. Columns added at the source follow as nullable strings (see
+    :func:`silver_table`)."""
     fields = list(SILVER_ENVELOPE)
     fields += [pa.field(c.name, _arrow_type(c)) for c in COLUMNS[table]]
-    fields.append(pa.field(EXTRA_JSON, pa.string()))
     return pa.schema(fields)
+
+
+def silver_table(table: str, records: Sequence[dict[str, Any]]) -> pa.Table:
+    """Typed table of silver records (``SilverRecord.record`` plus ``commit_date``).
+
+    A key outside the table's columns is a column added at the source: it becomes a
+    nullable string column (the value's JSON text, as the silver Avro record carries
+    it), which the Delta table takes in by schema merge.
+    """
+    schema = silver_schema(table)
+    names = schema.names
+    known = frozenset(names)
+    columns: dict[str, list[Any]] = {name: [] for name in names}
+    appenders = [(name, columns[name].append) for name in names]
+    added: dict[str, list[Any]] = {}
+    for i, record in enumerate(records):
+        get = record.get
+        for name, append in appenders:
+            append(get(name))
+        if not known.issuperset(record):
+            for k, v in record.items():
+                if k not in known:
+                    added.setdefault(k, [None] * len(records))[i] = _as_text(v)
+    arrays = [pa.array(columns[f.name], f.type) for f in schema]
+    fields = list(schema)
+    for name in sorted(added):
+        arrays.append(pa.array(added[name], pa.string()))
+        fields.append(pa.field(name, pa.string()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
@@ -184,87 +201,10 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def silver_table(table: str, records: Sequence[dict[str, Any]]) -> pa.Table:
-    """Typed table of silver records (``SilverRecord.record``).
-
-    Keys of a record outside the schema (extra columns merged in by the caller, or the
-    fields an evolved Avro schema added) are kept as one JSON object in ``extra_json``;
-    a record may also carry ``extra_json`` itself (a JSON string).
-    """
-    schema = silver_schema(table)
-    return pa.Table.from_pydict(_silver_columns(schema, records), schema=schema)
-
-
-def silver_table_raw(table: str, records: Sequence[dict[str, Any]]) -> pa.Table:
-    """The same table as :func:`silver_table`, from records as
-    ``AvroRegistry.decode_raw`` gives them (timestamps as microseconds, dates as days,
-    decimals as unscaled two's-complement bytes): each column is converted in bulk."""
-    schema = silver_schema(table)
-    columns = _silver_columns(schema, records)
-    arrays = [
-        _decimal_array(columns[f.name], f.type)
-        if pa.types.is_decimal(f.type)
-        else pa.array(columns[f.name], f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _silver_columns(schema: pa.Schema, records: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
-    names = schema.names
-    known = frozenset(names)
-    columns: dict[str, list[Any]] = {name: [] for name in names}
-    appenders = [(name, columns[name].append) for name in names]
-    extra_json = columns[EXTRA_JSON]
-    for record in records:
-        get = record.get
-        for name, append in appenders:
-            append(get(name))
-        if not known.issuperset(record):  # fields outside the schema: into extra_json
-            extra = {k: v for k, v in record.items() if k not in known}
-            carried = extra_json[-1]
-            if isinstance(carried, str) and carried:
-                extra = {**json.loads(carried), **extra}
-            extra_json[-1] = json.dumps(extra, sort_keys=True, default=_json_default)
-    return columns
-
-
-def _decimal_array(values: list[bytes | None], typ: pa.DataType) -> pa.Array:
-    """A decimal128 array from Avro decimal bytes (big-endian two's complement of the
-    unscaled value, at the type's scale): Arrow holds the same unscaled value as 16
-    little-endian bytes. A value with more digits than the type's precision raises
-    ValueError (Arrow would not check)."""
-    n = len(values)
-    data = bytearray(16 * n)
-    nulls = 0
-    bound = 10**typ.precision
-    for i, raw in enumerate(values):
-        if raw is None:
-            nulls += 1
-        else:
-            unscaled = int.from_bytes(raw, "big", signed=True)
-            if not -bound < unscaled < bound:
-                raise ValueError(
-                    f"decimal {unscaled}e-{typ.scale} exceeds precision {typ.precision}"
-                )
-            data[16 * i : 16 * i + 16] = unscaled.to_bytes(16, "little", signed=True)
-    validity = None
-    if nulls:
-        validity = pa.array([v is not None for v in values], pa.bool_()).buffers()[1]
-    return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(bytes(data))], null_count=nulls)
-
-
-def to_parquet(table: pa.Table) -> bytes:
-    """Parquet bytes: zstd compression, row groups of at most 100k rows."""
-    buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-    return buf.getvalue()
-
-
 def commit_date(commit_ts_us: int | None, fallback_ms: int | None) -> date:
     """UTC date of the commit time, else of the Kafka timestamp, else 1970-01-01.
 
-    The last resort is deterministic so a replay computes the same object key.
+    Deterministic, so a replayed event lands in the partition it landed in before.
     """
     if commit_ts_us is not None:
         ts = _ts_or_none(commit_ts_us)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -60,6 +61,27 @@ class Metrics:
             values = self.latencies[path]
             for us in sample:
                 values.append(now - us / 1e6)
+
+    def processed(self, batch: Any, events: int) -> None:
+        """A batch went through the pipeline (``pipeline.Processed``), its records acked."""
+        self.add("changes", "events", events)
+        self.add("changes", "batches")
+        self.add("silver", "records", batch.silver)
+        self.add("silver", "tombstones", batch.tombstones)
+        with self._lock:
+            for (stage, reason), n in batch.dead_letters.items():
+                self.dlq[(stage, reason)] += n
+        self.event_latencies("source_to_silver", batch.silver_commit_us)
+
+    def flushed(self, layer: str, table: str, result: Any, commit_us: list[int]) -> None:
+        """A table's buffer was committed to one lake layer (``destinations.WriteResult``)."""
+        self.add(layer, "rows", result.rows)
+        self.add(layer, "files", result.files)
+        self.add(layer, "commits", 1 if result.version is not None else 0)
+        self.add(layer, "replayed_rows_skipped", result.skipped_rows)
+        self.add(layer, "commit_conflicts", result.conflicts)
+        if layer == "bronze":
+            self.event_latencies("source_to_bronze", commit_us)
 
     def render(self) -> str:
         with self._lock:

@@ -1,26 +1,29 @@
-"""The work of one micro-batch, as plain blocking functions (agents run them in a thread).
+"""The pure work of one batch of change events: decode each once, build its bronze row,
+clean it to silver, and route bad input to the dead-letter topic.
 
-Kept free of Faust so it can be tested and benchmarked directly.
+No I/O except the silver schema store (a new schema version is written to the lake's
+metadata bucket when a source table gains a column); kept free of Faust so it can be
+tested and benchmarked directly. Agents run it in a thread.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
-import threading
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any, NamedTuple
 
+import pyarrow as pa
 from minio import Minio
 
-from schemas.avro import AvroRegistry, UnknownSchema
+from schemas.avro import AvroRegistry
+from schemas.lake import PARTITION_COLUMN
 from stream_apps import envelope, formats, rules
 from stream_apps.configuration import StreamSettings
-from stream_apps.metrics import METRICS
-from stream_apps.sink import LakeWriter, PendingRow
+from stream_apps.destinations import Span
 
 log = logging.getLogger(__name__)
 
@@ -48,95 +51,65 @@ class Out(NamedTuple):
 
 
 @dataclass
-class SilverBatch:
-    outputs: list[Out] = field(default_factory=list)
-    silver: int = 0
-    dead_lettered: int = 0
-    tombstones: int = 0
+class TablePart:
+    """What one batch holds of one source table (one CDC topic)."""
+
+    topic: str
+    bronze: list[dict[str, Any]] = field(default_factory=list)
+    silver: list[dict[str, Any]] = field(default_factory=list)
+    spans: dict[int, Span] = field(default_factory=dict)
     commit_us: list[int] = field(default_factory=list)
 
-
-# ---------------------------------------------------------------- shared decoding
-class SharedDecoder:
-    """One envelope decode per message for the bronze and silver agents of a worker.
-
-    Both agents read every CDC message and both need it decoded (bronze for its envelope
-    columns, silver for the row). Faust hands the two agents the same message object,
-    so whichever lands it first decodes it and leaves the result here, and the other
-    takes it (a result is taken once, then dropped). A result is only reused for the
-    very same value object, so a message fetched again (replay, rebalance) is decoded
-    again, and a stale entry can never stand in for other bytes.
-
-    Memory is bounded: at most ``capacity`` results wait (the agents of one worker are
-    at most a stream buffer plus a batch apart); beyond that the oldest are dropped and
-    simply decoded again. Called from the agents' landing threads, hence the lock.
-    """
-
-    def __init__(self, prefix: str, capacity: int = 50_000) -> None:
-        self.prefix = prefix
-        self.capacity = capacity
-        self._results: dict[tuple[str, int, int], tuple[Any, Any]] = {}
-        self._lock = threading.Lock()
-        self.hits = 0
-
-    def __call__(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        timestamp_ms: int | None,
-        key: bytes | None,
-        value: bytes | None,
-        *,
-        prefix: str,
-    ) -> envelope.ChangeEvent | None:
-        """Same contract as :func:`envelope.decode` (raises its ``DecodeError``)."""
-        coords = (topic, partition, offset)
-        with self._lock:
-            found = self._results.pop(coords, None)
-            hit = found is not None and found[0] is value and prefix == self.prefix
-            if hit:
-                self.hits += 1
-        if hit and found is not None:
-            result = found[1]
-            if isinstance(result, _Failed):
-                raise envelope.DecodeError(result.reason, result.detail)
-            return result  # type: ignore[no-any-return]
-        try:
-            event = envelope.decode(
-                topic, partition, offset, timestamp_ms, key, value, prefix=prefix
-            )
-        except envelope.DecodeError as exc:
-            self._keep(coords, value, _Failed(exc.reason, exc.detail))
-            raise
-        self._keep(coords, value, event)
-        return event
-
-    def _keep(self, coords: tuple[str, int, int], value: Any, result: Any) -> None:
-        with self._lock:
-            results = self._results
-            results[coords] = (value, result)
-            while len(results) > self.capacity:
-                del results[next(iter(results))]
-
-    def __len__(self) -> int:
-        return len(self._results)
+    def cover(self, partition: int, offset: int) -> None:
+        span = self.spans.get(partition)
+        if span is None:
+            self.spans[partition] = Span(offset, offset)
+        elif offset > span.last:
+            self.spans[partition] = Span(span.first, offset)
 
 
-class _Failed(NamedTuple):
-    reason: str
-    detail: str
+@dataclass
+class Processed:
+    """One batch, processed: lake rows per table, and the records to produce."""
+
+    tables: dict[str, TablePart] = field(default_factory=dict)
+    outputs: list[Out] = field(default_factory=list)
+    silver: int = 0
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, reason)
+    tombstones: int = 0
+    silver_commit_us: list[int] = field(default_factory=list)
+
+    def arrow(self, table: str) -> tuple[pa.Table, pa.Table]:
+        """The bronze and silver rows of ``table`` as Arrow tables."""
+        part = self.tables[table]
+        return formats.bronze_table(part.bronze), formats.silver_table(table, part.silver)
 
 
-# ---------------------------------------------------------------- bronze
-def land_bronze(
-    msgs: list[Msg], writer: LakeWriter, prefix: str, decoder: Any = envelope.decode
-) -> int:
-    """Write raw messages as bronze Parquet, one object per table, partition and day."""
-    now = (datetime.now(UTC) - EPOCH) // timedelta(microseconds=1)
-    groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
-    commit_times: list[int] = []
-    for m in msgs:
+class BatchProcessor:
+    """Decode, land and clean CDC events; route bad ones to the dead-letter topic."""
+
+    def __init__(self, settings: StreamSettings, registry: AvroRegistry, s3: Minio) -> None:
+        self.s = settings
+        self.registry = registry
+        self.s3 = s3
+        self.prefix = settings.base.topic_prefix
+
+    def process(self, msgs: list[Msg]) -> Processed:
+        out = Processed()
+        now = (datetime.now(UTC) - EPOCH) // timedelta(microseconds=1)
+        for m in msgs:
+            self._one(m, out, now)
+        return out
+
+    def _one(self, m: Msg, out: Processed, now: int) -> None:
+        table = envelope.table_of_topic(m.topic, self.prefix)
+        if table is None:  # the workers subscribe to the source tables' topics only
+            raise ValueError(f"message of topic {m.topic!r}, which is no source table's")
+        part = out.tables.get(table)
+        if part is None:
+            part = out.tables[table] = TablePart(m.topic)
+        part.cover(m.partition, m.offset)
+        event, error = self._decode(m)
         row = formats.bronze_row(
             m.topic,
             m.partition,
@@ -144,84 +117,46 @@ def land_bronze(
             m.timestamp_ms,
             m.key,
             m.value,
-            prefix=prefix,
+            table=table,
+            event=event,
+            decode_error=error.reason if error is not None else None,
             ingest_ts=now,
-            decoder=decoder,
         )
-        table = envelope.table_of_topic(m.topic, prefix) or _safe_topic(m.topic)
-        commit_us = row["commit_ts"]  # exact microseconds (an int) or None
-        day = formats.commit_date(commit_us, m.timestamp_ms)
-        groups[(table, m.partition)].append(PendingRow(m.offset, day, row))
-        if commit_us is not None:
-            commit_times.append(commit_us)
-    written = 0
-    for (table, partition), rows in groups.items():
-        result = writer.write(table, partition, rows, formats.bronze_table, formats.to_parquet)
-        written += result.rows
-        METRICS.add("bronze", "objects", len(result.objects))
-        METRICS.add("bronze", "bytes", result.bytes)
-        METRICS.add("bronze", "replayed_rows_skipped", result.skipped_rows)
-        topic = rows[0].row.get("topic") or table
-        METRICS.offset("bronze", str(topic), partition, max(r.offset for r in rows))
-    METRICS.add("bronze", "events", len(msgs))
-    METRICS.add("bronze", "batches")
-    METRICS.event_latencies("source_to_bronze", commit_times)
-    return written
+        part.bronze.append(row)
+        if row["commit_ts"] is not None:
+            part.commit_us.append(row["commit_ts"])
+        if error is not None:
+            self._dead_letter(out, "decode", error.reason, m, table, error.detail)
+        elif event is None:
+            out.tombstones += 1
+        else:
+            self._silver(event, m, out, part, row[PARTITION_COLUMN])
 
-
-def _safe_topic(topic: str) -> str:
-    """Object-key-safe name for a topic that is not a known table (kept losslessly too)."""
-    return "_unknown/" + "".join(
-        c if (c.isascii() and c.isalnum()) or c in "._-" else "_" for c in topic
-    ).lstrip(".-")
-
-
-# ---------------------------------------------------------------- silver
-class SilverProcessor:
-    """Decode, clean and encode CDC events; route bad ones to the dead-letter topic."""
-
-    def __init__(
-        self,
-        settings: StreamSettings,
-        registry: AvroRegistry,
-        s3: Minio,
-        decoder: Any = envelope.decode,
-    ) -> None:
-        self.s = settings
-        self.registry = registry
-        self.s3 = s3
-        self.prefix = settings.base.topic_prefix
-        self.decoder = decoder
-
-    def process(self, msgs: list[Msg]) -> SilverBatch:
-        batch = SilverBatch()
-        for m in msgs:
-            self._one(m, batch)
-        METRICS.add("silver", "events", len(msgs))
-        METRICS.add("silver", "batches")
-        return batch
-
-    def _one(self, m: Msg, batch: SilverBatch) -> None:
-        coords = envelope.Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms)
+    def _decode(self, m: Msg) -> tuple[envelope.ChangeEvent | None, envelope.DecodeError | None]:
         try:
-            event = self.decoder(
+            event = envelope.decode(
                 m.topic, m.partition, m.offset, m.timestamp_ms, m.key, m.value, prefix=self.prefix
             )
-            if event is None:
-                batch.tombstones += 1
-                METRICS.add("silver", "tombstones")
-                return
+        except envelope.DecodeError as exc:
+            return None, exc
+        return event, None
+
+    def _silver(
+        self, event: envelope.ChangeEvent, m: Msg, out: Processed, part: TablePart, day: Any
+    ) -> None:
+        try:
             outcome = rules.to_silver(event)
         except envelope.DecodeError as exc:
-            table = envelope.table_of_topic(m.topic, self.prefix)
-            self._dead_letter(batch, "decode", exc.reason, coords, m, table, exc.detail)
+            self._dead_letter(out, "decode", exc.reason, m, event.table, exc.detail)
             return
         if isinstance(outcome, rules.Quarantined):
-            self._dead_letter(batch, "silver", outcome.reason, coords, m, outcome.table, "")
+            self._dead_letter(out, "silver", outcome.reason, m, outcome.table, "")
             marker = rules.quarantine_marker(outcome)
-            key = _silver_key(outcome.key)
             value = self.registry.encode(outcome.table, marker)
-            batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
+            out.outputs.append(
+                Out(self.s.silver_topic(outcome.table), _silver_key(outcome.key), value)
+            )
+            part.silver.append({**marker, PARTITION_COLUMN: day})
             return
         record = dict(outcome.record)
         fingerprint = None
@@ -232,38 +167,29 @@ class SilverProcessor:
             fingerprint = self._evolve(outcome.table, extra)
             record.update(extra)
         value = self.registry.encode(outcome.table, record, fingerprint)
-        key = _silver_key(outcome.key)
-        batch.outputs.append(Out(self.s.silver_topic(outcome.table), key, value))
-        batch.silver += 1
+        out.outputs.append(Out(self.s.silver_topic(outcome.table), _silver_key(outcome.key), value))
+        part.silver.append({**record, PARTITION_COLUMN: day})
+        out.silver += 1
         if event.commit_ts_us is not None:
-            batch.commit_us.append(event.commit_ts_us)
+            out.silver_commit_us.append(event.commit_ts_us)
 
     def _dead_letter(
-        self,
-        batch: SilverBatch,
-        stage: str,
-        reason: str,
-        coords: envelope.Coordinates,
-        m: Msg,
-        table: str | None,
-        detail: str,
+        self, out: Processed, stage: str, reason: str, m: Msg, table: str | None, detail: str
     ) -> None:
+        coords = envelope.Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms)
         body = rules.dlq_record(stage, reason, coords, m.key, m.value, table, detail)
-        batch.outputs.append(Out(self.s.dlq_topic, m.topic.encode(), body))
-        batch.dead_lettered += 1
-        METRICS.dead_letter(stage, reason)
+        out.outputs.append(Out(self.s.dlq_topic, m.topic.encode(), body))
+        out.dead_letters[(stage, reason)] += 1
 
     def _evolve(self, table: str, extra: dict[str, Any]) -> bytes:
         """A new optional field per added column; the new schema is stored in the lake so
-        every reader can resolve its fingerprint."""
+        every reader of the silver topic can resolve its fingerprint."""
         types = dict.fromkeys(extra, "string")
         before = self.registry.latest(table)[0]
         fingerprint = self.registry.evolve(table, types)
         if fingerprint != before:
             schema = self.registry.schema(fingerprint)
             body = json.dumps(schema, sort_keys=True).encode()
-            import io
-
             self.s3.put_object(
                 self.s.base.lake_bucket,
                 f"{SCHEMA_PREFIX}{fingerprint.hex()}.avsc",
@@ -283,8 +209,7 @@ class SilverProcessor:
 def _silver_key(key: Any) -> bytes:
     """The silver message key: the primary key as text. A record without one (a truncate)
     gets the empty key rather than none: a null key is sent to a random partition, so
-    every replayed copy of a truncate would land somewhere else and escape the per-partition
-    deduplication of the change-log; the empty key always hashes to the same partition."""
+    replayed copies of a truncate would scatter; the empty key always hashes alike."""
     return b"" if key is None else str(key).encode()
 
 
@@ -306,40 +231,3 @@ def load_lake_schemas(registry: AvroRegistry, s3: Minio, bucket: str) -> int:
             resp.close()
             resp.release_conn()
     return n
-
-
-# ---------------------------------------------------------------- silver sink
-def land_silver(
-    msgs: list[Msg],
-    writer: LakeWriter,
-    registry: AvroRegistry,
-    s3: Minio,
-    lake_bucket: str,
-    silver_prefix: str,
-) -> int:
-    """Write silver records as the silver change-log (Parquet), keyed like bronze."""
-    groups: dict[tuple[str, int], list[PendingRow]] = defaultdict(list)
-    for m in msgs:
-        if m.value is None:
-            continue
-        try:
-            table, _version, record = registry.decode_raw(m.value)
-        except UnknownSchema:
-            load_lake_schemas(registry, s3, lake_bucket)
-            table, _version, record = registry.decode_raw(m.value)
-        day = formats.commit_date(record.get("commit_ts"), m.timestamp_ms)  # micros
-        groups[(table, m.partition)].append(PendingRow(m.offset, day, record))
-    written = 0
-    for (table, partition), rows in groups.items():
-        result = writer.write(
-            table, partition, rows, partial(formats.silver_table_raw, table), formats.to_parquet
-        )
-        written += result.rows
-        METRICS.add("silver_sink", "objects", len(result.objects))
-        METRICS.add("silver_sink", "bytes", result.bytes)
-        METRICS.offset(
-            "silver_sink", f"{silver_prefix}.{table}", partition, max(r.offset for r in rows)
-        )
-    METRICS.add("silver_sink", "events", len(msgs))
-    METRICS.add("silver_sink", "batches")
-    return written

@@ -20,7 +20,7 @@ from stack import process
 from stream_apps.configuration import StreamSettings
 from stream_apps.exceptions import WorkerError
 
-APP_MODULE = "stream_apps.app"
+WORKER_MODULE = "stream_apps.worker"
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,7 @@ def worker_command(s: StreamSettings, i: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "faust",
-        "-A",
-        APP_MODULE,
+        WORKER_MODULE,
         "worker",
         "-l",
         "info",

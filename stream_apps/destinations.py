@@ -1,0 +1,295 @@
+"""Where landed rows go: the lake's Delta tables, written exactly once per Kafka offset.
+
+A destination knows *where*, not *what*: the rows (bronze or silver, see
+:mod:`stream_apps.formats`) arrive as Arrow tables carrying their Kafka coordinates, and
+the destination only commits them. Everything here blocks (delta-rs, S3), so agents call
+it from a thread.
+
+Exactly once: each commit records, per Kafka partition it covers, a Delta application
+transaction (``schemas.lake.app_id``) whose version is the last offset covered. Before
+writing, rows at or below the recorded version are dropped; a commit that raced another
+writer on the same partition (a rebalance, a replay on a second worker) is refused by
+Delta's conflict check, and the write is filtered again against the winner and retried.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    PostCommitHookProperties,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from schemas import lake
+from stream_apps.exceptions import LakeWriteFailed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Span:
+    """The offsets of one Kafka partition a batch covers (inclusive)."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class TableBatch:
+    """Rows of one source table from one CDC topic, and the offsets they stand for.
+
+    ``spans`` covers every offset of the batch for each partition, including offsets
+    that produced no row in this layer (a tombstone has no silver row): the recorded
+    version then says how far the partition was read, not just what was kept.
+    """
+
+    table: str
+    topic: str
+    rows: pa.Table
+    spans: Mapping[int, Span]
+
+
+@dataclass
+class WriteResult:
+    rows: int = 0
+    files: int = 0
+    skipped_rows: int = 0  # at or below a recorded version: landed before (replay)
+    version: int | None = None  # the table version committed, if any
+    conflicts: int = 0  # commits refused by a concurrent writer, then retried
+
+
+class Destination(abc.ABC):
+    """Somewhere a layer's rows are committed, idempotently per Kafka offset."""
+
+    @abc.abstractmethod
+    def write(self, batch: TableBatch) -> WriteResult:
+        """Commit the rows not landed yet; returns only once they are durable."""
+
+    @abc.abstractmethod
+    def forget(self) -> None:
+        """Partitions moved: what is known of landed offsets may be stale."""
+
+
+# ---------------------------------------------------------------- error classes
+# delta-rs reports S3 problems as OSError with the store's message; these say that
+# retrying cannot help.
+_TERMINAL_MARKERS = (
+    "lacked the necessary privileges",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "NoSuchBucket",
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def one_line(exc: BaseException) -> str:
+    """delta-rs errors span lines with coloured arrows: the first meaningful line."""
+    text = _ANSI.sub("", str(exc))
+    parts = [p.strip(" ↳") for p in text.splitlines() if p.strip(" ↳")]
+    return " / ".join(parts[:2])[:300] or type(exc).__name__
+
+
+def is_terminal(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _TERMINAL_MARKERS)
+
+
+# ---------------------------------------------------------------- Delta
+@dataclass(frozen=True)
+class DeltaConfig:
+    """How a layer's Delta tables are written."""
+
+    layer: str
+    bucket: str
+    storage_options: Mapping[str, str]
+    retry_seconds: float = 900.0
+    #: Table properties set when a table is created (checkpoint interval, retention).
+    properties: Mapping[str, str] | None = None
+    compression: str = "ZSTD"
+    #: Attempts after commits refused by a concurrent writer, before giving up.
+    max_conflicts: int = 100
+
+
+class DeltaDestination(Destination):
+    """One layer's Delta tables (one per source table), written by one worker.
+
+    The caller writes one table from one thread at a time; different tables may be
+    written from different threads. What is known of a table (its loaded state, where
+    each partition left off) belongs to a generation: :meth:`forget` starts a new one.
+    """
+
+    def __init__(self, config: DeltaConfig) -> None:
+        self.config = config
+        self.coords = lake.COORDINATES[config.layer]
+        self._generation = 0
+        self._tables: dict[str, tuple[int, DeltaTable]] = {}
+        # (topic, partition) -> (generation, the offset this writer expects next)
+        self._next: dict[tuple[str, int], tuple[int, int]] = {}
+        self._writer_properties = WriterProperties(compression=config.compression)
+        self._hooks = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
+
+    def forget(self) -> None:
+        # Only a counter: writes run in threads and reload the tables themselves.
+        self._generation += 1
+
+    def uri(self, table: str) -> str:
+        return lake.table_uri(self.config.bucket, table)
+
+    # ------------------------------------------------------------ the write
+    def write(self, batch: TableBatch) -> WriteResult:
+        generation = self._generation
+        result = WriteResult()
+        deadline = time.monotonic() + self.config.retry_seconds
+        delay = 0.2
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._attempt(batch, result, generation)
+                break
+            except CommitFailedError as exc:
+                # Another writer committed first on a partition of ours, or changed the
+                # schema: reload and filter again against what it landed.
+                result.conflicts += 1
+                if result.conflicts > self.config.max_conflicts:
+                    raise self._failed(batch, f"{result.conflicts} commit conflicts", exc) from exc
+                log.info("%s: commit conflict, reloading: %s", self._what(batch), one_line(exc))
+                self._tables.pop(batch.table, None)
+            except (OSError, DeltaError) as exc:
+                if is_terminal(exc):
+                    raise self._failed(batch, "refused", exc) from exc
+                if time.monotonic() + delay > deadline:
+                    raise self._failed(
+                        batch,
+                        f"still failing after {attempt} attempts over "
+                        f"{self.config.retry_seconds:.0f}s",
+                        exc,
+                    ) from exc
+                log.warning(
+                    "%s failed (attempt %d, retrying in %.1fs): %s",
+                    self._what(batch),
+                    attempt,
+                    delay,
+                    one_line(exc),
+                )
+                self._tables.pop(batch.table, None)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for partition, span in batch.spans.items():
+            self._next[(batch.topic, partition)] = (generation, span.last + 1)
+        return result
+
+    def _attempt(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
+        dt = self._table(batch, generation)
+        todo, commits = self._unlanded(dt, batch)
+        result.skipped_rows = batch.rows.num_rows - todo.num_rows
+        if not commits or todo.num_rows == 0:
+            result.rows = result.files = 0
+            return
+        write_deltalake(
+            dt if dt is not None else self.uri(batch.table),
+            todo,
+            mode="append",
+            partition_by=[lake.PARTITION_COLUMN],
+            schema_mode="merge",
+            configuration=dict(self.config.properties or {}) if dt is None else None,
+            storage_options=dict(self.config.storage_options) if dt is None else None,
+            writer_properties=self._writer_properties,
+            commit_properties=CommitProperties(
+                app_transactions=[
+                    Transaction(lake.app_id(self.config.layer, batch.topic, p), last)
+                    for p, last in sorted(commits.items())
+                ],
+                custom_metadata={
+                    "ecom.layer": self.config.layer,
+                    "ecom.topic": batch.topic,
+                    "ecom.offsets": json.dumps(
+                        {str(p): [batch.spans[p].first, last] for p, last in commits.items()}
+                    ),
+                },
+                max_commit_retries=20,
+            ),
+            post_commithook_properties=self._hooks,
+        )
+        result.rows = todo.num_rows
+        result.files = len(pc.unique(todo[lake.PARTITION_COLUMN]))
+        if dt is None:
+            dt = self._open(batch.table)
+        else:
+            dt.update_incremental()
+        if dt is not None:
+            self._tables[batch.table] = (generation, dt)
+            result.version = dt.version()
+
+    def _table(self, batch: TableBatch, generation: int) -> DeltaTable | None:
+        """The table, reloaded when a partition does not continue where this writer left
+        off (it was elsewhere: another worker may have landed more of it)."""
+        known = self._tables.get(batch.table)
+        dt = known[1] if known is not None and known[0] == generation else None
+        moved = any(
+            self._next.get((batch.topic, p)) != (generation, span.first)
+            for p, span in batch.spans.items()
+        )
+        if dt is None:
+            dt = self._open(batch.table)
+        elif moved:
+            dt.update_incremental()
+        if dt is not None:
+            self._tables[batch.table] = (generation, dt)
+        return dt
+
+    def _open(self, table: str) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.uri(table), storage_options=dict(self.config.storage_options))
+        except TableNotFoundError:
+            return None
+
+    def _unlanded(
+        self, dt: DeltaTable | None, batch: TableBatch
+    ) -> tuple[pa.Table, dict[int, int]]:
+        """The rows above each partition's recorded version, and the version to record per
+        partition that moves forward."""
+        if dt is None:
+            return batch.rows, {p: s.last for p, s in batch.spans.items()}
+        commits: dict[int, int] = {}
+        keep = None
+        part_col = batch.rows[self.coords.partition]
+        off_col = batch.rows[self.coords.offset]
+        for p, span in batch.spans.items():
+            landed = dt.transaction_version(lake.app_id(self.config.layer, batch.topic, p))
+            landed = -1 if landed is None else landed
+            if span.last <= landed:
+                continue
+            commits[p] = span.last
+            mask = pc.and_(pc.equal(part_col, p), pc.greater(off_col, landed))
+            keep = mask if keep is None else pc.or_(keep, mask)
+        if keep is None:
+            return batch.rows.slice(0, 0), commits
+        return batch.rows.filter(keep), commits
+
+    def _what(self, batch: TableBatch) -> str:
+        parts = ",".join(str(p) for p in sorted(batch.spans))
+        return f"{self.config.layer} {self.uri(batch.table)} ({batch.topic} partitions {parts})"
+
+    def _failed(self, batch: TableBatch, why: str, exc: BaseException) -> LakeWriteFailed:
+        first = min((s.first for s in batch.spans.values()), default=-1)
+        return LakeWriteFailed(
+            f"{self._what(batch)} from offset {first}: {why}: {one_line(exc)}",
+            hint="is MinIO up and are the ECOM_S3_* / ECOM_STREAM_S3_* settings right? "
+            "(`ecom stack status`); nothing was committed to Kafka",
+        )
