@@ -60,6 +60,8 @@ class TableInfo:
     last_commit: datetime | None = None
     files: int = 0
     bytes: int = 0
+    rows: int = 0
+    max_commit_ts: datetime | None = None  # newest source commit, by file statistics
     files_per_day: dict[date, int] = field(default_factory=dict)
     offsets: dict[str, dict[int, int]] = field(default_factory=dict)  # topic -> p -> offset
 
@@ -151,6 +153,9 @@ class Lake:
         actions = pa.table(dt.get_add_actions(flatten=True)).to_pydict()
         sizes = actions.get("size_bytes", [])
         info.files, info.bytes = len(sizes), int(sum(sizes))
+        info.rows = int(sum(n or 0 for n in actions.get("num_records", [])))
+        newest = [t for t in actions.get("max.commit_ts", []) if t is not None]
+        info.max_commit_ts = max(newest) if newest else None
         for day in actions.get(f"partition.{lake.PARTITION_COLUMN}", []):
             key = day if isinstance(day, date) else date.fromisoformat(str(day))
             info.files_per_day[key] = info.files_per_day.get(key, 0) + 1

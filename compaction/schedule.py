@@ -2,8 +2,9 @@
 
 One time of day, in UTC: ``--at HH:MM``, else ``ECOM_GOLD_SCHEDULE_AT``, else 02:30.
 :func:`render` prints a crontab entry and a systemd service + timer pair that run the
-repo's ``.venv/bin/ecom gold rebuild`` then ``ecom gold verify`` from the repo's
-folder. The docker-compose ``gold-nightly`` service sleeps with
+repo's ``.venv/bin/ecom`` with each of :data:`NIGHTLY` in turn from the repo's folder:
+rebuild and verify gold, then maintain the lake (after the swap, so compaction never
+delays gold). The docker-compose ``gold-nightly`` service sleeps with
 :func:`seconds_until_next`, and ``airflow/dags/nightly_gold_rebuild.py`` derives its
 cron schedule from the same variable (it cannot import this package, so it repeats
 the small parse; a unit test keeps the two in step).
@@ -28,6 +29,13 @@ from common.settings import load as load_settings
 ENV_VAR = "ECOM_GOLD_SCHEDULE_AT"
 DEFAULT_AT = "02:30"
 UNIT_NAME = "ecom-gold-rebuild"
+#: The nightly job's commands, in order; each runs only if the one before succeeded.
+NIGHTLY: tuple[tuple[str, ...], ...] = (
+    ("gold", "rebuild"),
+    ("gold", "verify"),
+    ("lake", "optimize"),
+    ("lake", "vacuum"),
+)
 
 _HHMM = re.compile(r"^(?P<h>\d{1,2}):(?P<m>\d{2})$")
 
@@ -114,27 +122,24 @@ class Schedule:
 
     def commands(self) -> list[str]:
         ecom = shlex.quote(str(self.ecom))
-        return [f"{ecom} gold rebuild", f"{ecom} gold verify"]
+        return [" ".join([ecom, *args]) for args in NIGHTLY]
 
     def cron_line(self) -> str:
-        """One crontab line: cd to the repo, rebuild then verify, append to a log."""
+        """One crontab line: cd to the repo, run the nightly commands, append to a log."""
         repo = shlex.quote(str(self.repo))
         log = shlex.quote(str(self.log_file))
         logs_dir = shlex.quote(str(self.log_file.parent))
-        rebuild, verify = self.commands()
         return (
             f"{self.at.cron} cd {repo} && mkdir -p {logs_dir} && "
-            f"{{ {rebuild} && {verify}; }} >> {log} 2>&1"
+            f"{{ {' && '.join(self.commands())}; }} >> {log} 2>&1"
         )
 
     def service_unit(self) -> str:
-        rebuild, verify = (
-            self._systemd_quote(c) for c in (("gold", "rebuild"), ("gold", "verify"))
-        )
+        starts = [f"ExecStart={self._systemd_quote(args)}" for args in NIGHTLY]
         return "\n".join(
             [
                 "[Unit]",
-                "Description=ecom nightly gold rebuild (compaction, gold tables, verify)",
+                "Description=ecom nightly gold rebuild (gold tables, verify, lake maintenance)",
                 "Wants=network-online.target",
                 "After=network-online.target",
                 "",
@@ -144,8 +149,7 @@ class Schedule:
                 f"WorkingDirectory={self.repo}",
                 f"EnvironmentFile=-{self.repo / '.env'}",
                 # oneshot runs ExecStart lines in order and stops at the first failure
-                f"ExecStart={rebuild}",
-                f"ExecStart={verify}",
+                *starts,
                 "TimeoutStartSec=2h",
                 "Nice=5",
                 "",

@@ -24,11 +24,10 @@ from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
 from ecom import dbinit, report, status
-from schemas import SOURCE_TABLES, lake
+from schemas import SOURCE_TABLES
 from stack import services
 from stream_apps import configuration as stream_configuration
 from stream_apps import workers
-from stream_apps.sink import client as s3_client
 
 CAPTURE_TIMEOUT = 60.0
 
@@ -183,33 +182,14 @@ class LakeCount:
 
 
 def lake_counts(settings: Settings) -> dict[tuple[str, str], LakeCount]:
-    """Objects and rows per (bucket, table), from object names and Parquet footers."""
-    import io
+    """Data files and rows per (layer, table), from each Delta table's log."""
+    from compaction.lake import Lake
 
-    import pyarrow.parquet as pq
-
-    s3 = s3_client(settings)
+    lake = Lake(settings)
     out: dict[tuple[str, str], LakeCount] = {}
-    for bucket in (settings.bronze_bucket, settings.silver_bucket):
-        for table in SOURCE_TABLES:
-            objects = rows = 0
-            for obj in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=True):
-                name = obj.object_name or ""
-                try:
-                    key = lake.parse_key(name)
-                except ValueError:
-                    continue
-                objects += 1
-                if bucket == settings.silver_bucket:
-                    resp = s3.get_object(bucket, name)
-                    try:
-                        rows += pq.ParquetFile(io.BytesIO(resp.read())).metadata.num_rows
-                    finally:
-                        resp.close()
-                        resp.release_conn()
-                else:
-                    rows += key.last_offset - key.first_offset + 1  # offsets held
-            out[(bucket, table)] = LakeCount(objects, rows)
+    for ref in lake.refs():
+        info = lake.info(ref)
+        out[(ref.layer, ref.table)] = LakeCount(info.files, info.rows)
     return out
 
 
@@ -219,17 +199,17 @@ def _format_lake(
     after: dict[tuple[str, str], LakeCount],
 ) -> str:
     head = (
-        f"{'table':<24} {'live changes':>12} {'bronze objs':>11} {'+new':>6} "
-        f"{'silver objs':>11} {'+new':>6} {'silver rows':>11}"
+        f"{'table':<24} {'live changes':>12} {'bronze rows':>11} {'+new':>6} "
+        f"{'silver rows':>11} {'+new':>6} {'data files':>10}"
     )
-    lines = ["What landed in the lake:", head]
+    lines = ["What landed in the lake (Delta tables s3://bronze/<table>, s3://silver/<table>):", head]
     for table in SOURCE_TABLES:
         b0, b1 = before[("bronze", table)], after[("bronze", table)]
         s0, s1 = before[("silver", table)], after[("silver", table)]
         lines.append(
-            f"{table:<24} {applied.get(table, 0):>12,} {b1.objects:>11,} "
-            f"{b1.objects - b0.objects:>+6,} {s1.objects:>11,} {s1.objects - s0.objects:>+6,} "
-            f"{s1.rows:>11,}"
+            f"{table:<24} {applied.get(table, 0):>12,} {b1.rows:>11,} "
+            f"{b1.rows - b0.rows:>+6,} {s1.rows:>11,} {s1.rows - s0.rows:>+6,} "
+            f"{b1.objects + s1.objects:>10,}"
         )
     return "\n".join(lines)
 

@@ -138,18 +138,31 @@ class GroupLag:
 
 @dataclass(frozen=True)
 class LakeTable:
-    """The newest objects of one table in one lake bucket (only its newest ``dt=`` day)."""
+    """One Delta table of one lake layer, as of the check."""
 
     kind: str  # bronze or silver
     table: str
-    newest_day: str | None = None
-    objects_in_day: int = 0
-    newest_object: str | None = None
-    last_modified: datetime | None = None
-    #: newest source commit time in the newest object of each partition of that day
+    uri: str = ""
+    exists: bool = False
+    version: int | None = None
+    last_commit: datetime | None = None
+    files: int = 0
+    bytes: int = 0
+    rows: int = 0
+    #: newest source commit time in the table (from the files' column statistics)
     max_commit_ts: datetime | None = None
-    partial: bool = False  # the day held more objects than were listed
+    #: the table's CDC topic, and partition -> its newest offset landed in this layer
+    landed_topic: str = ""
+    landed: dict[int, int] = field(default_factory=dict)
     error: str | None = None
+
+    def behind(self, lag: GroupLag, topic: str) -> int | None:
+        """Offsets of ``topic`` in Kafka not yet in this table (by the topic's end offsets
+        in ``lag``); None when the topic's partitions are unknown."""
+        ends = {p.partition: p.end for p in lag.partitions if p.topic == topic}
+        if not ends:
+            return None
+        return sum(max(0, end - 1 - self.landed.get(p, -1)) for p, end in ends.items())
 
 
 @dataclass(frozen=True)

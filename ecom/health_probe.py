@@ -1,8 +1,8 @@
 """Read the real components into a :class:`ecom.health.Snapshot` for `ecom status`.
 
-Every read is bounded: the lake is listed only under each table's newest ``dt=`` day
-(and at most ``LAKE_MAX_KEYS`` keys there), and only Parquet footers are fetched (ranged
-GETs); the dead-letter topic is read once from its beginning to the end offsets seen at
+Every read is bounded: of the lake, only each Delta table's log is read (its newest
+checkpoint and the commits since; file statistics give the newest commit time); the
+dead-letter topic is read once from its beginning to the end offsets seen at
 the start, by a consumer that joins no group and commits nothing. When a component
 cannot be reached at all, :func:`collect` raises one :class:`StatusUnavailable` naming
 every unreachable component.
@@ -21,17 +21,16 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg2
-import pyarrow as pa
-import pyarrow.parquet as pq
-from minio import Minio
 
 from common.errors import EcomError, TransientError
 from common.s3 import minio_client
 from common.settings import Settings
 from compaction.gold import ABANDONED_ERROR, abandoned_builds
+from compaction.lake import Lake
 from connectors import manage
 from ecom import health
 from ecom.health import (
+    LAKE_KINDS,
     DlqCounts,
     GoldBuild,
     GoldInfo,
@@ -42,16 +41,13 @@ from ecom.health import (
     SlotSample,
     Snapshot,
 )
-from schemas import SOURCE_TABLES, lake
+from schemas import SOURCE_TABLES
 from stream_apps import workers
 from stream_apps.configuration import StreamSettings
 
 log = logging.getLogger(__name__)
 
-LAKE_MAX_KEYS = 20_000  # keys listed under one table's newest day before giving up
-FOOTER_GUESS = 64 * 1024  # bytes fetched from an object's end (its footer is usually smaller)
 DLQ_SECONDS = 20.0  # most time spent reading the dead-letter topic
-COMMIT_TS = "commit_ts"
 
 
 class StatusUnavailable(TransientError):
@@ -312,121 +308,33 @@ def dlq_reason(value: bytes | None) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------- lake
-def newest_day(s3: Minio, bucket: str, table: str) -> str | None:
-    """The newest ``<table>/dt=YYYY-MM-DD/`` prefix of ``table`` in ``bucket``."""
-    days = [
-        o.object_name
-        for o in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=False)
-        if o.is_dir and (o.object_name or "").rstrip("/").rsplit("/", 1)[-1].startswith("dt=")
-    ]
-    return max((d for d in days if d), default=None)
-
-
-def footer_bytes(tail: bytes) -> int | None:
-    """Length of the Parquet footer (metadata + 8 bytes) from the file's last bytes."""
-    if len(tail) < 8 or tail[-4:] != b"PAR1":
-        return None
-    return int.from_bytes(tail[-8:-4], "little") + 8
-
-
-def commit_ts_from_footer(footer: bytes) -> datetime | None:
-    """Newest ``commit_ts`` by the column statistics of a Parquet footer (its last
-    bytes: metadata, length, ``PAR1``); None without statistics."""
-    meta = pq.read_metadata(pa.BufferReader(b"PAR1" + footer))
-    names = meta.schema.names
-    if COMMIT_TS not in names:
-        return None
-    col = names.index(COMMIT_TS)
-    best: datetime | None = None
-    for i in range(meta.num_row_groups):
-        stats = meta.row_group(i).column(col).statistics
-        if stats is None or not stats.has_min_max or stats.max is None:
-            continue
-        value = stats.max
-        if isinstance(value, datetime):
-            value = value if value.tzinfo else value.replace(tzinfo=UTC)
-            best = value if best is None or value > best else best
-    return best
-
-
-def _object_commit_ts(s3: Minio, bucket: str, name: str, size: int) -> datetime | None:
-    def get(offset: int, length: int) -> bytes:
-        resp = s3.get_object(bucket, name, offset=offset, length=length)
-        try:
-            return resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
-
-    start = max(0, size - FOOTER_GUESS)
-    tail = get(start, size - start)
-    need = footer_bytes(tail)
-    if need is None or need + 4 > size:
-        raise ValueError(f"{bucket}/{name} is not a Parquet file")
-    if need > len(tail):
-        tail = get(size - need, need)
-    return commit_ts_from_footer(tail[-need:])
-
-
-def lake_table(s3: Minio, kind: str, bucket: str, table: str) -> LakeTable:
-    day = newest_day(s3, bucket, table)
-    if day is None:
-        return LakeTable(kind, table)
-    newest: dict[int, Any] = {}  # partition -> newest object by last_modified
-    count, partial = 0, False
-    for obj in s3.list_objects(bucket, prefix=day, recursive=True):
-        count += 1
-        if count > LAKE_MAX_KEYS:
-            partial = True
-            break
-        try:
-            key = lake.parse_key(obj.object_name or "")
-        except ValueError:
-            continue
-        cur = newest.get(key.partition)
-        if cur is None or (obj.last_modified, obj.object_name) > (
-            cur.last_modified,
-            cur.object_name,
-        ):
-            newest[key.partition] = obj
-    if not newest:
-        return LakeTable(kind, table, day.rstrip("/").rsplit("=", 1)[-1], count, partial=partial)
-    top = max(newest.values(), key=lambda o: (o.last_modified, o.object_name))
-    best: datetime | None = None
-    error = None
-    for obj in newest.values():
-        try:
-            ts = _object_commit_ts(s3, bucket, obj.object_name, int(obj.size or 0))
-        except Exception as exc:  # one unreadable footer must not hide the rest
-            error = f"cannot read the footer of {obj.object_name}: {exc}"
-            continue
-        if ts is not None and (best is None or ts > best):
-            best = ts
+def lake_table(lake: Lake, kind: str, table: str, topic: str, partitions: int) -> LakeTable:
+    ref = lake.ref(kind, table)
+    try:
+        info = lake.info(ref, {topic: partitions})
+    except EcomError as exc:
+        return LakeTable(kind, table, ref.uri, error=str(exc))
     return LakeTable(
         kind,
         table,
-        day.rstrip("/").rsplit("=", 1)[-1],
-        min(count, LAKE_MAX_KEYS),
-        top.object_name,
-        top.last_modified,
-        best,
-        partial,
-        error,
+        ref.uri,
+        exists=info.exists,
+        version=info.version,
+        last_commit=info.last_commit,
+        files=info.files,
+        bytes=info.bytes,
+        rows=info.rows,
+        max_commit_ts=info.max_commit_ts,
+        landed_topic=topic,
+        landed=info.offsets.get(topic, {}),
     )
 
 
-def _lake_table_safe(s3: Minio, kind: str, bucket: str, table: str) -> LakeTable:
-    try:
-        return lake_table(s3, kind, bucket, table)
-    except Exception as exc:
-        return LakeTable(kind, table, error=f"cannot list bucket {bucket}: {exc}")
-
-
-def lake_tables(settings: Settings, pool: ThreadPoolExecutor) -> list[Future[LakeTable]]:
-    s3 = minio_client(settings, read_timeout=10, pool_size=16)
+def lake_tables(s: StreamSettings, pool: ThreadPoolExecutor) -> list[Future[LakeTable]]:
+    lake = Lake(s.base)
     return [
-        pool.submit(_lake_table_safe, s3, kind, bucket, table)
-        for kind, bucket in (("bronze", settings.bronze_bucket), ("silver", settings.silver_bucket))
+        pool.submit(lake_table, lake, kind, table, s.base.cdc_topic(table), s.partitions)
+        for kind in LAKE_KINDS
         for table in SOURCE_TABLES
     ]
 
@@ -436,9 +344,9 @@ def collect(s: StreamSettings, cfg: HealthSettings, *, waited: bool = False) -> 
     """Read every component (two lag and slot samples ``cfg.sample_seconds`` apart)."""
     base = s.base
     require_reachable(base)
-    topics = [base.cdc_topic(t) for t in SOURCE_TABLES] + [s.silver_topic(t) for t in SOURCE_TABLES]
+    topics = [base.cdc_topic(t) for t in SOURCE_TABLES]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        lake_futs = lake_tables(base, pool)
+        lake_futs = lake_tables(s, pool)
         dlq_fut = pool.submit(dlq_counts, s, cfg.dlq_max_messages)
         unknown_fut = pool.submit(unknown_topic_counts, s)
         gold_fut = pool.submit(gold_info, base)

@@ -82,12 +82,16 @@ def report_dict(snap: Snapshot, findings: Sequence[Finding]) -> dict[str, Any]:
         "lake": {
             kind: {
                 t.table: {
-                    "newest_day": t.newest_day,
-                    "objects_in_day": t.objects_in_day,
-                    "newest_object": t.newest_object,
-                    "last_modified": _iso(t.last_modified),
+                    "uri": t.uri,
+                    "exists": t.exists,
+                    "version": t.version,
+                    "last_commit": _iso(t.last_commit),
+                    "files": t.files,
+                    "bytes": t.bytes,
+                    "rows": t.rows,
                     "max_commit_ts": _iso(t.max_commit_ts),
-                    "partial": t.partial,
+                    "landed_offsets": {str(p): o for p, o in sorted(t.landed.items())},
+                    "behind": t.behind(snap.lag, t.landed_topic) if t.landed_topic else None,
                     "error": t.error,
                 }
                 for t in snap.lake
@@ -265,21 +269,32 @@ def _lake_lines(snap: Snapshot) -> list[str]:
     lake = {(t.kind, t.table): t for t in snap.lake}
     rows = []
     for name in SOURCE_TABLES:
-        b, s = lake.get(("bronze", name)), lake.get(("silver", name))
+        cells: list[str] = [name]
+        for kind in LAKE_KINDS:
+            t = lake.get((kind, name))
+            if t is None or not t.exists:
+                cells += ["-", "-", "-", "-"]
+                continue
+            behind = t.behind(snap.lag, t.landed_topic) if t.landed_topic else None
+            cells += [
+                str(t.version),
+                f"{t.files:,}",
+                f"{t.bytes / 1048576:.1f}",
+                "?" if behind is None else f"{behind:,}",
+            ]
         age = fresh[name]
-        rows.append(
-            (
-                name,
-                _ts(b.last_modified if b else None),
-                _ts(s.last_modified if s else None),
-                human_age(age["bronze"]),
-                human_age(age["silver"]),
-                human_age(age["gold"]),
-            )
-        )
+        cells += [human_age(age["bronze"]), human_age(age["silver"]), human_age(age["gold"])]
+        rows.append(tuple(cells))
+    errors = [f"{t.kind} {t.table}: {t.error}" for t in snap.lake if t.error]
     return [
-        "newest lake object per table (newest dt= day) and freshness (now - newest source commit)",
-        *table(["TABLE", "BRONZE OBJECT", "SILVER OBJECT", "AGE:BRONZE", "SILVER", "GOLD"], rows),
+        "lake: Delta tables per layer (BEHIND: offsets in Kafka not landed yet) and "
+        "freshness (now - newest source commit)",
+        *table(
+            ["TABLE", "BRONZE V", "FILES", "MIB", "BEHIND", "SILVER V", "FILES", "MIB",
+             "BEHIND", "AGE:BRONZE", "SILVER", "GOLD"],
+            rows,
+        ),  # fmt: skip
+        *errors,
     ]
 
 

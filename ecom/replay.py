@@ -126,15 +126,14 @@ def validate_tables(tables: Iterable[str] | None) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class TopicRef:
     table: str
-    layer: str  # "bronze" (CDC topic -> bronze objects) or "silver" (silver topic)
+    layer: str  # "cdc": the table's CDC topic (both lake layers are landed from it)
     topic: str
 
 
 def topics_for(group: str, tables: Sequence[str], s: StreamSettings) -> list[TopicRef]:
-    refs = [TopicRef(t, "bronze", s.base.cdc_topic(t)) for t in tables]
-    if group in (STREAM_GROUP, s.app_id):
-        refs += [TopicRef(t, "silver", s.silver_topic(t)) for t in tables]
-    return refs
+    """The topics a replay of ``tables`` resets: their CDC topics. The stream group lands
+    bronze and silver from them; other groups (downstream consumers) read them too."""
+    return [TopicRef(t, "cdc", s.base.cdc_topic(t)) for t in tables]
 
 
 # ---------------------------------------------------------------- plan
@@ -159,21 +158,12 @@ class PartitionPlan:
         return dict(asdict(self), reprocess=self.reprocess)
 
 
-@dataclass(frozen=True)
-class LakeRange:
-    bucket: str
-    prefix: str  # <table>/dt=*/p=<partition>/
-    first_offset: int
-    last_offset: int
-
-
 @dataclass
 class ReplayPlan:
     group: str
     tables: tuple[str, ...]
     target: Target
     partitions: list[PartitionPlan]
-    lake_ranges: list[LakeRange] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
     dry_run: bool = True
     applied: bool = False
@@ -217,12 +207,10 @@ def build_plan(
     end: Mapping[TP, int],
     committed: Mapping[TP, int],
     by_time: Mapping[TP, int] | None = None,
-    buckets: Mapping[str, str] | None = None,
 ) -> ReplayPlan:
     """Validate the target against the partitions' offsets and compute the new offsets.
 
     ``by_time`` is the offset list_offsets returned for the timestamp (-1: past the end).
-    ``buckets`` maps a layer ("bronze"/"silver") to its lake bucket.
     """
     if target.mode == "offset":
         counts = {r.topic: len(partitions.get(r.topic, ())) for r in refs}
@@ -255,15 +243,7 @@ def build_plan(
                         hint=f"valid offsets are {lo}..{hi}",
                     )
             plans.append(PartitionPlan(ref.table, ref.layer, ref.topic, p, lo, hi, cur, new))
-    plan = ReplayPlan(group, tuple(tables), target, plans)
-    buckets = buckets or {}
-    for pp in plans:
-        if pp.reprocess and pp.layer in buckets:
-            last = (pp.current if pp.current >= 0 else pp.end) - 1
-            plan.lake_ranges.append(
-                LakeRange(buckets[pp.layer], f"{pp.table}/dt=*/p={pp.partition}/", pp.new, last)
-            )
-    return plan
+    return ReplayPlan(group, tuple(tables), target, plans)
 
 
 # ---------------------------------------------------------------- audit
@@ -432,7 +412,6 @@ def plan_replay(
         end,
         committed,
         by_time,
-        {"bronze": s.base.bronze_bucket, "silver": s.base.silver_bucket},
     )
     plan.dry_run = dry_run
     plan.members = info.members
@@ -470,23 +449,15 @@ def format_plan(plan: ReplayPlan) -> str:
             f"{p.topic:<40} {p.partition:>4} {cur:>9} {p.new:>9} {p.end:>9} {p.reprocess:>9}"
         )
     lines.append(f"messages to reprocess: {plan.total_reprocess}")
-    if plan.lake_ranges:
-        lines.append("lake objects rewritten (offset ranges per partition):")
-        for r in plan.lake_ranges:
-            lines.append(f"  s3://{r.bucket}/{r.prefix} offsets {r.first_offset}..{r.last_offset}")
+    if plan.total_reprocess:
         lines.append(
-            "  objects already holding these offsets are kept; nothing is duplicated "
-            "(the lake skips already-landed offsets)"
+            "lake: offsets already in bronze and silver are skipped (each Delta commit records "
+            "the offsets it holds), so the replay adds no row and no file there; offsets not "
+            "landed yet are landed once"
         )
-        if any(r.layer == "bronze" and r.reprocess for r in plan.partitions) and any(
-            r.layer == "silver" for r in plan.partitions
-        ):
-            lines.append(
-                "  note: the silver agent re-publishes replayed CDC changes to the silver "
-                "topics at NEW offsets, so the silver sink lands them as new silver objects "
-                "(repeat rows; readers and compaction dedupe them by bronze partition+offset)"
-            )
-    else:
-        lines.append("lake objects rewritten: none (nothing to reprocess)")
+        lines.append(
+            "silver topics: the replayed changes are published again (at least once: "
+            "consumers see repeats, with the same bronze coordinates)"
+        )
     lines.append(plan.gold_note)
     return "\n".join(lines)

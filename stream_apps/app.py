@@ -234,11 +234,12 @@ def create_app(s: StreamSettings) -> faust.App:
         flusher.start()
 
     @app.on_partitions_revoked.connect
-    async def _revoked(sender: Any, revoked: Any, /, *args: Any, **kwargs: Any) -> None:
+    async def _revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
         flusher.drop({(tp.topic, tp.partition) for tp in revoked})
 
     @app.on_partitions_assigned.connect
-    async def _assigned(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+    async def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         landing.forget()
 
     @app.page("/metrics")

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -120,7 +121,7 @@ class DeltaConfig:
     retry_seconds: float = 900.0
     #: Table properties set when a table is created (checkpoint interval, retention).
     properties: Mapping[str, str] | None = None
-    compression: str = "ZSTD"
+    compression: Literal["ZSTD", "SNAPPY", "UNCOMPRESSED"] = "ZSTD"
     #: Attempts after commits refused by a concurrent writer, before giving up.
     max_conflicts: int = 100
 

@@ -1,4 +1,5 @@
-"""Airflow DAG ``nightly_gold_rebuild``: rebuild the gold tables, then verify them.
+"""Airflow DAG ``nightly_gold_rebuild``: rebuild the gold tables, verify them, then
+compact and vacuum the lake's Delta tables.
 
 For teams that keep Airflow (the old pipeline had one DAG per layer). Copy or
 symlink this file into the scheduler's ``dags/`` folder; the workers need the
@@ -47,7 +48,7 @@ ECOM_REPO_DIR = os.environ.get("ECOM_REPO_DIR") or None
 
 with DAG(
     dag_id="nightly_gold_rebuild",
-    description="Compact the lake and rebuild the gold tables, then verify them against the source",
+    description="Rebuild the gold tables, verify them against the source, then maintain the lake",
     schedule=SCHEDULE,
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),  # noqa: UP017 (Python < 3.11 workers)
     catchup=False,
@@ -72,4 +73,19 @@ with DAG(
         execution_timeout=timedelta(minutes=30),
     )
 
-    gold_rebuild >> gold_verify
+    # The lake's Delta tables are compacted and vacuumed after the swap: maintenance never
+    # delays gold, and a rebuild never reads files a vacuum is deleting.
+    lake_optimize = BashOperator(
+        task_id="lake_optimize",
+        bash_command=f"{ECOM_BIN} lake optimize",
+        cwd=ECOM_REPO_DIR,
+        execution_timeout=timedelta(hours=1),
+    )
+    lake_vacuum = BashOperator(
+        task_id="lake_vacuum",
+        bash_command=f"{ECOM_BIN} lake vacuum",
+        cwd=ECOM_REPO_DIR,
+        execution_timeout=timedelta(hours=1),
+    )
+
+    gold_rebuild >> gold_verify >> lake_optimize >> lake_vacuum

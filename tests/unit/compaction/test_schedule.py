@@ -89,8 +89,10 @@ def test_cron_line_cds_to_the_repo_and_runs_rebuild_then_verify(plan: schedule.S
     assert line.startswith("45 3 * * * cd ")
     ecom = str(plan.repo / ".venv" / "bin" / "ecom")
     assert f"'{plan.repo}'" in line  # quoted: the path has a space
-    assert line.index(f"'{ecom}' gold rebuild") < line.index(f"'{ecom}' gold verify")
+    order = [line.index(f"'{ecom}' {a} {b}") for a, b in schedule.NIGHTLY]
+    assert order == sorted(order)
     assert "&&" in line.split("gold rebuild")[1].split("gold verify")[0]
+    assert "&&" in line.split("gold verify")[1].split("lake optimize")[0]
     assert line.endswith(f">> {plan.logs / 'gold-nightly.log'} 2>&1")
     assert "%" not in line  # cron would turn it into a newline
     # the command part is valid POSIX shell
@@ -110,6 +112,8 @@ def test_cron_line_really_runs_rebuild_then_verify(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / "gold-nightly.log").read_text().splitlines() == [
         f"{repo}: ecom gold rebuild",
         f"{repo}: ecom gold verify",
+        f"{repo}: ecom lake optimize",
+        f"{repo}: ecom lake vacuum",
     ]
 
 
@@ -133,6 +137,8 @@ def test_systemd_units(plan: schedule.Schedule) -> None:
     assert [v for s, k, v in service if k == "ExecStart"] == [
         f'"{ecom}" gold rebuild',
         f'"{ecom}" gold verify',
+        f'"{ecom}" lake optimize',
+        f'"{ecom}" lake vacuum',
     ]
     timer = _unit_lines(plan.timer_unit())
     assert ("Timer", "OnCalendar", "*-*-* 03:45:00 UTC") in timer
@@ -260,8 +266,11 @@ def test_compose_loop_sleeps_until_the_time_then_rebuilds_and_verifies(
     res = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode != 0  # stopped by the third sleep's TERM
     got = calls.read_text().splitlines()
+    # first night: all four commands; second night: verify fails, maintenance is skipped
     assert [c.split()[0] for c in got] == [
         "sleep",
+        "ecom",
+        "ecom",
         "ecom",
         "ecom",
         "sleep",
@@ -269,10 +278,15 @@ def test_compose_loop_sleeps_until_the_time_then_rebuilds_and_verifies(
         "ecom",
         "sleep",
     ]
-    assert got[1:3] == ["ecom gold rebuild", "ecom gold verify"]
+    assert got[1:5] == [
+        "ecom gold rebuild",
+        "ecom gold verify",
+        "ecom lake optimize",
+        "ecom lake vacuum",
+    ]
     assert 1 <= int(got[0].split()[1]) <= 86400
     assert "gold-nightly: next rebuild at 04:00 UTC" in res.stdout
-    assert "rebuild and verify done" in res.stdout
+    assert "rebuild, verify and lake maintenance done" in res.stdout
     assert "FAILED" in res.stderr  # the second night's verify failed; the loop went on
 
 

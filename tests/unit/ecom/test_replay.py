@@ -52,14 +52,15 @@ def test_validate_tables() -> None:
         replay.validate_tables(["nope"])
 
 
-def test_topics_for_stream_group_adds_silver() -> None:
+def test_topics_for_are_the_cdc_topics_only() -> None:
+    """Both lake layers are landed from the CDC topics: nothing re-reads silver topics."""
     s = configuration.load()
-    refs = replay.topics_for("ecom-stream", ["orders"], s)
-    assert [(r.layer, r.topic) for r in refs] == [
-        ("bronze", s.base.cdc_topic("orders")),
-        ("silver", s.silver_topic("orders")),
-    ]
-    assert [r.layer for r in replay.topics_for("other", ["orders"], s)] == ["bronze"]
+    for group in ("ecom-stream", "other"):
+        refs = replay.topics_for(group, ["orders", "customers"], s)
+        assert [(r.layer, r.topic) for r in refs] == [
+            ("cdc", s.base.cdc_topic("orders")),
+            ("cdc", s.base.cdc_topic("customers")),
+        ]
 
 
 REFS = [TopicRef("orders", "bronze", "cdc.orders"), TopicRef("orders", "silver", "silver.orders")]
@@ -95,7 +96,6 @@ def plan(target: Target, by_time: dict[tuple[str, int], int] | None = None) -> r
         END,
         COMMITTED,
         by_time,
-        {"bronze": "bronze", "silver": "silver"},
     )
 
 
@@ -109,11 +109,8 @@ def test_plan_earliest() -> None:
         ("silver.orders", 1): (-1, 0, 60),  # nothing committed: up to the end
     }
     assert p.total_reprocess == 275
-    ranges = {(r.bucket, r.prefix, r.first_offset, r.last_offset) for r in p.lake_ranges}
-    assert ("bronze", "orders/dt=*/p=0/", 0, 89) in ranges
-    assert ("silver", "orders/dt=*/p=1/", 0, 59) in ranges
     text = replay.format_plan(p)
-    assert "nothing is duplicated" in text and "ALL dates" in text
+    assert "adds no row and no file" in text and "ALL dates" in text
 
 
 def test_plan_datetime_past_end_goes_to_latest() -> None:
