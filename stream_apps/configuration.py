@@ -16,13 +16,11 @@ class StreamSettings:
     base: Settings
     #: ECOM_STREAM_APP_ID: Faust app id, which is also the Kafka consumer group.
     app_id: str
-    #: ECOM_STREAM_BATCH_SIZE: most events per bronze/silver micro-batch (default 10000).
+    #: ECOM_STREAM_BATCH_SIZE: most events per micro-batch (default 10000).
     batch_size: int
-    #: ECOM_STREAM_BATCH_SECONDS: longest wait to fill a micro-batch (default 2.0).
+    #: ECOM_STREAM_BATCH_SECONDS: longest wait to fill a micro-batch, which bounds how late
+    #: a change reaches its silver topic (default 0.5).
     batch_seconds: float
-    #: ECOM_STREAM_SILVER_BATCH_SECONDS: the silver agent's (shorter) wait, so a change
-    #: reaches its silver topic within about a second (default 0.5).
-    silver_batch_seconds: float
     #: ECOM_STREAM_WEB_PORT: first worker's web port (metrics at /metrics); worker i uses +i.
     web_port: int
     #: ECOM_STREAM_RETRY_SECONDS: how long a failing lake write is retried in place before
@@ -85,9 +83,6 @@ def load() -> StreamSettings:
         app_id=env_str("ECOM_STREAM_APP_ID", "ecom-stream"),
         batch_size=env_int("ECOM_STREAM_BATCH_SIZE", 10_000, low=1, high=1_000_000),
         batch_seconds=env_number("ECOM_STREAM_BATCH_SECONDS", 0.5, low=0.05, high=600),
-        silver_batch_seconds=env_number(
-            "ECOM_STREAM_SILVER_BATCH_SECONDS", 0.5, low=0.05, high=600
-        ),
         web_port=env_int("ECOM_STREAM_WEB_PORT", 6066, low=1024, high=65000),
         retry_seconds=env_number("ECOM_STREAM_RETRY_SECONDS", 900, low=1, high=86_400),
         dlq_topic=env_str("ECOM_STREAM_DLQ_TOPIC", "ecom.dlq"),

@@ -11,25 +11,36 @@ from schemas.columns import COLUMNS
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ECOM_GOLD_COMPACT_TARGET_MB", "ECOM_GOLD_DUCKDB_MEMORY", "ECOM_GOLD_WORK_DIR"):
+    for name in (
+        "ECOM_GOLD_LAKE_TARGET_FILE_MB",
+        "ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS",
+        "ECOM_GOLD_DUCKDB_MEMORY",
+        "ECOM_GOLD_WORK_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
     gs = configuration.load()
-    assert gs.compact_target_bytes == 64 * 1024 * 1024
+    assert gs.lake_target_file_bytes == 128 * 1024 * 1024
+    assert gs.lake_vacuum_retention_hours == 168
     assert gs.duckdb_memory == "2GB" and gs.work_dir is None
 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    monkeypatch.setenv("ECOM_GOLD_COMPACT_TARGET_MB", "8")
+    monkeypatch.setenv("ECOM_GOLD_LAKE_TARGET_FILE_MB", "8")
+    monkeypatch.setenv("ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS", "24")
     monkeypatch.setenv("ECOM_GOLD_DUCKDB_MEMORY", "512MB")
     monkeypatch.setenv("ECOM_GOLD_WORK_DIR", str(tmp_path))
     gs = configuration.load()
-    assert gs.compact_target_bytes == 8 * 1024 * 1024
+    assert gs.lake_target_file_bytes == 8 * 1024 * 1024 and gs.lake_vacuum_retention_hours == 24
     assert gs.duckdb_memory == "512MB" and str(gs.work_dir) == str(tmp_path)
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("ECOM_GOLD_DUCKDB_MEMORY", "lots"), ("ECOM_GOLD_COMPACT_TARGET_MB", "0")],
+    [
+        ("ECOM_GOLD_DUCKDB_MEMORY", "lots"),
+        ("ECOM_GOLD_LAKE_TARGET_FILE_MB", "0"),
+        ("ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS", "-1"),
+    ],
 )
 def test_bad_settings_name_the_variable(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
@@ -59,9 +70,13 @@ def test_every_gold_table_has_its_sql_file() -> None:
 
 def test_cli_parses_gold_commands() -> None:
     parser = cli.build_parser()
-    args = parser.parse_args(["gold", "rebuild", "--as-of", "2026-11-01", "--no-compact"])
-    assert str(args.as_of) == "2026-11-01" and args.no_compact
+    args = parser.parse_args(["gold", "rebuild", "--as-of", "2026-11-01"])
+    assert str(args.as_of) == "2026-11-01"
+    args = parser.parse_args(["gold", "rebuild", "--as-of", "2026-11-01T13:05:00Z"])
+    assert args.as_of.isoformat() == "2026-11-01T13:05:00+00:00"
     assert parser.parse_args(["gold", "rebuild"]).as_of is None
+    with pytest.raises(SystemExit):  # a time without its zone is ambiguous
+        parser.parse_args(["gold", "rebuild", "--as-of", "2026-11-01T13:05:00"])
     assert parser.parse_args(["gold", "verify"]).func.__name__ == "_gold_verify"
     with pytest.raises(SystemExit):
         parser.parse_args(["gold", "rebuild", "--as-of", "2026-13-01"])

@@ -114,7 +114,7 @@ def test_only_the_last_truncate_counts_and_snapshot_rows_before_it_go() -> None:
 
 def test_empty_change_log() -> None:
     con = state.connect()
-    assert state.load_changes(con, "orders", []) == 0
+    assert state.load_changes(con, "orders", None) == 0
     assert state.current_state(con, "orders").num_rows == 0
     assert state.position(con) == state.Position(None, None)
 

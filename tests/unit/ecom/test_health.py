@@ -3,13 +3,10 @@ hand-made snapshots (no service is contacted)."""
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from common.errors import ConfigError
@@ -26,7 +23,7 @@ from ecom.health import (
     SlotSample,
     Snapshot,
 )
-from ecom.health_probe import commit_ts_from_footer, dlq_reason, footer_bytes
+from ecom.health_probe import dlq_reason
 from schemas import SOURCE_TABLES
 from stream_apps import rules
 from stream_apps.envelope import Coordinates
@@ -82,11 +79,16 @@ def _snap(**changes: object) -> Snapshot:
             LakeTable(
                 kind,
                 t,
-                "2026-11-28",
-                3,
-                f"{t}/x",
-                NOW - timedelta(seconds=5),
-                NOW - timedelta(seconds=8 if kind == "bronze" else 9),
+                f"s3://{kind}/{t}",
+                exists=True,
+                version=12,
+                last_commit=NOW - timedelta(seconds=5),
+                files=3,
+                bytes=3 << 20,
+                rows=1000,
+                max_commit_ts=NOW - timedelta(seconds=8 if kind == "bronze" else 9),
+                landed_topic=f"ecom.public.{t}",
+                landed={0: 99},
             )
             for kind in ("bronze", "silver")
             for t in SOURCE_TABLES
@@ -370,27 +372,21 @@ def test_dlq_reason_reads_what_the_stream_writes() -> None:
     assert dlq_reason(None) == ("?", "unreadable")
 
 
-def test_newest_commit_from_a_parquet_footer() -> None:
-    newest = datetime(2026, 11, 28, 11, 59, 58, 123456, tzinfo=UTC)
-    table = pa.table(
-        {
-            "commit_ts": pa.array(
-                [newest - timedelta(hours=1), None, newest], pa.timestamp("us", tz="UTC")
-            ),
-            "v": [1, 2, 3],
-        }
+def test_lake_table_counts_offsets_not_landed_per_partition() -> None:
+    t = LakeTable("bronze", "orders", landed_topic="ecom.public.orders", landed={0: 99, 1: 40})
+    lag = GroupLag(
+        "ecom-stream",
+        "STABLE",
+        1,
+        (
+            PartitionLag("ecom.public.orders", 0, 100, 100),  # offsets 0..99: all landed
+            PartitionLag("ecom.public.orders", 1, 50, 41),  # 41..49 not landed: 9
+            PartitionLag("ecom.public.orders", 2, 7, -1),  # nothing landed: 7
+            PartitionLag("ecom.public.customers", 0, 500, 0),  # another topic
+        ),
     )
-    buf = io.BytesIO()
-    pq.write_table(table, buf, row_group_size=2)
-    data = buf.getvalue()
-    need = footer_bytes(data[-100:])
-    assert need is not None and need < len(data)
-    assert commit_ts_from_footer(data[-need:]) == newest
-    assert footer_bytes(b"not parquet") is None
-    other = io.BytesIO()
-    pq.write_table(pa.table({"x": [1]}), other)
-    raw = other.getvalue()
-    assert commit_ts_from_footer(raw[-(footer_bytes(raw) or 0) :]) is None
+    assert t.behind(lag, "ecom.public.orders") == 16
+    assert t.behind(lag, "ecom.public.products") is None
 
 
 def test_partition_lag_never_negative_and_counts_uncommitted() -> None:

@@ -1,9 +1,9 @@
 """The bad-input catalogue (README, "Bad input"), on the pure parts of one micro-batch.
 
 Each kind of bad message goes through what a worker does with it, without any service:
-``formats.bronze_row`` (bronze keeps every message byte for byte and never raises) and
-``pipeline.SilverProcessor.process`` (silver record, or a dead letter with its stage and
-reason). tests/integration/test_bad_input.py sends the same kinds through the real stack.
+``pipeline.BatchProcessor.process`` decodes each message once, keeps it byte for byte
+in its bronze row, and gives its silver record or a dead letter with its stage and
+reason. tests/integration/test_bad_input.py sends the same kinds through the real stack.
 """
 
 from __future__ import annotations
@@ -79,14 +79,19 @@ DEAD_LETTERED: dict[str, tuple[str, bytes | None, bytes, str, str, str | None]] 
 }  # fmt: skip
 
 
-def _process(table_topic: str, k: bytes | None, v: bytes | None) -> pipeline.SilverBatch:
-    processor = pipeline.SilverProcessor(S, REGISTRY, None)  # type: ignore[arg-type]
+def _process(table_topic: str, k: bytes | None, v: bytes | None) -> pipeline.Processed:
+    processor = pipeline.BatchProcessor(S, REGISTRY, None)  # type: ignore[arg-type]
     return processor.process([pipeline.Msg(table_topic, 2, 41, 1_700_000_000_000, k, v)])
 
 
 def _bronze(table_topic: str, k: bytes | None, v: bytes | None) -> dict[str, Any]:
-    return formats.bronze_row(table_topic, 2, 41, 1_700_000_000_000, k, v, prefix=PREFIX,
-                              ingest_ts=NOW)  # fmt: skip
+    (part,) = _process(table_topic, k, v).tables.values()
+    (row,) = part.bronze
+    return row
+
+
+def _dead_lettered(batch: pipeline.Processed) -> int:
+    return sum(batch.dead_letters.values())
 
 
 @pytest.mark.parametrize("kind", list(DEAD_LETTERED))
@@ -97,7 +102,7 @@ def test_bad_message_is_dead_lettered_with_its_reason_and_kept_in_bronze(kind: s
     assert row["decode_error"] == bronze_error
 
     batch = _process(topic(table), k, v)
-    assert batch.dead_lettered == 1
+    assert _dead_lettered(batch) == 1 and batch.dead_letters[(stage, reason)] == 1
     dlq = [o for o in batch.outputs if o.topic == S.dlq_topic]
     assert len(dlq) == 1
     doc = json.loads(dlq[0].value)
@@ -106,26 +111,28 @@ def test_bad_message_is_dead_lettered_with_its_reason_and_kept_in_bronze(kind: s
     assert base64.b64decode(doc["value_b64"]) == v
     assert doc["key_b64"] is None if k is None else base64.b64decode(doc["key_b64"]) == k
     silver = [o for o in batch.outputs if o.topic != S.dlq_topic]
+    (part,) = batch.tables.values()
     if stage == "silver":  # a quarantined version still ends its key: a 'q' marker
         assert len(silver) == 1
         assert REGISTRY.decode(silver[0].value)[2]["op"] == "q"
+        assert [r["op"] for r in part.silver] == ["q"]  # in the silver change-log too
     else:
-        assert silver == [] and batch.silver == 0
+        assert silver == [] and batch.silver == 0 and part.silver == []
 
 
-def test_a_topic_of_an_unknown_table_is_dead_lettered_if_it_ever_reaches_silver() -> None:
-    # The workers subscribe to the six table topics only, so in practice such a topic is
-    # never read (see the integration test); the decode step still names it.
+def test_a_topic_of_an_unknown_table_is_refused_by_the_batch() -> None:
+    # The workers subscribe to the six table topics only, so such a topic is never read
+    # (see the integration test); a batch that held one would be a bug, not bad input.
     tp = f"{PREFIX}.public.wishlists"
-    assert _bronze(tp, b"{}", GOOD)["decode_error"] == "unknown_topic"
-    batch = _process(tp, b"{}", GOOD)
-    (out,) = batch.outputs
-    doc = json.loads(out.value)
-    assert (out.topic, doc["reason"], doc["table"]) == (S.dlq_topic, "unknown_topic", None)
+    row = formats.bronze_row(tp, 0, 1, None, b"{}", GOOD, table=None, event=None,
+                             decode_error="unknown_topic", ingest_ts=NOW)  # fmt: skip
+    assert row["decode_error"] == "unknown_topic" and row["value"] == GOOD
+    with pytest.raises(ValueError, match="wishlists"):
+        _process(tp, b"{}", GOOD)
 
 
-def _silver_records(batch: pipeline.SilverBatch) -> list[dict[str, Any]]:
-    assert batch.dead_lettered == 0
+def _silver_records(batch: pipeline.Processed) -> list[dict[str, Any]]:
+    assert _dead_lettered(batch) == 0
     return [REGISTRY.decode(o.value)[2] for o in batch.outputs]
 
 
@@ -144,11 +151,12 @@ def test_dropped_column_arrives_as_null() -> None:
 
 
 def test_duplicate_delivery_is_processed_again_identically() -> None:
-    # silver is at least once: the same event twice gives the same record twice (its
-    # bronze offset differs); the nightly compaction keeps one per (key, LSN, op).
+    # The same change delivered twice at two offsets (Debezium re-publishing after a
+    # Connect restart) gives the same record twice, at its two bronze offsets; the current
+    # state keeps one per (key, LSN, op).
     first = _silver_records(_process(topic("orders"), ORDER_KEY, value(envelope(
         "orders", "u", after=ORDER))))  # fmt: skip
-    processor = pipeline.SilverProcessor(S, REGISTRY, None)  # type: ignore[arg-type]
+    processor = pipeline.BatchProcessor(S, REGISTRY, None)  # type: ignore[arg-type]
     again = processor.process([pipeline.Msg(topic("orders"), 2, 99, 1_700_000_000_000, ORDER_KEY,
                                             value(envelope("orders", "u", after=ORDER)))])  # fmt: skip
     (a,), (b,) = first, _silver_records(again)
@@ -159,4 +167,4 @@ def test_duplicate_delivery_is_processed_again_identically() -> None:
 def test_tombstone_is_counted_not_dead_lettered() -> None:
     assert _bronze(topic("orders"), ORDER_KEY, None)["is_tombstone"] is True
     batch = _process(topic("orders"), ORDER_KEY, None)
-    assert (batch.outputs, batch.tombstones, batch.dead_lettered) == ([], 1, 0)
+    assert (batch.outputs, batch.tombstones, _dead_lettered(batch)) == ([], 1, 0)

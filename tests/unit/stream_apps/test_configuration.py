@@ -10,9 +10,11 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("ECOM_STREAM_BATCH_SIZE", "ECOM_STREAM_BATCH_SECONDS", "ECOM_STREAM_APP_ID"):
         monkeypatch.delenv(name, raising=False)
     s = configuration.load()
-    assert (s.app_id, s.batch_size, s.batch_seconds, s.silver_batch_seconds) == (
-        "ecom-stream", 10_000, 2.0, 0.5,
+    assert (s.app_id, s.batch_size, s.batch_seconds) == ("ecom-stream", 10_000, 0.5)
+    assert (s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds) == (
+        200_000, 128 * 1024 * 1024, 1.0, 15.0,
     )  # fmt: skip
+    assert s.lake_table_properties == {"delta.checkpointInterval": "100"}
     assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from schemas.avro import AvroRegistry
 from stream_apps import configuration
-from stream_apps.pipeline import Msg, SilverProcessor
+from stream_apps.pipeline import BatchProcessor, Msg
 from tests.unit.stream_apps import messages as m
 
 
-def _processor() -> SilverProcessor:
+def _processor() -> BatchProcessor:
     s3: Any = None  # only used when a source table gains a column
-    return SilverProcessor(configuration.load(), AvroRegistry.from_package(), s3)
+    return BatchProcessor(configuration.load(), AvroRegistry.from_package(), s3)
 
 
 def test_keyed_record_uses_the_primary_key() -> None:
