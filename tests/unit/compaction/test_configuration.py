@@ -80,3 +80,21 @@ def test_cli_parses_gold_commands() -> None:
     assert parser.parse_args(["gold", "verify"]).func.__name__ == "_gold_verify"
     with pytest.raises(SystemExit):
         parser.parse_args(["gold", "rebuild", "--as-of", "2026-13-01"])
+
+
+def test_as_of_reads_the_lake_as_of_the_end_of_that_day() -> None:
+    from datetime import UTC, date, datetime
+
+    from compaction.rebuild import cutoff_of
+
+    now = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
+    # a past day: the table versions committed by the end of it
+    assert cutoff_of(date(2026, 11, 28), now) == (
+        date(2026, 11, 28), datetime(2026, 11, 29, tzinfo=UTC),
+    )  # fmt: skip
+    # today or nothing: the newest versions
+    assert cutoff_of(date(2026, 11, 29), now) == (date(2026, 11, 29), None)
+    assert cutoff_of(None, now) == (date(2026, 11, 29), None)
+    # a time: the versions committed by then, and its date is the contract's as-of date
+    when = datetime(2026, 11, 29, 3, 15, tzinfo=UTC)
+    assert cutoff_of(when, now) == (date(2026, 11, 29), when)

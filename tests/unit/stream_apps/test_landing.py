@@ -1,0 +1,172 @@
+"""The landing's buffers: a table is flushed on rows, bytes or age (a longer age while the
+consumer is behind), both layers get its rows with the offsets they stand for, and rows
+of partitions that moved away are dropped. Destinations here are in-memory recorders of
+what would be committed (no lake involved: that is tests/integration/test_delta_destination)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.avro import AvroRegistry
+from stream_apps import configuration
+from stream_apps.destinations import Destination, Span, TableBatch, WriteResult
+from stream_apps.landing import FlushPolicy, Landing
+from stream_apps.pipeline import BatchProcessor, Msg
+from tests.unit.stream_apps import messages as m
+
+S = configuration.load()
+
+
+class Recorder(Destination):
+    def __init__(self) -> None:
+        self.batches: list[TableBatch] = []
+        self.forgotten = 0
+
+    def write(self, batch: TableBatch) -> WriteResult:
+        self.batches.append(batch)
+        return WriteResult(rows=batch.rows.num_rows, files=1, version=len(self.batches))
+
+    def forget(self) -> None:
+        self.forgotten += 1
+
+
+class Produced:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, bytes | None, bytes]] = []
+
+    def send_all(self, records: Any) -> int:
+        got = list(records)
+        self.records += got
+        return len(got)
+
+
+class NoMetrics:
+    def processed(self, batch: Any, events: int) -> None:
+        pass
+
+    def flushed(self, layer: str, table: str, result: Any, commit_us: list[int]) -> None:
+        pass
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _landing(policy: FlushPolicy) -> tuple[Landing, Recorder, Recorder, Produced, Clock]:
+    bronze, silver, produced, clock = Recorder(), Recorder(), Produced(), Clock()
+    processor = BatchProcessor(S, AvroRegistry.from_package(), None)  # type: ignore[arg-type]
+    landing = Landing(processor, produced, bronze, silver, policy, NoMetrics(), clock=clock)
+    return landing, bronze, silver, produced, clock
+
+
+def _orders(partition: int, offsets: range) -> list[Msg]:
+    out = []
+    for o in offsets:
+        order = {**m.ORDER, "order_id": 1000 + o}
+        doc = m.envelope("orders", "u", after=order, before=order)
+        out.append(Msg(m.topic("orders"), partition, o, 1_700_000_000_000,
+                       m.key("orders", 1000 + o), m.value(doc)))  # fmt: skip
+    return out
+
+
+def _items(partition: int, offsets: range) -> list[Msg]:
+    out = []
+    for o in offsets:
+        item = {**m.ORDER_ITEM, "order_item_id": 5000 + o}
+        doc = m.envelope("order_items", "c", after=item)
+        out.append(Msg(m.topic("order_items"), partition, o, 1_700_000_000_000,
+                       m.key("order_items", 5000 + o), m.value(doc)))  # fmt: skip
+    return out
+
+
+def test_silver_records_are_produced_at_once_and_rows_wait_for_their_flush() -> None:
+    landing, bronze, silver, produced, _ = _landing(FlushPolicy(rows=1000, seconds=5))
+    landing.ingest(_orders(0, range(10)))
+    assert len(produced.records) == 10 and {r[0] for r in produced.records} == {"silver.orders"}
+    assert landing.due() == [] and bronze.batches == [] and silver.batches == []
+
+
+def test_a_table_is_flushed_when_it_holds_enough_rows_and_only_that_table() -> None:
+    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=25, seconds=60))
+    landing.ingest(_orders(0, range(20)) + _items(1, range(5)))
+    assert landing.due() == []
+    landing.ingest(_orders(2, range(7)))
+    assert landing.due() == ["orders"]
+    landing.write(landing.take(landing.due()))
+    (b,) = bronze.batches
+    (s,) = silver.batches
+    assert (b.table, b.topic, b.rows.num_rows) == ("orders", m.topic("orders"), 27)
+    assert b.spans == {0: Span(0, 19), 2: Span(0, 6)}
+    assert s.spans == b.spans and s.rows.num_rows == 27
+    assert list(landing.buffers) == ["order_items"]  # still waiting
+
+
+def test_age_limit_and_the_longer_backlog_limit() -> None:
+    landing, bronze, _, _, clock = _landing(FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10))
+    landing.ingest(_orders(0, range(3)))
+    clock.now += 0.9
+    assert landing.due() == []
+    clock.now += 0.2
+    assert landing.due() == ["orders"]
+    landing.take(["orders"])
+    landing.ingest(_orders(0, range(3, 6)), full=True)  # the consumer is behind
+    clock.now += 5
+    assert landing.due() == []
+    clock.now += 5.1
+    assert landing.due() == ["orders"]
+
+
+def test_bytes_limit() -> None:
+    landing, _, _, _, _ = _landing(FlushPolicy(rows=10**6, bytes=20_000, seconds=60))
+    landing.ingest(_orders(0, range(5)))
+    assert landing.due() == []
+    landing.ingest(_orders(0, range(5, 100)))
+    assert landing.due() == ["orders"]
+    assert landing.over(factor=0.5)
+
+
+def test_spans_cover_offsets_without_a_silver_row() -> None:
+    """A tombstone has a bronze row but no silver row: the silver commit still covers its
+    offset, so a replay never lands it twice or waits for it."""
+    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=3, seconds=60))
+    msgs = _orders(0, range(2)) + [Msg(m.topic("orders"), 0, 2, None, m.key("orders", 1), None)]
+    landing.ingest(msgs)
+    landing.write(landing.take(landing.due()))
+    assert bronze.batches[0].rows.num_rows == 3 and silver.batches[0].rows.num_rows == 2
+    assert silver.batches[0].spans == {0: Span(0, 2)}
+
+
+def test_rows_of_partitions_that_moved_away_are_dropped() -> None:
+    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=1000, seconds=60))
+    landing.ingest(_orders(0, range(5)) + _orders(3, range(4)) + _items(3, range(2)))
+    landing.drop({(m.topic("orders"), 3), (m.topic("order_items"), 3)})
+    assert list(landing.buffers) == ["orders"]
+    landing.write(landing.take(["orders"]))
+    (b,) = bronze.batches
+    assert b.spans == {0: Span(0, 4)} and b.rows.column("partition").to_pylist() == [0] * 5
+    assert silver.batches[0].rows.column("bronze_partition").to_pylist() == [0] * 5
+
+
+def test_forget_reaches_both_destinations() -> None:
+    landing, bronze, silver, _, _ = _landing(FlushPolicy())
+    landing.forget()
+    assert (bronze.forgotten, silver.forgotten) == (1, 1)
+
+
+def test_a_failed_write_raises_and_nothing_is_reported_flushed() -> None:
+    class Broken(Recorder):
+        def write(self, batch: TableBatch) -> WriteResult:
+            raise RuntimeError("MinIO said no")
+
+    bronze, silver, produced = Broken(), Recorder(), Produced()
+    processor = BatchProcessor(S, AvroRegistry.from_package(), None)  # type: ignore[arg-type]
+    landing = Landing(processor, produced, bronze, silver, FlushPolicy(rows=1), NoMetrics())
+    landing.ingest(_orders(0, range(2)))
+    with pytest.raises(RuntimeError, match="MinIO said no"):
+        landing.write(landing.take(landing.due()))
