@@ -119,14 +119,13 @@ class Landing:
         processed = self.processor.process(msgs)
         if processed.outputs:
             self.producer.send_all(_records(processed.outputs))
-        arrow = {table: processed.arrow(table) for table in processed.tables}
         now = self.clock()
         with self._lock:
             for table, part in processed.tables.items():
                 buf = self.buffers.get(table)
                 if buf is None:
                     buf = self.buffers[table] = TableBuffer(part.topic)
-                buf.add(*arrow[table], part.spans, now)
+                buf.add(part.bronze, part.silver, part.spans, now)
                 buf.commit_us.extend(part.commit_us)
                 buf.backlog = buf.backlog or full
         self.metrics.processed(processed, len(msgs))

@@ -52,7 +52,31 @@ class Out(NamedTuple):
 
 @dataclass
 class TablePart:
-    """What one batch holds of one source table (one CDC topic)."""
+    """What one batch holds of one source table (one CDC topic): its bronze and silver
+    rows (schemas of :mod:`stream_apps.formats`) and the offsets they stand for."""
+
+    topic: str
+    bronze: pa.Table
+    silver: pa.Table
+    spans: dict[int, Span]
+    commit_us: list[int]
+
+
+@dataclass
+class Processed:
+    """One batch, processed: lake rows per table, and the records to produce."""
+
+    tables: dict[str, TablePart] = field(default_factory=dict)
+    outputs: list[Out] = field(default_factory=list)
+    silver: int = 0
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, reason)
+    tombstones: int = 0
+    silver_commit_us: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Rows:
+    """A table's rows while a batch is processed record by record."""
 
     topic: str
     bronze: list[dict[str, Any]] = field(default_factory=list)
@@ -67,22 +91,14 @@ class TablePart:
         elif offset > span.last:
             self.spans[partition] = Span(span.first, offset)
 
-
-@dataclass
-class Processed:
-    """One batch, processed: lake rows per table, and the records to produce."""
-
-    tables: dict[str, TablePart] = field(default_factory=dict)
-    outputs: list[Out] = field(default_factory=list)
-    silver: int = 0
-    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, reason)
-    tombstones: int = 0
-    silver_commit_us: list[int] = field(default_factory=list)
-
-    def arrow(self, table: str) -> tuple[pa.Table, pa.Table]:
-        """The bronze and silver rows of ``table`` as Arrow tables."""
-        part = self.tables[table]
-        return formats.bronze_table(part.bronze), formats.silver_table(table, part.silver)
+    def part(self, table: str) -> TablePart:
+        return TablePart(
+            self.topic,
+            formats.bronze_table(self.bronze),
+            formats.silver_table(table, self.silver),
+            self.spans,
+            self.commit_us,
+        )
 
 
 class BatchProcessor:
@@ -96,18 +112,20 @@ class BatchProcessor:
 
     def process(self, msgs: list[Msg]) -> Processed:
         out = Processed()
+        rows: dict[str, _Rows] = {}
         now = (datetime.now(UTC) - EPOCH) // timedelta(microseconds=1)
         for m in msgs:
-            self._one(m, out, now)
+            self._one(m, out, rows, now)
+        out.tables = {table: r.part(table) for table, r in rows.items()}
         return out
 
-    def _one(self, m: Msg, out: Processed, now: int) -> None:
+    def _one(self, m: Msg, out: Processed, rows: dict[str, _Rows], now: int) -> None:
         table = envelope.table_of_topic(m.topic, self.prefix)
         if table is None:  # the workers subscribe to the source tables' topics only
             raise ValueError(f"message of topic {m.topic!r}, which is no source table's")
-        part = out.tables.get(table)
+        part = rows.get(table)
         if part is None:
-            part = out.tables[table] = TablePart(m.topic)
+            part = rows[table] = _Rows(m.topic)
         part.cover(m.partition, m.offset)
         event, error = self._decode(m)
         row = formats.bronze_row(
@@ -142,7 +160,7 @@ class BatchProcessor:
         return event, None
 
     def _silver(
-        self, event: envelope.ChangeEvent, m: Msg, out: Processed, part: TablePart, day: Any
+        self, event: envelope.ChangeEvent, m: Msg, out: Processed, part: _Rows, day: Any
     ) -> None:
         try:
             outcome = rules.to_silver(event)
