@@ -288,7 +288,7 @@ def export(
 
     bucket = bucket or settings.silver_bucket
     s3 = minio_client(settings)
-    email = EmailPolicy(settings.pii_email, settings.pii_salt)
+    email = EmailPolicy(settings.pii_email, settings.pii_salt.get_secret_value())
     t0 = time.monotonic()
     conn = psycopg2.connect(settings.source_dsn, options="-c timezone=UTC -c DateStyle=ISO")
     uploader = _Uploader(s3, bucket, workers)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from common.errors import ConfigError
-from common.settings import Settings, env_int, env_number, env_str
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import EcomSettings, Settings, matching, read
 from common.settings import load as load_settings
 
 #: pg_advisory_lock key that serialises gold rebuilds (in the gold database).
@@ -15,45 +17,45 @@ LOCK_KEY = 0x45434F47  # "ECOG"
 #: Prefix of the staging schemas a rebuild builds in (``gold_build_<build id>``).
 STAGING_PREFIX = "gold_build_"
 
-_MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+DuckdbMemory = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    matching(
+        r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", "a size such as 2GB or 512MB",
+        flags=re.IGNORECASE,
+    ),
+]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class GoldSettings:
-    """One frozen snapshot of the rebuild's configuration."""
+class GoldSettings(EcomSettings):
+    """One frozen snapshot of the rebuild's configuration; ``base`` holds the shared settings."""
 
-    base: Settings
-    #: ECOM_GOLD_COMPACT_TARGET_MB: size a merged lake object grows to at most (default 64).
-    compact_target_bytes: int
-    #: ECOM_GOLD_DUCKDB_MEMORY: DuckDB memory_limit; beyond it DuckDB spills to disk (default 2GB).
-    duckdb_memory: str
-    #: ECOM_GOLD_DUCKDB_THREADS: DuckDB worker threads (default 2).
-    duckdb_threads: int
-    #: ECOM_GOLD_WORK_DIR: scratch folder for downloaded objects and CSV (default: system temp).
-    work_dir: Path | None
-    #: ECOM_GOLD_DOWNLOAD_WORKERS: parallel lake downloads/uploads (default 8).
-    download_workers: int
-    #: ECOM_GOLD_SWAP_LOCK_TIMEOUT: seconds the swap waits for readers' locks (default 60).
-    swap_lock_timeout: float
+    model_config = SettingsConfigDict(env_prefix="ECOM_GOLD_")
+
+    base: Settings = Field(exclude=True)
+    """The settings every stage shares (not read from ECOM_GOLD_*)."""
+    compact_target_mb: int = Field(64, ge=1, le=4096)
+    """Size in MiB a merged lake object grows to at most."""
+    duckdb_memory: DuckdbMemory = "2GB"
+    """DuckDB memory_limit; beyond it DuckDB spills to disk."""
+    duckdb_threads: int = Field(2, ge=1, le=256)
+    """DuckDB worker threads."""
+    work_dir: Path | None = None
+    """Scratch folder for downloaded objects and CSV (default: the system's temp folder)."""
+    download_workers: int = Field(8, ge=1, le=64)
+    """Parallel lake downloads and uploads."""
+    swap_lock_timeout: float = Field(60.0, ge=1, le=3600)
+    """Seconds the swap into the live schema waits for readers' locks."""
+
+    @field_validator("work_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def compact_target_bytes(self) -> int:
+        return self.compact_target_mb * 1024 * 1024
 
 
 def load(base: Settings | None = None) -> GoldSettings:
-    base = base or load_settings()
-    memory = env_str("ECOM_GOLD_DUCKDB_MEMORY", "2GB")
-    if not _MEMORY_RE.fullmatch(memory.strip()):
-        raise ConfigError(
-            f"ECOM_GOLD_DUCKDB_MEMORY={memory!r} is not a size such as 2GB or 512MB",
-            hint="fix ECOM_GOLD_DUCKDB_MEMORY",
-        )
-    work = env_str("ECOM_GOLD_WORK_DIR", "")
-    return GoldSettings(
-        base=base,
-        compact_target_bytes=env_int("ECOM_GOLD_COMPACT_TARGET_MB", 64, low=1, high=4096)
-        * 1024
-        * 1024,
-        duckdb_memory=memory.strip(),
-        duckdb_threads=env_int("ECOM_GOLD_DUCKDB_THREADS", 2, low=1, high=256),
-        work_dir=Path(work).expanduser() if work else None,
-        download_workers=env_int("ECOM_GOLD_DOWNLOAD_WORKERS", 8, low=1, high=64),
-        swap_lock_timeout=env_number("ECOM_GOLD_SWAP_LOCK_TIMEOUT", 60.0, low=1, high=3600),
-    )
+    return read(GoldSettings, base=base or load_settings())

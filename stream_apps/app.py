@@ -36,7 +36,7 @@ FATAL_EXIT = 70
 
 S = configuration.load()
 fastpath.install()
-_DATADIR = S.base.home / "faust" / os.environ.get("ECOM_STREAM_WORKER", "0")
+_DATADIR = S.base.home / "faust" / str(S.worker)
 _DATADIR.mkdir(parents=True, exist_ok=True)
 app = faust.App(
     S.app_id,

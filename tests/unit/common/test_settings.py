@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from common.errors import ConfigError
 from common.settings import load
@@ -51,8 +52,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Non
 
 def test_settings_are_frozen() -> None:
     s = load()
-    with pytest.raises(AttributeError):
-        s.pg_port = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        s.pg_port = 1
 
 
 @pytest.mark.parametrize(
@@ -97,5 +98,5 @@ def test_secrets_masked_unless_asked() -> None:
     assert "ecom-dev" not in masked["source_dsn"]
     assert masked["source_dsn"] == "postgresql://ecom:****@127.0.0.1:5432/ecommerce_source"
     clear = s.as_dict(show_secrets=True)
-    assert clear["s3_secret_key"] == s.s3_secret_key
+    assert clear["s3_secret_key"] == s.s3_secret_key.get_secret_value()
     assert clear["source_dsn"] == s.source_dsn
