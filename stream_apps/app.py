@@ -26,7 +26,7 @@ import faust
 from schemas import SOURCE_TABLES
 from schemas.avro import AvroRegistry
 from stream_apps import configuration, fastpath, pipeline
-from stream_apps.metrics import METRICS
+from stream_apps.metrics import CONTENT_TYPE, METRICS
 from stream_apps.produce import BatchProducer
 from stream_apps.sink import LakeWriter, client
 
@@ -197,13 +197,7 @@ async def _partitions_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs
 
 @app.page("/metrics")
 async def metrics(web: Any, request: Any) -> Any:
-    shared = (
-        "# HELP ecom_stream_shared_decodes_total CDC messages whose decode one agent took"
-        " from the other (pipeline.SharedDecoder).\n"
-        "# TYPE ecom_stream_shared_decodes_total counter\n"
-        f"ecom_stream_shared_decodes_total {_decoder.hits}\n"
-    )
-    return web.text(METRICS.render() + shared, content_type="text/plain; version=0.0.4")
+    return web.bytes(METRICS.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 def main() -> None:

@@ -97,6 +97,8 @@ class SharedDecoder:
             hit = found is not None and found[0] is value and prefix == self.prefix
             if hit:
                 self.hits += 1
+        if hit:
+            METRICS.shared_decodes.inc()
         if hit and found is not None:
             result = found[1]
             if isinstance(result, _Failed):
