@@ -124,13 +124,17 @@ class EcomSettings(BaseSettings):
     @classmethod
     def variable(cls, field: str) -> str:
         """The environment variable that sets ``field``."""
-        info = cls.model_fields.get(field)
-        alias = info.validation_alias if info is not None else None
+        alias = cls.model_fields[field].validation_alias
         if isinstance(alias, str):
             return alias.upper()
-        if field not in cls.model_fields:  # already an alias
-            return field.upper()
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @classmethod
+    def field_of(cls, key: str) -> str:
+        """The field named ``key``, or whose variable is ``key`` (errors name aliases)."""
+        if key in cls.model_fields:
+            return key
+        return next(f for f in cls.model_fields if cls.variable(f) == key.upper())
 
     @classmethod
     def variables(cls) -> dict[str, str]:
@@ -151,7 +155,7 @@ def config_error(cls: type[EcomSettings], exc: ValidationError) -> ConfigError:
     """The first error of ``exc`` as ``ECOM_X='value' is not ... (fix ECOM_X)``; a secret's
     value is never repeated."""
     err = exc.errors(include_url=False)[0]
-    field = str(err["loc"][0]) if err["loc"] else ""
+    field = cls.field_of(str(err["loc"][0])) if err["loc"] else ""
     name = cls.variable(field) if field else cls.__name__
     info = cls.model_fields.get(field)
     secret = info is not None and _is_secret(info.annotation)

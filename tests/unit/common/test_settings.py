@@ -6,6 +6,7 @@ from pydantic import SecretStr, ValidationError
 from common.errors import ConfigError
 from common.settings import EcomSettings, Settings, load
 from compaction.configuration import GoldSettings
+from ecom import health
 from ecom.health import HealthSettings
 from stream_apps import configuration as stream_configuration
 from stream_apps.configuration import StreamSettings
@@ -173,3 +174,11 @@ def test_secrets_are_secretstr() -> None:
                  "stream_s3_secret_key", "pii_salt"):  # fmt: skip
         value = getattr(s, name)
         assert isinstance(value, SecretStr) and value.get_secret_value() not in repr(s), name
+
+
+def test_a_range_error_of_an_aliased_setting_gives_its_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ECOM_STATUS_SAMPLE_SECONDS", "90")
+    with pytest.raises(ConfigError, match=r"ECOM_STATUS_SAMPLE_SECONDS='90' is out of range \[0, 60\]"):
+        health.load()
