@@ -2,9 +2,8 @@
 
 Measures, in one run and on the same data:
 
-1. ``ecom gold rebuild`` in a subprocess, twice: first with compaction (the first
-   compaction of a freshly loaded lake merges thousands of small objects), then
-   ``--no-compact``; each with its wall time and peak memory (bench/measure.py: the
+1. ``ecom gold rebuild`` in a subprocess, twice (the first build on the lake, then the
+   same build again); each with its wall time and peak memory (bench/measure.py: the
    process's exact peak RSS, which includes DuckDB since it runs in-process, and the
    sampled RSS of its process tree). The PostgreSQL server, which computes the
    aggregates, is in neither figure;
@@ -19,9 +18,9 @@ Where the silver change-log comes from (``--input``):
   included;
 * ``export``: seeds the source at ``--scale`` (``ecom generate seed``, Debezium capture
   removed first so the seed is not streamed), then writes the silver change-log of that
-  snapshot straight into the lake with the BENCH-ONLY bench/silver_export.py (what the
-  stream's silver sink would have written after an initial snapshot; bronze stays
-  empty). This is how scale 10 (23.6M rows) is measured: through the stream it would
+  snapshot straight into the lake's silver Delta tables with the BENCH-ONLY
+  bench/silver_export.py (what the stream writes after an initial snapshot; bronze
+  stays empty). This is how scale 10 (23.6M rows) is measured: through the stream it would
   take hours on this machine.
 
 Usage: python -m bench gold                          (stream input, via the bench stack)
@@ -80,19 +79,20 @@ def source_rows(dsn: str) -> dict[str, int]:
         conn.close()
 
 
-def lake_objects(settings: Any, bucket: str) -> dict[str, dict[str, int]]:
-    from compaction import lakeio
-    from schemas import SOURCE_TABLES
+def lake_files(settings: Any, layer: str) -> dict[str, dict[str, int]]:
+    """Data files, bytes and rows of each Delta table of one lake layer."""
+    from compaction.lake import Lake
 
-    s3 = lakeio.client(settings)
+    lake = Lake(settings)
     out = {}
-    for table in SOURCE_TABLES:
-        objs = lakeio.list_table(s3, bucket, table)
-        out[table] = {"objects": len(objs), "bytes": sum(o.size for o in objs)}
+    for ref in lake.refs():
+        if ref.layer == layer:
+            info = lake.info(ref)
+            out[ref.table] = {"files": info.files, "bytes": info.bytes, "rows": info.rows}
     return out
 
 
-def prepare_export(scale: float, rows_per_object: int) -> dict[str, Any]:
+def prepare_export(scale: float, rows_per_file: int) -> dict[str, Any]:
     """Seed the bench stack's source at ``scale`` and export its silver change-log."""
     from common.settings import load
 
@@ -112,29 +112,24 @@ def prepare_export(scale: float, rows_per_object: int) -> dict[str, Any]:
     prep["seed"] = {**seed.summary(), "scale": scale, "seed": SEED, "anchor_date": ANCHOR_DATE}
     log(f"  seeded in {seed.wall_s:.1f}s; exporting the silver change-log (bench-only path)")
     exp = run_measured(
-        ["-m", "bench.silver_export", "--yes", "--rows-per-object", str(rows_per_object)],
+        ["-m", "bench.silver_export", "--yes", "--rows-per-file", str(rows_per_file)],
         "export",
     )
     if exp.returncode != 0:
         raise SystemExit("bench.silver_export failed")
     prep["silver_export"] = {
         **exp.summary(),
-        "rows_per_object": rows_per_object,
+        "rows_per_file": rows_per_file,
         "how": "bench/silver_export.py: COPY of each source table in one REPEATABLE READ "
-        "transaction, silver rules in SQL, Parquet objects in the silver sink's layout; "
-        "bronze left empty",
+        "transaction, silver rules in SQL, appended to the silver Delta tables with the "
+        "stream's app transactions; bronze left empty",
     }
     return prep
 
 
 # ---------------------------------------------------------------- rebuild output parsing
-_STATE_RE = re.compile(
-    r"current state (\w+): ([\d,]+) rows from ([\d,]+) versions in ([\d,]+) objects"
-)
+_STATE_RE = re.compile(r"current state (\w+): ([\d,]+) rows from ([\d,]+) changes")
 _HIST_RE = re.compile(r"customer history: ([\d,]+) versions")
-_COMPACT_RE = re.compile(
-    r"compact (\S+): ([\d,]+) objects in ([\d,]+) folders, ([\d,]+) merged into ([\d,]+)"
-)
 _ELAPSED_RE = re.compile(r"^\[\s*([\d.]+)s\] (.*)$")
 _STEP_MARKS = {"start": "gold rebuild #", "gold": "gold: computing", "swap": "swap:"}
 
@@ -144,9 +139,8 @@ def _int(text: str) -> int:
 
 
 def parse_rebuild(lines: list[str]) -> dict[str, Any]:
-    """Per-table current-state rows and silver versions, compaction stats, step times."""
+    """Per-table current-state rows and silver versions, step times."""
     state: dict[str, dict[str, int]] = {}
-    compaction: dict[str, dict[str, int]] = {}
     history = None
     marks: dict[str, float] = {}
     for line in lines:
@@ -161,32 +155,19 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
             state[sm.group(1)] = {
                 "current_rows": _int(sm.group(2)),
                 "silver_versions": _int(sm.group(3)),
-                "objects_read": _int(sm.group(4)),
             }
         elif hm := _HIST_RE.search(msg):
             history = _int(hm.group(1))
-        elif cm := _COMPACT_RE.search(msg):
-            marks["compacted"] = t  # the last bucket's summary line ends the step
-            compaction[cm.group(1)] = {
-                "objects_before": _int(cm.group(2)),
-                "folders": _int(cm.group(3)),
-                "objects_merged": _int(cm.group(4)),
-                "objects_written": _int(cm.group(5)),
-            }
     steps: dict[str, float | None] = {}
     # step durations from the progress lines' elapsed times (each step's end = next start)
     start = marks.get("start", 0.0)
-    state_from = marks.get("compacted", start)
-    if "compacted" in marks:
-        steps["compact_s"] = round(marks["compacted"] - start, 1)
     if "gold" in marks:
-        steps["current_state_s"] = round(marks["gold"] - state_from, 1)
+        steps["current_state_s"] = round(marks["gold"] - start, 1)
         if "swap" in marks:
             steps["gold_sql_s"] = round(marks["swap"] - marks["gold"], 1)
     return {
         "state": state,
         "customer_history_versions": history,
-        "compaction": compaction,
         "steps_from_progress": steps,
     }
 
@@ -207,18 +188,18 @@ def _baseline_cap_mb(requested_gb: float) -> float:
 
 
 def measure(as_of: date, baseline: bool, baseline_max_gb: float) -> dict[str, Any]:
-    """Rebuild (with, then without compaction), verify, pandas baseline."""
+    """Rebuild (the first build on this lake, then again), verify, pandas baseline."""
     from common.settings import load
 
     settings = load()
     runs: dict[str, dict[str, Any]] = {}
-    for label, extra in (("with_compaction", []), ("no_compaction", ["--no-compact"])):
-        log(f"ecom gold rebuild --as-of {as_of} {' '.join(extra)}".rstrip())
-        m = ecom_measured("gold", "rebuild", "--as-of", as_of.isoformat(), *extra)
+    for label in ("first", "second"):
+        log(f"ecom gold rebuild --as-of {as_of} ({label})")
+        m = ecom_measured("gold", "rebuild", "--as-of", as_of.isoformat())
         runs[label] = {**m.summary(), **parse_rebuild(m.lines)}
         log(f"  {m.wall_s:.1f}s, peak RSS {m.peak_rss_mb:.0f} MB, exit {m.returncode}")
         if m.returncode != 0:
-            raise SystemExit(f"ecom gold rebuild {' '.join(extra)} failed")
+            raise SystemExit(f"ecom gold rebuild ({label}) failed")
     log("ecom gold verify")
     ver = ecom_measured("gold", "verify")
     verify = {
@@ -263,8 +244,8 @@ def main() -> int:
     ap.add_argument("--as-of", type=date.fromisoformat, default=None,
                     help="as-of date D (default: today, UTC; the seed's anchor date "
                     f"{ANCHOR_DATE} for --input export)")  # fmt: skip
-    ap.add_argument("--rows-per-object", type=int, default=1000,
-                    help="--input export: rows per silver object (stream-like small objects)")  # fmt: skip
+    ap.add_argument("--rows-per-file", type=int, default=200_000,
+                    help="--input export: rows per silver commit (one data file each)")  # fmt: skip
     ap.add_argument("--no-baseline", action="store_true", help="skip the pandas baseline")
     ap.add_argument("--baseline-max-gb", type=float, default=16.0,
                     help="stop the pandas baseline above this memory (default 16; never more "
@@ -292,22 +273,23 @@ def main() -> int:
         return 2
     log(f"bench stack at {settings.home} (Postgres port {settings.pg_port}), as of {as_of}, "
         f"input {args.input}")  # fmt: skip
-    prep = prepare_export(args.scale, args.rows_per_object) if export else {}
+    prep = prepare_export(args.scale, args.rows_per_file) if export else {}
 
     try:
         src_rows = source_rows(settings.source_dsn)
-        silver = lake_objects(settings, settings.silver_bucket)
-        bronze = lake_objects(settings, settings.bronze_bucket)
+        silver = lake_files(settings, "silver")
+        bronze = lake_files(settings, "bronze")
     except Exception as exc:
         print(f"error: cannot read the bench stack's data: {' '.join(str(exc).split())}",
               file=sys.stderr)  # fmt: skip
         return 2
     n_src = sum(src_rows.values())
-    n_obj = sum(x["objects"] for x in silver.values())
-    log(f"source: {n_src:,} rows; silver change-log: {n_obj:,} objects, "
+    n_rows = sum(x["rows"] for x in silver.values())
+    log(f"source: {n_src:,} rows; silver change-log: {n_rows:,} rows in "
+        f"{sum(x['files'] for x in silver.values()):,} files, "
         f"{sum(x['bytes'] for x in silver.values()) / 1e6:,.1f} MB; bronze "
-        f"{sum(x['objects'] for x in bronze.values()):,} objects")  # fmt: skip
-    if n_src == 0 or n_obj == 0:
+        f"{sum(x['files'] for x in bronze.values()):,} files")  # fmt: skip
+    if n_src == 0 or n_rows == 0:
         what = "the source database is empty" if n_src == 0 else "the silver change-log is empty"
         print(f"error: {what} on the bench stack", file=sys.stderr)
         print("hint: run `python -m bench stream` first, or use --input export",
@@ -320,12 +302,12 @@ def main() -> int:
 
     m = measure(as_of, not args.no_baseline, args.baseline_max_gb)
     runs, base = m["rebuild"], m["baseline_pandas"]
-    state = runs["no_compaction"]["state"]
+    state = runs["second"]["state"]
     scale = round(n_src / sum(scaled_counts(1.0).values()), 3)
     pandas_s = base.get("wall_s") if base.get("measured") else None
-    rb_c, rb_n = runs["with_compaction"]["wall_s"], runs["no_compaction"]["wall_s"]
-    peak_c = runs["with_compaction"]["peak_rss_mb"]
-    peak_n = runs["no_compaction"]["peak_rss_mb"]
+    rb_c, rb_n = runs["first"]["wall_s"], runs["second"]["wall_s"]
+    peak_c = runs["first"]["peak_rss_mb"]
+    peak_n = runs["second"]["peak_rss_mb"]
     target = TARGETS.get(round(scale)) if round(scale) in (1, 10) else None
     result = {
         "measured_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -340,31 +322,31 @@ def main() -> int:
         "data": {
             "source_rows": src_rows,
             "source_rows_total": n_src,
-            "silver_objects_before": silver,
-            "bronze_objects_before": bronze,
+            "silver_files_before": silver,
+            "bronze_files_before": bronze,
             "silver_versions_total": sum(x["silver_versions"] for x in state.values()),
             "current_state_rows": {t: x["current_rows"] for t, x in state.items()},
             "current_state_rows_total": sum(x["current_rows"] for x in state.values()),
-            "customer_history_versions": runs["no_compaction"]["customer_history_versions"],
+            "customer_history_versions": runs["second"]["customer_history_versions"],
             "scale": scale,
         },
         **m,
         "comparison": {
-            "rebuild_with_compaction_s": rb_c,
-            "rebuild_no_compaction_s": rb_n,
-            "rebuild_with_compaction_peak_rss_mb": peak_c,
-            "rebuild_no_compaction_peak_rss_mb": peak_n,
+            "rebuild_first_s": rb_c,
+            "rebuild_second_s": rb_n,
+            "rebuild_first_peak_rss_mb": peak_c,
+            "rebuild_second_peak_rss_mb": peak_n,
             "pandas_s": round(pandas_s, 2) if pandas_s else None,
             "pandas_peak_rss_mb": base.get("peak_rss_mb"),
-            "ratio_pandas_over_rebuild_with_compaction": _ratio(pandas_s, rb_c),
-            "ratio_pandas_over_rebuild_no_compaction": _ratio(pandas_s, rb_n),
+            "ratio_pandas_over_rebuild_first": _ratio(pandas_s, rb_c),
+            "ratio_pandas_over_rebuild_second": _ratio(pandas_s, rb_n),
             "targets": target,
-            "target_met_with_compaction": (
+            "target_met_first": (
                 rb_c < target["rebuild_s"] and peak_c < target.get("peak_rss_mb", 1e12)
             )
             if target
             else None,
-            "target_met_no_compaction": (
+            "target_met_second": (
                 rb_n < target["rebuild_s"] and peak_n < target.get("peak_rss_mb", 1e12)
             )
             if target
@@ -378,13 +360,13 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     print()
     print(f"{'scale ' + str(scale):<28}{'seconds':>10}{'peak RSS MB':>14}")
-    print(f"{'rebuild (with compaction)':<28}{rb_c:>10.1f}{peak_c:>14.0f}")
-    print(f"{'rebuild (--no-compact)':<28}{rb_n:>10.1f}{peak_n:>14.0f}")
+    print(f"{'rebuild (first)':<28}{rb_c:>10.1f}{peak_c:>14.0f}")
+    print(f"{'rebuild (again)':<28}{rb_n:>10.1f}{peak_n:>14.0f}")
     if base.get("wall_s") is not None:
         print(f"{'pandas + to_sql (baseline)':<28}{base['wall_s']:>10.1f}"
               f"{base['peak_rss_mb']:>14.0f}{'' if base['measured'] else '  (did not finish)'}")  # fmt: skip
-    print(f"ratio pandas/rebuild: {_ratio(pandas_s, rb_c)} (with compaction), "
-          f"{_ratio(pandas_s, rb_n)} (--no-compact); verify exit {m['verify']['returncode']}")  # fmt: skip
+    print(f"ratio pandas/rebuild: {_ratio(pandas_s, rb_c)} (first), "
+          f"{_ratio(pandas_s, rb_n)} (again); verify exit {m['verify']['returncode']}")  # fmt: skip
     if m["verify"]["returncode"] != 0 or (base.get("returncode") not in (0, None)):
         return 1
     return 0

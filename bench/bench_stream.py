@@ -7,8 +7,9 @@ Measures, in one run:
 2. the Python ceiling: a bare confluent-kafka loop that only reads the same CDC topics
    (fresh group, from the beginning) - bronze throughput is reported as a ratio of it;
 3. steady state under `ecom generate live --rate 1000` for --live-seconds: p50/p99 of
-   source commit -> bronze object and -> silver record (acknowledged), and the largest
-   consumer lag seen;
+   source commit -> bronze object and -> silver record (acknowledged), estimated from
+   the workers' latency histograms summed bucket by bucket (linear within a bucket, as
+   Prometheus's histogram_quantile), and the largest consumer lag seen;
 4. worker resident memory, sampled throughout (max), and each worker's peak (VmHWM).
 
 Usage: python -m bench.bench_stream [--scale 1.0] [--live-seconds 60] [--workers 2]
@@ -22,7 +23,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import threading
@@ -77,16 +77,6 @@ def scrape(port: int, host: str) -> str:
         return ""
 
 
-def counter(text: str, name: str, agent: str) -> float:
-    m = re.search(rf'ecom_stream_{name}_total{{agent="{agent}"}} (\S+)', text)
-    return float(m.group(1)) if m else 0.0
-
-
-def quantile(text: str, path: str, q: str) -> float | None:
-    m = re.search(rf'ecom_stream_latency_seconds{{path="{path}",quantile="{q}"}} (\S+)', text)
-    return float(m.group(1)) if m else None
-
-
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -139,7 +129,7 @@ def main() -> int:
     from common.settings import load
     from ecom import status
     from generator.configuration import scaled_counts
-    from stream_apps import configuration, workers
+    from stream_apps import configuration, metrics_read, workers
 
     settings = load()
     stream = configuration.load()
@@ -187,23 +177,11 @@ def main() -> int:
                 n += probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
         return n
 
-    def landed(text: str, agent: str) -> dict[tuple[str, int], int]:
-        out = {}
-        for m in re.finditer(
-            rf'ecom_stream_last_offset{{agent="{agent}",topic="([^"]+)",partition="(\d+)"}} (\d+)',
-            text,
-        ):
-            out[(m.group(1), int(m.group(2)))] = int(m.group(3))
-        return out
-
     def complete(
         texts: list[str], agent: str, prefix_of: Any, ends: dict[tuple[str, int], int]
     ) -> bool:
         """Every partition's last offset landed (by any worker) reached its end."""
-        seen: dict[tuple[str, int], int] = {}
-        for x in texts:
-            for k, v in landed(x, agent).items():
-                seen[k] = max(v, seen.get(k, -1))
+        seen = metrics_read.landed_offsets(texts, agent)
         return all(
             seen.get((prefix_of(t), p), -1) >= end - 1 for (t, p), end in ends.items() if end > 0
         )
@@ -220,8 +198,8 @@ def main() -> int:
     last_note = 0.0
     while time.monotonic() - t0 < args.timeout and (t_bronze is None or t_silver is None):
         texts = [scrape(p, host) for p in ports]
-        bronze = sum(counter(x, "events", "bronze") for x in texts)
-        silver = sum(counter(x, "events", "silver_sink") for x in texts)
+        bronze = metrics_read.counter_total(texts, "events", agent="bronze")
+        silver = metrics_read.counter_total(texts, "events", agent="silver_sink")
         now = time.monotonic() - t0
         if t_kafka is None and kafka_total() >= total_rows:
             t_kafka = now
@@ -287,9 +265,10 @@ def main() -> int:
     sampler.stop()
     probe.close()
 
-    def worst(path: str, q: str) -> float | None:
-        vals = [v for v in (quantile(x, path, q) for x in texts) if v is not None]
-        return round(max(vals), 3) if vals else None
+    def pooled(path: str, q: float) -> float | None:
+        """The quantile over every worker's latency histogram, summed bucket by bucket."""
+        value = metrics_read.latency_quantile(texts, path, q)
+        return round(value, 3) if value is not None else None
 
     bronze_rate = total_rows / t_bronze if t_bronze else None
     bare_rate = seen / bare_s if bare_s > 0 else None
@@ -319,10 +298,10 @@ def main() -> int:
         "steady_state": {
             "rate": args.rate,
             "seconds": args.live_seconds,
-            "source_to_bronze_p50_s": worst("source_to_bronze", "0.5"),
-            "source_to_bronze_p99_s": worst("source_to_bronze", "0.99"),
-            "source_to_silver_p50_s": worst("source_to_silver", "0.5"),
-            "source_to_silver_p99_s": worst("source_to_silver", "0.99"),
+            "source_to_bronze_p50_s": pooled("source_to_bronze", 0.5),
+            "source_to_bronze_p99_s": pooled("source_to_bronze", 0.99),
+            "source_to_silver_p50_s": pooled("source_to_silver", 0.5),
+            "source_to_silver_p99_s": pooled("source_to_silver", 0.99),
             "max_consumer_lag": max(sampler.lags) if sampler.lags else None,
             "final_consumer_lag": sampler.lags[-1] if sampler.lags else None,
             "targets": {"bronze_p99_s": 5, "silver_p99_s": 2},

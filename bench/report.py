@@ -112,18 +112,14 @@ def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
         target = f"< {tgt['rebuild_s']} s" + (
             f", < {tgt['peak_rss_mb'] / 1024:g} GB" if "peak_rss_mb" in tgt else ""
         )
-    silver = data.get("silver_objects_before", {})
-    n_obj = sum(x.get("objects", 0) for x in silver.values()) if silver else None
+    silver = data.get("silver_files_before", {})
+    n_files = sum(x.get("files", 0) for x in silver.values()) if silver else 0
     out = []
-    for label, key in (("with_compaction", "with_compaction"), ("no_compaction", "no_compaction")):
+    for label, key in (("first", "first"), ("second", "second")):
         what = (
             f"gold rebuild scale {data.get('scale', _scale_of(name))} ({rows_n or 0:,} rows, "
-            f"{src}), "
-            + (
-                f"first compaction of {n_obj:,} objects"
-                if label == "with_compaction"
-                else "no compaction"
-            )  # fmt: skip
+            f"{src}, {n_files:,} silver files), "
+            + ("first build" if label == "first" else "built again")
         )
         run = r.get("rebuild", {}).get(key, {})
         ratio = c.get(f"ratio_pandas_over_rebuild_{label}")
@@ -165,13 +161,13 @@ def curve(doc: dict[str, Any]) -> list[list[str]]:
                 )
                 if sr
                 else _why(st),
-                f"{_num(c.get('rebuild_with_compaction_s'))}" if gr else _why(gd),
-                f"{_num(c.get('rebuild_no_compaction_s'))}" if gr else _why(gd),
-                f"{_mb(c.get('rebuild_with_compaction_peak_rss_mb'))}" if gr else _why(gd),
+                f"{_num(c.get('rebuild_first_s'))}" if gr else _why(gd),
+                f"{_num(c.get('rebuild_second_s'))}" if gr else _why(gd),
+                f"{_mb(c.get('rebuild_first_peak_rss_mb'))}" if gr else _why(gd),
                 f"{_num(c.get('pandas_s'))}" if gr else _why(gd),
                 NM
-                if not gr or c.get("ratio_pandas_over_rebuild_with_compaction") is None
-                else f"{c['ratio_pandas_over_rebuild_with_compaction']:g}",  # fmt: skip
+                if not gr or c.get("ratio_pandas_over_rebuild_first") is None
+                else f"{c['ratio_pandas_over_rebuild_first']:g}",  # fmt: skip
             ]
         )
     return rows
@@ -223,8 +219,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 "scale",
                 "source rows",
                 "snapshot -> silver via the stream (s)",
-                "rebuild, first compaction (s)",
-                "rebuild, no compaction (s)",
+                "rebuild, first (s)",
+                "rebuild, again (s)",
                 "rebuild peak RSS",
                 "pandas baseline (s)",
                 "pandas / rebuild",

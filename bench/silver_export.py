@@ -3,14 +3,15 @@
 Not part of the pipeline, never used by it. It exists because a large silver change-log
 cannot be produced through the stream in a benchmark's time (scale 10 = 23.6M rows
 would need hours of Debezium + Faust on a 2-core machine), while the gold rebuild
-benchmark needs one. What it writes is what the stream's silver sink would have
-written after an initial snapshot of the source (``snapshot.mode=initial``), object
-for object in the same layout and schema:
+benchmark needs one. What it writes is what the stream writes into the silver Delta
+tables after an initial snapshot of the source (``snapshot.mode=initial``):
 
-* objects ``<table>/dt=<commit date>/p=<partition>/<first>-<last>.parquet``
-  (``schemas.lake.object_key``), Parquet with zstd and row groups of 100k rows, the
-  columns and types of ``stream_apps.formats.silver_schema(table)`` (envelope, the
-  table's columns, ``extra_json``);
+* one Delta table per source table, ``s3://<bucket>/<table>`` (``schemas.lake``),
+  partitioned by ``commit_date``, with the columns and types of
+  ``stream_apps.formats.silver_schema(table)``; each commit carries the stream's
+  application transactions (app id per layer, CDC topic and partition; version = the
+  last offset the commit holds), so a stream started afterwards on the same topics
+  would skip these offsets;
 * one record per source row, all with op ``r`` and ``snapshot`` true, like a
   Debezium snapshot read: ``source_lsn`` is the snapshot's consistent point (the WAL
   position when the export's REPEATABLE READ transaction started, the same for every
@@ -19,24 +20,19 @@ for object in the same layout and schema:
   streamed change), ``tx_id`` is the snapshot transaction's xmin, ``commit_ts`` the
   snapshot time; bronze coordinates are unique: ``bronze_partition`` is a hash of the
   primary key (like a keyed topic with ``ECOM`` partitions, default 6) and
-  ``bronze_offset`` increases from 0 within each table and partition in read order.
-  The object keys use the same partition and offsets (one silver record per CDC
-  record, as the stream produces);
+  ``bronze_offset`` increases from 0 within each table and partition in read order;
 * the contract's silver rules (section 2), applied in SQL exactly as
   ``stream_apps/rules.py`` applies them: trimmed names, lower-case email (then the
   ``ECOM_PII_EMAIL`` policy), upper-case SKU, trimmed status/type/channel; a row
   that breaks a quarantine rule becomes the stream's quarantine marker (op ``q``,
   ``is_delete`` true, every column but the key null);
-* objects of ``rows_per_object`` rows (default 1,000, about what one micro-batch of the
-  stream lands per table and partition), so the rebuild's first compaction merges
-  as many small objects as after a real snapshot.
+* commits of ``rows_per_file`` rows (default 200,000, what the stream's flush of a
+  snapshot backlog holds at most), one data file each.
 
-Only the silver bucket is written: bronze stays empty, so a rebuild's compaction step
-has no bronze objects to merge (the stream's snapshot would also leave bronze objects;
-their compaction is not part of what a rebuild on this export measures).
+Only the silver bucket is written: bronze stays empty.
 
 Usage (the bench stack's environment, see bench/__main__.py):
-    python -m bench.silver_export --yes [--rows-per-object N] [--bucket B]
+    python -m bench.silver_export --yes [--rows-per-file N] [--bucket B]
 It empties the target silver bucket (and the bronze bucket unless --keep-bronze) first.
 """
 
@@ -48,7 +44,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,16 +58,16 @@ import psycopg2  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+from deltalake import CommitProperties, Transaction, WriterProperties, write_deltalake  # noqa: E402
 
 from common.pii import EmailPolicy  # noqa: E402
+from common.s3 import delta_storage_options  # noqa: E402
 from common.settings import Settings  # noqa: E402
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake  # noqa: E402
 from schemas.columns import COLUMNS  # noqa: E402
 from stream_apps.formats import silver_schema  # noqa: E402
 
 PARTITIONS = 6  # the CDC and silver topics' partition count (README: 6 partitions)
-ROW_GROUP_SIZE = 100_000  # as the stream's silver sink writes
 ORDER_STATUSES = ("Pending", "Processing", "Shipped", "Delivered", "Cancelled")
 TRANSACTION_TYPES = ("IN", "OUT", "ADJUSTMENT")
 _TS = pa.timestamp("us", tz="UTC")
@@ -176,7 +171,7 @@ def silver_batch(
         "bronze_topic": pa.array([topic] * n, pa.string()),
         "bronze_partition": pa.array(partition.astype(np.int32)),
         "bronze_offset": pa.array(offsets.astype(np.int64)),
-        "extra_json": pa.nulls(n, pa.string()),
+        lake.PARTITION_COLUMN: pa.array([snap.ts.date()] * n, pa.date32()),
     }
     for c in COLUMNS[table]:
         arr = data.column(c.name)
@@ -189,18 +184,11 @@ def silver_batch(
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-    return bytes(sink.getvalue().to_pybytes())
-
-
 @dataclass
 class TableExport:
     rows: int = 0
     quarantined: int = 0
-    objects: int = 0
-    bytes: int = 0
+    files: int = 0
 
 
 @dataclass
@@ -222,40 +210,54 @@ class ExportResult:
             "snapshot_tx_id": self.snapshot.tx_id,
             "snapshot_ts": self.snapshot.ts.isoformat(),
             "rows": self.rows,
-            "objects": sum(t.objects for t in self.tables.values()),
-            "bytes": sum(t.bytes for t in self.tables.values()),
+            "files": sum(t.files for t in self.tables.values()),
             "tables": {k: vars(v) for k, v in self.tables.items()},
         }
 
 
-class _Uploader:
-    """Puts objects with a few threads; at most ``2 * workers`` bodies in flight."""
+class _DeltaWriter:
+    """Appends one table's silver rows to its Delta table, a commit per ``rows_per_file``
+    rows, each with the stream's app transactions of the partitions it holds."""
 
-    def __init__(self, s3: Any, bucket: str, workers: int) -> None:
-        self.s3, self.bucket = s3, bucket
-        self.pool = ThreadPoolExecutor(max_workers=workers)
-        self.limit = 2 * workers
-        self.pending: list[Future[None]] = []
+    def __init__(self, settings: Settings, bucket: str, table: str, topic: str) -> None:
+        self.uri = lake.table_uri(bucket, table)
+        self.topic = topic
+        self.options = delta_storage_options(settings)
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+        self.commits = 0
+        self.last: dict[int, int] = {}  # partition -> highest offset written
 
-    def put(self, key: str, body: bytes) -> None:
-        import io
+    def add(self, rows: pa.Table, rows_per_file: int) -> None:
+        self.pending.append(rows)
+        self.rows += rows.num_rows
+        if self.rows >= rows_per_file:
+            self.flush()
 
-        def one() -> None:
-            self.s3.put_object(
-                self.bucket, key, io.BytesIO(body), len(body),
-                content_type="application/vnd.apache.parquet",
-            )  # fmt: skip
-
-        self.pending.append(self.pool.submit(one))
-        while len(self.pending) >= self.limit:
-            self.pending.pop(0).result()  # raises the first failed put
-
-    def close(self) -> None:
-        try:
-            for f in self.pending:
-                f.result()
-        finally:
-            self.pool.shutdown(wait=True)
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        data = pa.concat_tables(self.pending)
+        self.pending, self.rows = [], 0
+        parts = data.column("bronze_partition").to_numpy()
+        offs = data.column("bronze_offset").to_numpy()
+        for p in np.unique(parts):
+            self.last[int(p)] = max(self.last.get(int(p), -1), int(offs[parts == p].max()))
+        write_deltalake(
+            self.uri,
+            data,
+            mode="append",
+            partition_by=[lake.PARTITION_COLUMN],
+            storage_options=self.options,
+            writer_properties=WriterProperties(compression="ZSTD"),
+            commit_properties=CommitProperties(
+                app_transactions=[
+                    Transaction(lake.app_id(lake.SILVER, self.topic, p), v)
+                    for p, v in sorted(self.last.items())
+                ]
+            ),
+        )
+        self.commits += 1
 
 
 def empty_bucket(s3: Any, bucket: str) -> int:
@@ -276,22 +278,17 @@ def export(
     settings: Settings,
     *,
     bucket: str | None = None,
-    rows_per_object: int = 1000,
+    rows_per_file: int = 200_000,
     partitions: int = PARTITIONS,
-    workers: int = 8,
     scratch: Path | None = None,
     log: Callable[[str], None] = lambda _msg: None,
 ) -> ExportResult:
     """Write the silver change-log of the source database into ``bucket`` (default: the
     settings' silver bucket), which should be empty. See the module docstring."""
-    from common.s3 import minio_client
-
     bucket = bucket or settings.silver_bucket
-    s3 = minio_client(settings)
-    email = EmailPolicy(settings.pii_email, settings.pii_salt)
+    email = EmailPolicy(settings.pii_email, settings.pii_salt.get_secret_value())
     t0 = time.monotonic()
     conn = psycopg2.connect(settings.source_dsn, options="-c timezone=UTC -c DateStyle=ISO")
-    uploader = _Uploader(s3, bucket, workers)
     try:
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with conn.cursor() as cur:
@@ -303,30 +300,27 @@ def export(
             assert row is not None
             snap = Snapshot(int(row[0]), int(row[1]), row[2])
         result = ExportResult(snap, bucket)
-        day = snap.ts.date()
         with tempfile.TemporaryDirectory(prefix="ecom-silver-export-", dir=scratch) as tmp:
             for table in SOURCE_TABLES:
                 path = Path(tmp) / f"{table}.csv"
                 t1 = time.monotonic()
                 with conn.cursor() as cur, path.open("wb") as fh:
                     cur.copy_expert(f"COPY ({select_sql(table)}) TO STDOUT WITH (FORMAT csv)", fh)
+                writer = _DeltaWriter(settings, bucket, table, settings.cdc_topic(table))
                 stats = _export_table(
-                    table, path, snap, settings.cdc_topic(table), day, rows_per_object,
-                    partitions, email, uploader,
+                    table, path, snap, settings.cdc_topic(table), rows_per_file,
+                    partitions, email, writer,
                 )  # fmt: skip
                 path.unlink()
                 result.tables[table] = stats
                 log(
                     f"export {table}: {stats.rows:,} rows ({stats.quarantined:,} quarantine "
-                    f"markers) in {stats.objects:,} objects, {stats.bytes / 1e6:,.1f} MB, "
+                    f"markers) in {stats.files:,} files, "
                     f"{time.monotonic() - t1:.1f}s"
                 )
         conn.commit()
     finally:
-        try:
-            uploader.close()
-        finally:
-            conn.close()
+        conn.close()
     result.seconds = time.monotonic() - t0
     return result
 
@@ -336,11 +330,10 @@ def _export_table(
     path: Path,
     snap: Snapshot,
     topic: str,
-    day: Any,
-    rows_per_object: int,
+    rows_per_file: int,
     partitions: int,
     email: EmailPolicy,
-    uploader: _Uploader,
+    writer: _DeltaWriter,
 ) -> TableExport:
     stats = TableExport()
     types = csv_types(table)
@@ -356,57 +349,20 @@ def _export_table(
     )
     pk = PRIMARY_KEYS[table]
     next_offset = np.zeros(partitions, dtype=np.int64)
-    buffers: list[list[pa.Table]] = [[] for _ in range(partitions)]
-    buffered = np.zeros(partitions, dtype=np.int64)
-
-    def flush(p: int, final: bool) -> None:
-        if not buffers[p]:
-            return
-        data = pa.concat_tables(buffers[p])
-        start = 0
-        while data.num_rows - start >= rows_per_object or (final and start < data.num_rows):
-            chunk = data.slice(start, rows_per_object)
-            offs = chunk.column("bronze_offset")
-            first, last = int(offs[0].as_py()), int(offs[-1].as_py())
-            body = parquet_bytes(chunk)
-            uploader.put(lake.object_key(table, day, p, first, last), body)
-            stats.objects += 1
-            stats.bytes += len(body)
-            start += chunk.num_rows
-        rest = data.slice(start)
-        buffers[p] = [rest] if rest.num_rows else []
-        buffered[p] = rest.num_rows
-
     for batch in reader:
         if batch.num_rows == 0:
             continue
-        keys = batch.column(pk).to_numpy(zero_copy_only=False)
-        part = partition_of(keys, partitions)
-        order = np.argsort(part, kind="stable")
-        counts = np.bincount(part, minlength=partitions)
+        part = partition_of(batch.column(pk).to_numpy(zero_copy_only=False), partitions)
         offsets = np.empty(batch.num_rows, dtype=np.int64)
-        start = 0
         for p in range(partitions):
-            n = int(counts[p])
-            offsets[order[start : start + n]] = next_offset[p] + np.arange(n, dtype=np.int64)
-            next_offset[p] += n
-            start += n
-        rows = silver_batch(table, batch, snap, topic, part, offsets, email)
-        rows = rows.take(pa.array(order))
-        start = 0
-        for p in range(partitions):
-            n = int(counts[p])
-            if n:
-                buffers[p].append(rows.slice(start, n))
-                buffered[p] += n
-                if buffered[p] >= rows_per_object:
-                    flush(p, final=False)
-            start += n
+            where = np.nonzero(part == p)[0]
+            offsets[where] = next_offset[p] + np.arange(len(where), dtype=np.int64)
+            next_offset[p] += len(where)
+        writer.add(silver_batch(table, batch, snap, topic, part, offsets, email), rows_per_file)
         stats.rows += batch.num_rows
-        stats.quarantined += int(pc.sum(pc.equal(batch.column("op"), "q")).as_py()
-                                 or 0)  # fmt: skip
-    for p in range(partitions):
-        flush(p, final=True)
+        stats.quarantined += int(pc.sum(pc.equal(batch.column("op"), "q")).as_py() or 0)
+    writer.flush()
+    stats.files = writer.commits
     return stats
 
 
@@ -415,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--yes", action="store_true", help="empty the target buckets first")
     ap.add_argument("--bucket", default=None, help="silver bucket (default ECOM_SILVER_BUCKET)")
     ap.add_argument("--keep-bronze", action="store_true", help="do not empty the bronze bucket")
-    ap.add_argument("--rows-per-object", type=int, default=1000)
+    ap.add_argument("--rows-per-file", type=int, default=200_000)
     args = ap.parse_args(argv)
     if not (args.yes or os.environ.get("ECOM_BENCH_YES") == "1"):
         print("error: this empties the silver (and bronze) bucket of the stack it runs on; "
@@ -432,12 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         removed += empty_bucket(s3, settings.bronze_bucket)
     print(f"emptied the lake: {removed:,} objects removed", flush=True)
     res = export(
-        settings, bucket=bucket, rows_per_object=args.rows_per_object,
+        settings, bucket=bucket, rows_per_file=args.rows_per_file,
         log=lambda m: print(m, flush=True),
     )  # fmt: skip
     s = res.summary()
-    print(f"silver change-log of {s['rows']:,} rows in {s['objects']:,} objects "
-          f"({s['bytes'] / 1e6:,.1f} MB) written to s3://{bucket} in {s['seconds']}s")  # fmt: skip
+    print(f"silver change-log of {s['rows']:,} rows in {s['files']:,} files "
+          f"written to s3://{bucket} in {s['seconds']}s")  # fmt: skip
     return 0
 
 

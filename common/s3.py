@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib3
 from minio import Minio
+from pydantic import SecretStr
 
 from common.settings import Settings
 
@@ -15,7 +16,7 @@ def minio_client(
     retries: int = 0,
     pool_size: int = 8,
     access_key: str | None = None,
-    secret_key: str | None = None,
+    secret_key: SecretStr | None = None,
 ) -> Minio:
     """A client for the lake. ``retries`` are urllib3's own (0: the caller retries).
 
@@ -29,7 +30,7 @@ def minio_client(
     return Minio(
         settings.s3_endpoint,
         access_key=access_key if access_key is not None else settings.s3_access_key,
-        secret_key=secret_key if secret_key is not None else settings.s3_secret_key,
+        secret_key=(secret_key or settings.s3_secret_key).get_secret_value(),
         secure=False,
         http_client=http,
     )
@@ -57,7 +58,7 @@ def delta_storage_options(settings: Settings, *, stream: bool = False) -> dict[s
         "AWS_ACCESS_KEY_ID": settings.stream_s3_access_key if stream else settings.s3_access_key,
         "AWS_SECRET_ACCESS_KEY": (
             settings.stream_s3_secret_key if stream else settings.s3_secret_key
-        ),
+        ).get_secret_value(),
         "AWS_REGION": "us-east-1",
         "AWS_ALLOW_HTTP": "true",
         "conditional_put": "etag",

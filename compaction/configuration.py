@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
-from common.errors import ConfigError
-from common.settings import Settings, env_int, env_number, env_str
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from common.settings import EcomSettings, Settings, matching, read
 from common.settings import load as load_settings
 
 #: pg_advisory_lock key that serialises gold rebuilds (in the gold database).
@@ -15,48 +17,46 @@ LOCK_KEY = 0x45434F47  # "ECOG"
 #: Prefix of the staging schemas a rebuild builds in (``gold_build_<build id>``).
 STAGING_PREFIX = "gold_build_"
 
-_MEMORY_RE = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+DuckdbMemory = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    matching(
+        r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", "a size such as 2GB or 512MB",
+        flags=re.IGNORECASE,
+    ),
+]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class GoldSettings:
-    """One frozen snapshot of the rebuild's configuration."""
+class GoldSettings(EcomSettings):
+    """One frozen snapshot of the rebuild's configuration; ``base`` holds the shared settings."""
 
-    base: Settings
-    #: ECOM_GOLD_LAKE_TARGET_FILE_MB: file size ``ecom lake optimize`` compacts to (default 128).
-    lake_target_file_bytes: int
-    #: ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS: history ``ecom lake vacuum`` keeps, so time
-    #: travel reaches back this far (default 168: 7 days).
-    lake_vacuum_retention_hours: float
-    #: ECOM_GOLD_DUCKDB_MEMORY: DuckDB memory_limit; beyond it DuckDB spills to disk (default 2GB).
-    duckdb_memory: str
-    #: ECOM_GOLD_DUCKDB_THREADS: DuckDB worker threads (default 2).
-    duckdb_threads: int
-    #: ECOM_GOLD_WORK_DIR: scratch folder for DuckDB's spill files and CSV (default: system temp).
-    work_dir: Path | None
-    #: ECOM_GOLD_SWAP_LOCK_TIMEOUT: seconds the swap waits for readers' locks (default 60).
-    swap_lock_timeout: float
+    model_config = SettingsConfigDict(env_prefix="ECOM_GOLD_")
+
+    base: Settings = Field(exclude=True)
+    """The settings every stage shares (not read from ECOM_GOLD_*)."""
+    lake_target_file_mb: int = Field(128, ge=1, le=8192)
+    """File size in MiB ``ecom lake optimize`` compacts the lake's Delta tables to."""
+    lake_vacuum_retention_hours: float = Field(168.0, ge=0, le=24 * 3650)
+    """History ``ecom lake vacuum`` keeps (7 days by default): time travel, such as
+    ``ecom gold rebuild --as-of``, reaches back this far."""
+    duckdb_memory: DuckdbMemory = "2GB"
+    """DuckDB memory_limit; beyond it DuckDB spills to disk."""
+    duckdb_threads: int = Field(2, ge=1, le=256)
+    """DuckDB worker threads."""
+    work_dir: Path | None = None
+    """Scratch folder for DuckDB's spill files and CSV (default: the system's temp folder)."""
+    swap_lock_timeout: float = Field(60.0, ge=1, le=3600)
+    """Seconds the swap into the live schema waits for readers' locks."""
+
+    @field_validator("work_dir")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @property
+    def lake_target_file_bytes(self) -> int:
+        return self.lake_target_file_mb * 1024 * 1024
 
 
 def load(base: Settings | None = None) -> GoldSettings:
-    base = base or load_settings()
-    memory = env_str("ECOM_GOLD_DUCKDB_MEMORY", "2GB")
-    if not _MEMORY_RE.fullmatch(memory.strip()):
-        raise ConfigError(
-            f"ECOM_GOLD_DUCKDB_MEMORY={memory!r} is not a size such as 2GB or 512MB",
-            hint="fix ECOM_GOLD_DUCKDB_MEMORY",
-        )
-    work = env_str("ECOM_GOLD_WORK_DIR", "")
-    return GoldSettings(
-        base=base,
-        lake_target_file_bytes=env_int("ECOM_GOLD_LAKE_TARGET_FILE_MB", 128, low=1, high=8192)
-        * 1024
-        * 1024,
-        lake_vacuum_retention_hours=env_number(
-            "ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS", 168.0, low=0, high=24 * 3650
-        ),
-        duckdb_memory=memory.strip(),
-        duckdb_threads=env_int("ECOM_GOLD_DUCKDB_THREADS", 2, low=1, high=256),
-        work_dir=Path(work).expanduser() if work else None,
-        swap_lock_timeout=env_number("ECOM_GOLD_SWAP_LOCK_TIMEOUT", 60.0, low=1, high=3600),
-    )
+    return read(GoldSettings, base=base or load_settings())

@@ -64,7 +64,7 @@ def _ensure_replication_role(cur, settings: Settings) -> None:  # type: ignore[n
     """
     role = sql.Identifier(settings.replication_user)
     _ensure_role(
-        cur, settings.replication_user, settings.replication_password,
+        cur, settings.replication_user, settings.replication_password.get_secret_value(),
         "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE",
     )  # fmt: skip
     db = sql.Identifier(settings.source_db)
@@ -104,7 +104,7 @@ def _ensure_gold_role(cur, settings: Settings) -> None:  # type: ignore[no-untyp
     :func:`_ensure_replication_role`, and anything granted to it directly is revoked here.
     """
     _ensure_role(
-        cur, settings.gold_user, settings.gold_password,
+        cur, settings.gold_user, settings.gold_password.get_secret_value(),
         "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
     )  # fmt: skip
     role = sql.Identifier(settings.gold_user)

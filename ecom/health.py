@@ -26,7 +26,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from common.settings import env_int, env_number
+from pydantic import Field
+
+from common.settings import EcomSettings, read
 from connectors.manage import ConnectorState
 from schemas import SOURCE_TABLES
 from stream_apps.workers import WorkerState
@@ -46,31 +48,30 @@ WARNING = "warning"
 LAKE_KINDS = ("bronze", "silver")
 
 
-@dataclass(frozen=True)
-class HealthSettings:
+class HealthSettings(EcomSettings):
     """Thresholds of `ecom status`, read from the environment (see :func:`load`)."""
 
-    #: ECOM_SLOT_LAG_WARN_BYTES: WAL the slot may retain (current LSN - restart_lsn)
-    #: before status fails (default 1 GiB, a quarter of max_slot_wal_keep_size=4GB).
-    slot_lag_warn_bytes: int = 1 << 30
-    #: ECOM_STATUS_MAX_LAG: messages the stream group may be behind in total (default 100000).
-    max_lag: int = 100_000
-    #: ECOM_STATUS_SAMPLE_SECONDS: seconds between the two lag samples (default 2; 0 = one).
-    sample_seconds: float = 2.0
-    #: ECOM_STATUS_DLQ_MAX: most dead letters read to count them (default 1000000).
-    dlq_max_messages: int = 1_000_000
-    #: ECOM_STATUS_GOLD_STALE_HOURS: a warning when the last good gold build is older (26).
-    gold_stale_hours: float = 26.0
+    slot_lag_warn_bytes: int = Field(1 << 30, ge=0, le=1 << 50)
+    """WAL the slot may retain (current LSN - restart_lsn) before status fails (default
+    1 GiB, a quarter of max_slot_wal_keep_size=4GB)."""
+    max_lag: int = Field(100_000, ge=0, le=1 << 50, validation_alias="ECOM_STATUS_MAX_LAG")
+    """Messages the stream group may be behind in total."""
+    sample_seconds: float = Field(
+        2.0, ge=0, le=60, validation_alias="ECOM_STATUS_SAMPLE_SECONDS"
+    )
+    """Seconds between the two lag samples (0: one sample)."""
+    dlq_max_messages: int = Field(
+        1_000_000, ge=1, le=1 << 40, validation_alias="ECOM_STATUS_DLQ_MAX"
+    )
+    """Most dead letters read to count them."""
+    gold_stale_hours: float = Field(
+        26.0, ge=0.01, le=8760, validation_alias="ECOM_STATUS_GOLD_STALE_HOURS"
+    )
+    """A warning when the last good gold build is older than this."""
 
 
 def load() -> HealthSettings:
-    return HealthSettings(
-        slot_lag_warn_bytes=env_int("ECOM_SLOT_LAG_WARN_BYTES", 1 << 30, low=0, high=1 << 50),
-        max_lag=env_int("ECOM_STATUS_MAX_LAG", 100_000, low=0, high=1 << 50),
-        sample_seconds=env_number("ECOM_STATUS_SAMPLE_SECONDS", 2.0, low=0, high=60),
-        dlq_max_messages=env_int("ECOM_STATUS_DLQ_MAX", 1_000_000, low=1, high=1 << 40),
-        gold_stale_hours=env_number("ECOM_STATUS_GOLD_STALE_HOURS", 26.0, low=0.01, high=8760),
-    )
+    return read(HealthSettings)
 
 
 # ---------------------------------------------------------------- the data

@@ -76,7 +76,7 @@ class Minio(Component):
         env = dict(
             os.environ,
             MINIO_ROOT_USER=self.s.s3_access_key,
-            MINIO_ROOT_PASSWORD=self.s.s3_secret_key,
+            MINIO_ROOT_PASSWORD=self.s.s3_secret_key.get_secret_value(),
             MINIO_BROWSER="on",
             MINIO_UPDATE="off",
             MINIO_CALLHOME_ENABLE="off",
@@ -129,13 +129,13 @@ class Minio(Component):
 
         admin = MinioAdmin(
             endpoint=self.s.s3_endpoint,
-            credentials=StaticProvider(self.s.s3_access_key, self.s.s3_secret_key),
+            credentials=StaticProvider(self.s.s3_access_key, self.s.s3_secret_key.get_secret_value()),
             secure=False,
         )
         user = self.s.stream_s3_access_key
         name = stream_policy_name(user)
         try:
-            admin.user_add(user, self.s.stream_s3_secret_key)
+            admin.user_add(user, self.s.stream_s3_secret_key.get_secret_value())
             admin.policy_add(name, policy=stream_policy(self.s.buckets))
             admin.policy_set(name, user=user)  # replaces whatever the user had
         except (MinioAdminException, urllib3.exceptions.HTTPError, OSError) as exc:

@@ -63,7 +63,7 @@ class Postgres(Component):
         tmp = Path(tempfile.mkdtemp(prefix=".initdb-", dir=base))
         self._chown(tmp)
         pwfile = base / ".pwfile"
-        pwfile.write_text(self.s.pg_password + "\n")
+        pwfile.write_text(self.s.pg_password.get_secret_value() + "\n")
         self._chown(pwfile)
         try:
             cmd = self._prefix() + [

@@ -38,7 +38,7 @@ from stream_apps import envelope, fastpath
 from stream_apps.configuration import StreamSettings
 from stream_apps.destinations import DeltaConfig, DeltaDestination
 from stream_apps.landing import FlushPolicy, Landing
-from stream_apps.metrics import METRICS
+from stream_apps.metrics import CONTENT_TYPE, METRICS
 from stream_apps.pipeline import BatchProcessor, Msg
 from stream_apps.produce import BatchProducer
 
@@ -169,7 +169,7 @@ class _Flusher:
 def create_app(s: StreamSettings) -> faust.App:
     """The worker's Faust app with its agent, timer, rebalance hooks and /metrics page."""
     fastpath.install()
-    datadir = s.base.home / "faust" / os.environ.get("ECOM_STREAM_WORKER", "0")
+    datadir = s.base.home / "faust" / str(s.worker)
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         s.app_id,
@@ -244,6 +244,6 @@ def create_app(s: StreamSettings) -> faust.App:
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.text(METRICS.render(), content_type="text/plain; version=0.0.4")
+        return web.bytes(METRICS.render(), headers={"Content-Type": CONTENT_TYPE})
 
     return app

@@ -2,50 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
 from common.pii import EmailPolicy
-from common.settings import Settings, env_int, env_number, env_str
+from common.settings import EcomSettings, Settings, read
 from common.settings import load as load_settings
 
 
-@dataclass(frozen=True)
-class StreamSettings:
-    """One frozen snapshot per worker process."""
+class StreamSettings(EcomSettings):
+    """One frozen snapshot per worker process; ``base`` holds the shared settings."""
 
-    base: Settings
-    #: ECOM_STREAM_APP_ID: Faust app id, which is also the Kafka consumer group.
-    app_id: str
-    #: ECOM_STREAM_BATCH_SIZE: most events per micro-batch (default 10000).
-    batch_size: int
-    #: ECOM_STREAM_BATCH_SECONDS: longest wait to fill a micro-batch, which bounds how late
-    #: a change reaches its silver topic (default 0.5).
-    batch_seconds: float
-    #: ECOM_STREAM_WEB_PORT: first worker's web port (metrics at /metrics); worker i uses +i.
-    web_port: int
-    #: ECOM_STREAM_RETRY_SECONDS: how long a failing lake write is retried in place before
-    #: the worker exits without committing (default 900).
-    retry_seconds: float
-    #: ECOM_STREAM_DLQ_TOPIC: the dead-letter topic (default ecom.dlq).
-    dlq_topic: str
-    #: ECOM_STREAM_SILVER_PREFIX: silver topics are <prefix>.<table> (default silver).
-    silver_prefix: str
-    #: ECOM_STREAM_FLUSH_ROWS / ECOM_STREAM_FLUSH_BYTES: a table's buffered lake rows are
-    #: written to Delta once they reach this many rows or bytes (defaults 200000, 128 MiB).
-    flush_rows: int
-    flush_bytes: int
-    #: ECOM_STREAM_FLUSH_SECONDS: ... or once the oldest is this old (default 1.0), which
-    #: bounds how late a live change reaches the lake.
-    flush_seconds: float
-    #: ECOM_STREAM_BACKLOG_FLUSH_SECONDS: the age limit while the consumer is behind (its
-    #: batches come full): larger files during a snapshot or backlog (default 15).
-    backlog_flush_seconds: float
-    #: ECOM_STREAM_LAKE_CHECKPOINT_INTERVAL: Delta commits between log checkpoints, set on
-    #: the tables the workers create (default 100).
-    lake_checkpoint_interval: int
-    #: ECOM_STREAM_PARTITIONS: partitions of the CDC, silver and DLQ topics we create (default
-    #: 6: an even split over 1, 2, 3 or 6 workers, which Faust assigns by partition number).
-    partitions: int
+    model_config = SettingsConfigDict(env_prefix="ECOM_STREAM_")
+
+    base: Settings = Field(exclude=True)
+    """The settings every stage shares (not read from ECOM_STREAM_*)."""
+    app_id: str = "ecom-stream"
+    """Faust app id, which is also the Kafka consumer group."""
+    batch_size: int = Field(10_000, ge=1, le=1_000_000)
+    """Most events per micro-batch."""
+    batch_seconds: float = Field(0.5, ge=0.05, le=600)
+    """Longest wait to fill a micro-batch, which bounds how late a change reaches its
+    silver topic."""
+    web_port: int = Field(6066, ge=1024, le=65000)
+    """First worker's web port (metrics at /metrics); worker i uses this plus i."""
+    worker: int = Field(0, ge=0, le=1000)
+    """This worker's index, set by ``ecom stream start`` for each process it starts."""
+    retry_seconds: float = Field(900, ge=1, le=86_400)
+    """How long a failing lake write is retried in place before the worker exits
+    without committing."""
+    dlq_topic: str = "ecom.dlq"
+    """The dead-letter topic."""
+    silver_prefix: str = "silver"
+    """Silver topics are ``<prefix>.<table>``."""
+    partitions: int = Field(6, ge=1, le=256)
+    """Partitions of the CDC, silver and DLQ topics we create (6: an even split over 1,
+    2, 3 or 6 workers, which Faust assigns by partition number)."""
+    flush_rows: int = Field(200_000, ge=1, le=10_000_000)
+    """A table's buffered lake rows are committed to Delta once they are this many..."""
+    flush_bytes: int = Field(128 * 1024 * 1024, ge=1024, le=4 * 1024**3)
+    """... or take this many bytes in memory ..."""
+    flush_seconds: float = Field(1.0, ge=0.05, le=3600)
+    """... or the oldest is this many seconds old: how late a live change reaches the
+    lake, at most (plus the write)."""
+    backlog_flush_seconds: float = Field(15.0, ge=0.05, le=3600)
+    """The age limit while the consumer is behind (its batches come full): larger files
+    during a snapshot or a backlog, when the backlog sets the latency anyway."""
+    lake_checkpoint_interval: int = Field(100, ge=1, le=100_000)
+    """Delta commits between log checkpoints, set on the lake tables the workers create."""
 
     @property
     def flush_check_seconds(self) -> float:
@@ -64,39 +68,14 @@ class StreamSettings:
     def silver_topic(self, table: str) -> str:
         return f"{self.silver_prefix}.{table}"
 
-    @property
-    def email_policy(self) -> EmailPolicy:
-        """ECOM_PII_EMAIL / ECOM_PII_SALT: what silver stores as a customer's email."""
-        return email_policy(self.base)
-
 
 def email_policy(base: Settings | None = None) -> EmailPolicy:
-    """The customer-email policy of the settings (``keep``, ``hash`` or ``mask``)."""
+    """The customer-email policy of the settings (ECOM_PII_EMAIL, and ECOM_PII_SALT when
+    hashing)."""
     s = base or load_settings()
-    return EmailPolicy(s.pii_email, s.pii_salt if s.pii_email == "hash" else "")
+    salt = s.pii_salt.get_secret_value() if s.pii_email == "hash" else ""
+    return EmailPolicy(s.pii_email, salt)
 
 
-def load() -> StreamSettings:
-    base = load_settings()
-    return StreamSettings(
-        base=base,
-        app_id=env_str("ECOM_STREAM_APP_ID", "ecom-stream"),
-        batch_size=env_int("ECOM_STREAM_BATCH_SIZE", 10_000, low=1, high=1_000_000),
-        batch_seconds=env_number("ECOM_STREAM_BATCH_SECONDS", 0.5, low=0.05, high=600),
-        web_port=env_int("ECOM_STREAM_WEB_PORT", 6066, low=1024, high=65000),
-        retry_seconds=env_number("ECOM_STREAM_RETRY_SECONDS", 900, low=1, high=86_400),
-        dlq_topic=env_str("ECOM_STREAM_DLQ_TOPIC", "ecom.dlq"),
-        silver_prefix=env_str("ECOM_STREAM_SILVER_PREFIX", "silver"),
-        partitions=env_int("ECOM_STREAM_PARTITIONS", 6, low=1, high=256),
-        flush_rows=env_int("ECOM_STREAM_FLUSH_ROWS", 200_000, low=1, high=10_000_000),
-        flush_bytes=env_int(
-            "ECOM_STREAM_FLUSH_BYTES", 128 * 1024 * 1024, low=1024, high=4 * 1024**3
-        ),
-        flush_seconds=env_number("ECOM_STREAM_FLUSH_SECONDS", 1.0, low=0.05, high=3600),
-        backlog_flush_seconds=env_number(
-            "ECOM_STREAM_BACKLOG_FLUSH_SECONDS", 15.0, low=0.05, high=3600
-        ),
-        lake_checkpoint_interval=env_int(
-            "ECOM_STREAM_LAKE_CHECKPOINT_INTERVAL", 100, low=1, high=100_000
-        ),
-    )
+def load(base: Settings | None = None) -> StreamSettings:
+    return read(StreamSettings, base=base or load_settings())

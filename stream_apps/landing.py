@@ -42,6 +42,7 @@ class Metrics(Protocol):
     def flushed(
         self, layer: str, table: str, result: WriteResult, commit_us: list[int]
     ) -> None: ...
+    def landed(self, layer: str, topic: str, spans: dict[int, Span]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class Landing:
                     )
         for layer, table, buf, future in futures:
             self.metrics.flushed(layer, table, future.result(), buf.commit_us)
+            self.metrics.landed(layer, buf.topic, buf.spans)
 
     def _write(self, layer: str, batch: TableBatch) -> WriteResult:
         return self.destinations[layer].write(batch)

@@ -1,66 +1,132 @@
-"""In-process metrics of a stream worker, rendered as Prometheus text at /metrics."""
+"""A stream worker's own metrics, kept in one prometheus-client registry per process and
+served as Prometheus text at /metrics (see :func:`Metrics.render`).
+
+Latencies are histograms, so the buckets of several workers add up to the whole
+pipeline's distribution (:mod:`stream_apps.metrics_read` reads them back).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict, deque
-from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-def _quantile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, int(round(q * (len(ordered) - 1)))))
-    return ordered[idx]
+NAMESPACE = "ecom_stream"
+
+#: Upper bounds (seconds) of the latency buckets: fine around the one-to-five-second
+#: targets, coarse beyond them.
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0,
+                   15.0, 30.0, 60.0, 120.0)  # fmt: skip
+
+#: Most events of one batch whose latency is observed (evenly spread in commit order,
+#: always with the oldest and newest), so a large batch costs the event loop little.
+LATENCY_SAMPLE = 200
+
+#: The counters, labelled by ``agent``: a stage of the one agent (``changes``: the batches;
+#: ``bronze``, ``silver``: the lake layers and the silver topics). Name
+#: (``ecom_stream_<name>_total``) and HELP text.
+AGENT_COUNTERS = {
+    "events": "Kafka messages the agent took from the CDC topics (each once per batch).",
+    "batches": "Micro-batches the agent finished (records produced, rows buffered).",
+    "rows": "Rows committed to a lake layer's Delta tables.",
+    "files": "Data files a lake layer's commits added (one per table and commit date).",
+    "commits": "Delta commits to a lake layer's tables.",
+    "commit_conflicts": "Commits refused because another writer committed the same "
+    "partition first; filtered again and retried.",
+    "replayed_rows_skipped": "Rows of a redelivered batch already in the lake, so not written.",
+    "records": "Silver records the broker acknowledged.",
+    "tombstones": "Kafka tombstones (null values), which have no silver record.",
+}
+
+#: CONTENT_TYPE of :meth:`Metrics.render`'s text.
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-@dataclass
 class Metrics:
-    """Counters per (agent, name), DLQ counts per reason, last offsets, latencies."""
+    """Every family a worker exports, registered in its own :class:`CollectorRegistry`."""
 
-    counters: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
-    dlq: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
-    last_offset: dict[tuple[str, str, int], int] = field(default_factory=dict)
-    latencies: dict[str, deque[float]] = field(
-        default_factory=lambda: defaultdict(lambda: deque(maxlen=5000))
-    )
-    started: float = field(default_factory=time.time)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self) -> None:
+        # No ``*_created`` series: a second family per counter and histogram, holding only
+        # the worker's start time, which uptime_seconds already tells.
+        disable_created_metrics()
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.counters = {
+            name: Counter(name, text, ["agent"], namespace=NAMESPACE, registry=r)
+            for name, text in AGENT_COUNTERS.items()
+        }
+        self.dlq = Counter(
+            "dlq",
+            "Records sent to the dead-letter topic, by stage (decode, silver) and reason.",
+            ["stage", "reason"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.last_offset = Gauge(
+            "last_offset",
+            "Highest Kafka offset an agent landed, per topic partition.",
+            ["agent", "topic", "partition"],
+            namespace=NAMESPACE,
+            registry=r,
+        )
+        self.latency = Histogram(
+            "latency_seconds",
+            "Source commit to landing, per path (source_to_bronze: committed to the bronze "
+            "Delta table; source_to_silver: the broker acknowledged the silver record); "
+            f"sampled, at most {LATENCY_SAMPLE} events per batch.",
+            ["path"],
+            namespace=NAMESPACE,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        started = time.time()
+        uptime = Gauge(
+            "uptime_seconds", "Seconds since the worker started.", namespace=NAMESPACE, registry=r
+        )
+        uptime.set_function(lambda: time.time() - started)
+        self._highest: dict[tuple[str, str, int], int] = {}
+        self._lock = threading.Lock()
 
     def add(self, agent: str, name: str, value: float = 1) -> None:
-        with self._lock:
-            self.counters[(agent, name)] += value
+        """Add ``value`` to the counter ``name`` (one of :data:`AGENT_COUNTERS`) of ``agent``."""
+        self.counters[name].labels(agent).inc(value)
 
     def dead_letter(self, stage: str, reason: str) -> None:
-        with self._lock:
-            self.dlq[(stage, reason)] += 1
+        self.dlq.labels(stage, reason).inc()
 
     def offset(self, agent: str, topic: str, partition: int, offset: int) -> None:
+        """Record a landed offset; the gauge only moves up (a redelivered batch lands
+        lower offsets again)."""
+        key = (agent, topic, partition)
         with self._lock:
-            key = (agent, topic, partition)
-            if offset > self.last_offset.get(key, -1):
-                self.last_offset[key] = offset
-
-    def latency(self, path: str, seconds: float) -> None:
-        with self._lock:
-            self.latencies[path].append(seconds)
+            if offset <= self._highest.get(key, -1):
+                return
+            self._highest[key] = offset
+            self.last_offset.labels(agent, topic, str(partition)).set(offset)
 
     def event_latencies(self, path: str, commit_us: list[int], now: float | None = None) -> None:
-        """Record source-commit-to-now latency for a sample of a batch's events (at most
-        200, evenly spaced in commit order, always including the oldest and newest)."""
+        """Observe source-commit-to-now latencies for a sample of a batch's events."""
         if not commit_us:
             return
         now = time.time() if now is None else now
         ordered = sorted(commit_us)
-        step = max(1, len(ordered) // 200)
-        sample = ordered[::step] + [ordered[-1]]
-        with self._lock:
-            values = self.latencies[path]
-            for us in sample:
-                values.append(now - us / 1e6)
+        step = max(1, len(ordered) // LATENCY_SAMPLE)
+        sample = ordered[::step]
+        if (len(ordered) - 1) % step:
+            sample.append(ordered[-1])  # the newest, when the stride missed it
+        child = self.latency.labels(path)
+        for us in sample:
+            child.observe(now - us / 1e6)
 
     def processed(self, batch: Any, events: int) -> None:
         """A batch went through the pipeline (``pipeline.Processed``), its records acked."""
@@ -68,9 +134,8 @@ class Metrics:
         self.add("changes", "batches")
         self.add("silver", "records", batch.silver)
         self.add("silver", "tombstones", batch.tombstones)
-        with self._lock:
-            for (stage, reason), n in batch.dead_letters.items():
-                self.dlq[(stage, reason)] += n
+        for (stage, reason), n in batch.dead_letters.items():
+            self.dlq.labels(stage, reason).inc(n)
         self.event_latencies("source_to_silver", batch.silver_commit_us)
 
     def flushed(self, layer: str, table: str, result: Any, commit_us: list[int]) -> None:
@@ -83,45 +148,13 @@ class Metrics:
         if layer == "bronze":
             self.event_latencies("source_to_bronze", commit_us)
 
-    def render(self) -> str:
-        with self._lock:
-            lines = [
-                "# HELP ecom_stream_events_total Events, batches, bytes per agent.",
-                "# TYPE ecom_stream_events_total counter",
-            ]
-            for (agent, name), value in sorted(self.counters.items()):
-                # exact integers: `:g` would print 1041179 as 1.04118e+06
-                text = str(int(value)) if float(value).is_integer() else repr(float(value))
-                lines.append(f'ecom_stream_{name}_total{{agent="{agent}"}} {text}')
-            lines += [
-                "# HELP ecom_stream_dlq_total Records sent to the dead-letter topic.",
-                "# TYPE ecom_stream_dlq_total counter",
-            ]
-            for (stage, reason), n in sorted(self.dlq.items()):
-                lines.append(f'ecom_stream_dlq_total{{stage="{stage}",reason="{reason}"}} {n}')
-            lines += [
-                "# HELP ecom_stream_last_offset Highest offset landed per partition.",
-                "# TYPE ecom_stream_last_offset gauge",
-            ]
-            for (agent, topic, part), off in sorted(self.last_offset.items()):
-                lines.append(
-                    f'ecom_stream_last_offset{{agent="{agent}",topic="{topic}",'
-                    f'partition="{part}"}} {off}'
-                )
-            lines += [
-                "# HELP ecom_stream_latency_seconds Source commit to landing, recent.",
-                "# TYPE ecom_stream_latency_seconds summary",
-            ]
-            for path, values in sorted(self.latencies.items()):
-                vals = list(values)
-                for q in (0.5, 0.9, 0.99):
-                    lines.append(
-                        f'ecom_stream_latency_seconds{{path="{path}",quantile="{q}"}} '
-                        f"{_quantile(vals, q):.3f}"
-                    )
-                lines.append(f'ecom_stream_latency_seconds_count{{path="{path}"}} {len(vals)}')
-            lines.append(f"ecom_stream_uptime_seconds {time.time() - self.started:.0f}")
-        return "\n".join(lines) + "\n"
+    def landed(self, layer: str, topic: str, spans: dict[int, Any]) -> None:
+        for partition, span in spans.items():
+            self.offset(layer, topic, partition, span.last)
+
+    def render(self) -> bytes:
+        """The Prometheus text of every family (served with :data:`CONTENT_TYPE`)."""
+        return generate_latest(self.registry)
 
 
 METRICS = Metrics()

@@ -40,7 +40,7 @@ from common.progress import SILENT
 from connectors import manage
 from ecom import status as pipeline_status
 from stack import process, services
-from stream_apps import workers
+from stream_apps import metrics_read, workers
 from stream_apps.configuration import StreamSettings
 from tests.chaos.waltap import WalTap
 from tests.integration import stream_helpers as h
@@ -210,11 +210,7 @@ def metric_total(s: StreamSettings, name: str) -> dict[int, float]:
                 text = resp.read().decode()
         except OSError:
             continue
-        out[w.pid] = sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(f"ecom_stream_{name}_total")
-        )
+        out[w.pid] = metrics_read.counter_total([text], name)
     return out
 
 

@@ -23,6 +23,7 @@ import psycopg2
 import pyarrow.parquet as pq
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from minio import Minio
+from stream_apps.sink import client as s3_client
 
 from ecom import status as pipeline_status
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
@@ -30,7 +31,6 @@ from schemas.avro import AvroRegistry, UnknownSchema
 from schemas.columns import COLUMNS
 from stream_apps import pipeline, workers
 from stream_apps.configuration import StreamSettings
-from stream_apps.sink import client as s3_client
 
 Offsets = dict[tuple[str, int], int]
 

@@ -20,6 +20,7 @@ import psycopg2
 import pytest
 from minio.error import S3Error
 from psycopg2 import sql
+from pydantic import SecretStr
 
 from common.s3 import minio_client, stream_client
 from common.settings import Settings
@@ -32,7 +33,7 @@ from .conftest import run_cli
 AS_OF = "2026-11-01"  # the as-of of test_gold.py, so gold stays what it built
 
 
-def _as(settings: Settings, database: str, user: str, password: str) -> Any:
+def _as(settings: Settings, database: str, user: str, password: SecretStr) -> Any:
     return psycopg2.connect(settings.dsn(database, user=user, password=password), connect_timeout=5)
 
 

@@ -127,7 +127,7 @@ def test_data_survives_down_and_up(stack) -> None:  # type: ignore[no-untyped-de
 
     def client() -> Minio:
         return Minio(stack.s3_endpoint, access_key=stack.s3_access_key,
-                     secret_key=stack.s3_secret_key, secure=False)
+                     secret_key=stack.s3_secret_key.get_secret_value(), secure=False)
 
     name = f"_tests/survives-{uuid.uuid4().hex}.txt"
     client().put_object(stack.lake_bucket, name, io.BytesIO(b"still here"), 10)

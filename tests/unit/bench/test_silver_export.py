@@ -61,7 +61,7 @@ def test_export_rows_equal_the_stream_silver_table(table: str) -> None:
         "op": row["op"], "is_delete": row["op"] == "q", "source_lsn": SNAP.lsn,
         "commit_lsn": None, "tx_id": SNAP.tx_id, "tx_order": None, "commit_ts": SNAP.ts,
         "snapshot": True, "bronze_topic": f"ecom.public.{table}", "bronze_partition": 4,
-        "bronze_offset": 17, **values,
+        "bronze_offset": 17, "commit_date": SNAP.ts.date(), **values,
     }  # fmt: skip
     assert got.to_pylist() == silver_table(table, [record]).to_pylist()
 

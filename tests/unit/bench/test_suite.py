@@ -47,17 +47,17 @@ def test_bad_scales_are_refused(bad: str) -> None:
 GOLD = {
     "input": "export",
     "data": {"scale": 10.0, "source_rows_total": 23_600_000,
-             "silver_objects_before": {"orders": {"objects": 5000}}},
-    "rebuild": {"with_compaction": {"wall_s": 400.0, "peak_rss_mb": 2500.0},
-                "no_compaction": {"wall_s": 200.0, "peak_rss_mb": 2400.0}},
+             "silver_files_before": {"orders": {"files": 5000}}},
+    "rebuild": {"first": {"wall_s": 400.0, "peak_rss_mb": 2500.0},
+                "second": {"wall_s": 200.0, "peak_rss_mb": 2400.0}},
     "baseline_pandas": {"measured": True},
     "comparison": {
-        "rebuild_with_compaction_s": 400.0, "rebuild_no_compaction_s": 200.0,
-        "rebuild_with_compaction_peak_rss_mb": 2500.0, "pandas_s": 800.0,
-        "pandas_peak_rss_mb": 14000.0, "ratio_pandas_over_rebuild_with_compaction": 2.0,
-        "ratio_pandas_over_rebuild_no_compaction": 4.0,
+        "rebuild_first_s": 400.0, "rebuild_second_s": 200.0,
+        "rebuild_first_peak_rss_mb": 2500.0, "pandas_s": 800.0,
+        "pandas_peak_rss_mb": 14000.0, "ratio_pandas_over_rebuild_first": 2.0,
+        "ratio_pandas_over_rebuild_second": 4.0,
         "targets": {"rebuild_s": 600, "peak_rss_mb": 4096},
-        "target_met_with_compaction": True, "target_met_no_compaction": True,
+        "target_met_first": True, "target_met_second": True,
     },
 }  # fmt: skip
 
@@ -72,8 +72,8 @@ def test_markdown_shows_measured_figures_and_not_measured_parts() -> None:
         },
     }
     md = report.markdown(doc)
-    assert "| gold rebuild scale 10.0 (23,600,000 rows, bench export), first compaction of " \
-           "5,000 objects | 400.0 s, 2,500 MB peak | pandas read_sql + to_sql: 800.0 s, " \
+    assert "| gold rebuild scale 10.0 (23,600,000 rows, bench export, 5,000 silver files), " \
+           "first build | 400.0 s, 2,500 MB peak | pandas read_sql + to_sql: 800.0 s, " \
            "14,000 MB | 2 | < 600 s, < 4 GB (met) |" in md  # fmt: skip
     curve = [line for line in md.splitlines() if line.startswith("| 10 |")]
     assert curve == [

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr, ValidationError
 
 from common.errors import ConfigError
-from common.settings import load
+from common.settings import EcomSettings, Settings, load
+from compaction.configuration import GoldSettings
+from ecom import health
+from ecom.health import HealthSettings
+from stream_apps import configuration as stream_configuration
+from stream_apps.configuration import StreamSettings
 
 ALL_ECOM = [
     "ECOM_HOME",
@@ -51,8 +57,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Non
 
 def test_settings_are_frozen() -> None:
     s = load()
-    with pytest.raises(AttributeError):
-        s.pg_port = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="frozen"):
+        s.pg_port = 1
 
 
 @pytest.mark.parametrize(
@@ -97,5 +103,82 @@ def test_secrets_masked_unless_asked() -> None:
     assert "ecom-dev" not in masked["source_dsn"]
     assert masked["source_dsn"] == "postgresql://ecom:****@127.0.0.1:5432/ecommerce_source"
     clear = s.as_dict(show_secrets=True)
-    assert clear["s3_secret_key"] == s.s3_secret_key
+    assert clear["s3_secret_key"] == s.s3_secret_key.get_secret_value()
     assert clear["source_dsn"] == s.source_dsn
+
+
+SETTINGS_CLASSES = [Settings, StreamSettings, GoldSettings, HealthSettings]
+
+
+@pytest.mark.parametrize("cls", SETTINGS_CLASSES, ids=lambda c: c.__name__)
+def test_every_setting_has_a_docstring_and_an_ecom_variable(cls: type[EcomSettings]) -> None:
+    for name, info in cls.model_fields.items():
+        assert info.description, f"{cls.__name__}.{name} has no docstring"
+        assert cls.variable(name).startswith("ECOM_"), name
+    variables = list(cls.variables().values())
+    assert len(set(variables)) == len(variables)
+
+
+def test_variables_follow_the_prefix() -> None:
+    assert Settings.variable("pg_port") == "ECOM_PG_PORT"
+    assert StreamSettings.variable("batch_size") == "ECOM_STREAM_BATCH_SIZE"
+    assert GoldSettings.variable("lake_target_file_mb") == "ECOM_GOLD_LAKE_TARGET_FILE_MB"
+    assert HealthSettings.variable("max_lag") == "ECOM_STATUS_MAX_LAG"
+
+
+def test_no_two_classes_read_the_same_variable() -> None:
+    seen: dict[str, str] = {}
+    for cls in SETTINGS_CLASSES:
+        for name, variable in cls.variables().items():
+            if name == "base":  # the shared settings, handed over, not read from a variable
+                continue
+            assert variable not in seen, f"{variable}: {seen.get(variable)} and {cls.__name__}"
+            seen[variable] = cls.__name__
+
+
+def test_service_hosts_default_to_the_bind_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOM_HOST", "10.1.2.3")
+    monkeypatch.setenv("ECOM_S3_HOST", "minio")
+    s = load()
+    assert (s.pg_host, s.kafka_host, s.connect_host, s.s3_host) == (
+        "10.1.2.3", "10.1.2.3", "10.1.2.3", "minio",
+    )  # fmt: skip
+
+
+def test_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOM_PG_PORT", "")
+    monkeypatch.setenv("ECOM_PG_PASSWORD", "")
+    s = load()
+    assert s.pg_port == 5432 and s.pg_password.get_secret_value() == "ecom-dev"
+
+
+def test_a_bad_secret_is_named_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOM_STREAM_S3_SECRET_KEY", "tiny7")
+    with pytest.raises(ConfigError) as err:
+        load()
+    assert "ECOM_STREAM_S3_SECRET_KEY" in str(err.value) and "tiny7" not in str(err.value)
+
+
+def test_errors_are_one_line_and_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECOM_STREAM_PARTITIONS", "1000")
+    with pytest.raises(ConfigError) as err:
+        stream_configuration.load()
+    assert str(err.value) == (
+        "ECOM_STREAM_PARTITIONS='1000' is out of range [1, 256] (fix ECOM_STREAM_PARTITIONS)"
+    )
+
+
+def test_secrets_are_secretstr() -> None:
+    s = load()
+    for name in ("pg_password", "replication_password", "gold_password", "s3_secret_key",
+                 "stream_s3_secret_key", "pii_salt"):  # fmt: skip
+        value = getattr(s, name)
+        assert isinstance(value, SecretStr) and value.get_secret_value() not in repr(s), name
+
+
+def test_a_range_error_of_an_aliased_setting_gives_its_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ECOM_STATUS_SAMPLE_SECONDS", "90")
+    with pytest.raises(ConfigError, match=r"ECOM_STATUS_SAMPLE_SECONDS='90' is out of range \[0, 60\]"):
+        health.load()

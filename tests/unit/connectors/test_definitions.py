@@ -61,8 +61,8 @@ def test_placeholders_are_filled_from_settings(monkeypatch: pytest.MonkeyPatch) 
 def test_no_credentials_committed_in_definition() -> None:
     text = resources.files("connectors").joinpath("ecommerce-source.json").read_text()
     s = load()
-    assert s.replication_password not in text
-    assert s.pg_password not in text
+    assert s.replication_password.get_secret_value() not in text
+    assert s.pg_password.get_secret_value() not in text
 
 
 def test_unknown_placeholder_is_a_clear_error() -> None:

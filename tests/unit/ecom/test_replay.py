@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -147,7 +146,7 @@ def test_plan_partition_out_of_range() -> None:
 
 
 def test_audit_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings = replace(load(), home=tmp_path)
+    settings = load().model_copy(update={"home": tmp_path})
     p = plan(Target("earliest"))
     path = replay.write_audit(settings, p)
     replay.write_audit(settings, p)

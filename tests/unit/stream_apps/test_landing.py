@@ -49,6 +49,9 @@ class NoMetrics:
     def flushed(self, layer: str, table: str, result: Any, commit_us: list[int]) -> None:
         pass
 
+    def landed(self, layer: str, topic: str, spans: Any) -> None:
+        pass
+
 
 class Clock:
     def __init__(self) -> None:
