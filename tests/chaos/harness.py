@@ -276,17 +276,15 @@ def _committed_reach(s: StreamSettings, target: Offsets, deadline: float) -> Non
 
 def recovery_seconds(s: StreamSettings, t_fault: float, wal: int, cdc_start: Offsets) -> float:
     """Seconds from the fault until everything the source had committed at the fault
-    (WAL position ``wal``) is landed: published by Debezium, committed by the stream
-    group on every CDC partition (bronze and silver agents), and the silver records that
-    made committed by the silver sink. Includes the pipeline's normal latency (a few s)."""
+    (WAL position ``wal``) is landed: published by Debezium and committed by the stream
+    group on every CDC partition, which it does only once both lake layers hold the
+    offset (and its silver record was acknowledged). Includes the pipeline's normal
+    latency (a few s)."""
     deadline = time.monotonic() + RECOVERY_TIMEOUT
     _seen_change_after(s, cdc_start, wal, deadline)
     cdc_end = _retrying(lambda: h.end_offsets(s.base.kafka_bootstrap, h.cdc_topics(s)),
                         deadline, "CDC end offsets")  # fmt: skip
     _committed_reach(s, cdc_end, deadline)
-    silver_end = _retrying(lambda: h.end_offsets(s.base.kafka_bootstrap, h.silver_topics(s)),
-                           deadline, "silver end offsets")  # fmt: skip
-    _committed_reach(s, silver_end, deadline)
     return time.monotonic() - t_fault
 
 

@@ -32,19 +32,19 @@ class ExportedLake:
 
 
 def seed_and_export(
-    settings: Settings, name: str, *, scale: float, seed: int, as_of: date,
-    rows_per_object: int = 1000, dirty_rate: float = 0.01,
+    settings: Settings, name: str, *, scale: float, seed: int, anchor: date,
+    rows_per_file: int = 200_000, dirty_rate: float = 0.01,
 ) -> ExportedLake:  # fmt: skip
     res = run_cli(
         "generate", "seed", "--scale", str(scale), "--truncate", "--seed", str(seed),
-        "--anchor-date", as_of.isoformat(), "--dirty-rate", str(dirty_rate),
+        "--anchor-date", anchor.isoformat(), "--dirty-rate", str(dirty_rate),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     s3 = minio_client(settings)
     silver, bronze = f"{name}-silver", f"{name}-bronze"
     for bucket in (silver, bronze):
         silver_export.empty_bucket(s3, bucket)
-    result = silver_export.export(settings, bucket=silver, rows_per_object=rows_per_object)
+    result = silver_export.export(settings, bucket=silver, rows_per_file=rows_per_file)
     return ExportedLake(settings, silver, bronze, result)
 
 
@@ -58,12 +58,14 @@ def drop(exported: ExportedLake) -> None:
 
 @contextmanager
 def rebuilt(
-    settings: Settings, name: str, *, scale: float, seed: int, as_of: date,
-    rows_per_object: int = 1000, dirty_rate: float = 0.01,
+    settings: Settings, name: str, *, scale: float, seed: int, anchor: date, as_of: date,
+    rows_per_file: int = 200_000, dirty_rate: float = 0.01,
 ) -> Iterator[ExportedLake]:  # fmt: skip
-    """An exported lake with gold rebuilt from it as of ``as_of``; dropped afterwards."""
-    exported = seed_and_export(settings, name, scale=scale, seed=seed, as_of=as_of,
-                               rows_per_object=rows_per_object, dirty_rate=dirty_rate)  # fmt: skip
+    """A lake exported from a seed anchored at ``anchor``, with gold rebuilt from it as of
+    ``as_of`` (today or later: the lake is read as it was at the end of that day);
+    dropped afterwards."""
+    exported = seed_and_export(settings, name, scale=scale, seed=seed, anchor=anchor,
+                               rows_per_file=rows_per_file, dirty_rate=dirty_rate)  # fmt: skip
     try:
         res = run_cli("gold", "rebuild", "--as-of", as_of.isoformat(), env=exported.env)
         assert res.returncode == 0, res.stderr

@@ -9,22 +9,21 @@ after a test's own changes) or keys, never rely on global counts.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
-import pyarrow.parquet as pq
+import pyarrow.dataset as pads
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from minio import Minio
-from stream_apps.sink import client as s3_client
 
+from common.s3 import stream_client as s3_client
+from compaction.lake import Lake
 from ecom import status as pipeline_status
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
 from schemas.avro import AvroRegistry, UnknownSchema
@@ -218,82 +217,78 @@ def read_silver_topic(
 
 
 # ---------------------------------------------------------------- lake
-def lake_objects(s3: Minio, bucket: str, table: str) -> list[tuple[str, lake.ObjectKey]]:
-    out = []
-    for obj in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=True):
-        name = obj.object_name or ""
-        out.append((name, lake.parse_key(name)))  # every object must have a valid key
-    return out
+def lake_table(s: StreamSettings, layer: str, table: str) -> Any:
+    """The table's Delta table in ``layer`` (a ``deltalake.DeltaTable``), or None."""
+    lake_ = Lake(s.base)
+    return lake_.open(lake_.ref(layer, table))
 
 
 def read_lake(
-    s3: Minio,
-    bucket: str,
+    s: StreamSettings,
+    layer: str,
     table: str,
-    keep: Callable[[lake.ObjectKey], bool] | None = None,
+    window: dict[int, tuple[int, int]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of every Parquet object of ``table`` in ``bucket`` (``keep`` filters objects by
-    key), each with ``_object`` naming where it came from."""
-    names = [name for name, key in lake_objects(s3, bucket, table) if keep is None or keep(key)]
-
-    def fetch(name: str) -> list[dict[str, Any]]:
-        resp = s3.get_object(bucket, name)
-        try:
-            data = resp.read()
-        finally:
-            resp.close()
-            resp.release_conn()
-        got = pq.read_table(io.BytesIO(data)).to_pylist()
-        for row in got:
-            row["_object"] = name
-        return got
-
-    rows: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for got in pool.map(fetch, names):
-            rows.extend(got)
+    """Rows of ``table``'s Delta table in ``layer``; with ``window`` only those whose Kafka
+    offset lies in ``window[partition] = (start, end)`` (start inclusive, end exclusive)."""
+    dt = lake_table(s, layer, table)
+    if dt is None:
+        return []
+    coords = lake.COORDINATES[layer]
+    where = None
+    for p, (lo, hi) in (window or {}).items():
+        term = (
+            (pads.field(coords.partition) == p)
+            & (pads.field(coords.offset) >= lo)
+            & (pads.field(coords.offset) < hi)
+        )
+        where = term if where is None else where | term
+    if window is not None and where is None:
+        return []
+    rows: list[dict[str, Any]] = dt.to_pyarrow_dataset().to_table(filter=where).to_pylist()
     return rows
-
-
-def overlaps(window: dict[int, tuple[int, int]]) -> Callable[[lake.ObjectKey], bool]:
-    """Object filter: the object's offsets meet ``window[partition] = (start, end)``
-    (``start`` inclusive, ``end`` exclusive)."""
-
-    def keep(key: lake.ObjectKey) -> bool:
-        span = window.get(key.partition)
-        return span is not None and key.last_offset >= span[0] and key.first_offset < span[1]
-
-    return keep
 
 
 def read_bronze(
     s: StreamSettings,
-    s3: Minio,
     table: str,
     start: Offsets | None = None,
     end: Offsets | None = None,
 ) -> list[dict[str, Any]]:
     """Bronze rows of ``table`` (optionally only those with start <= offset < end)."""
-    keep = None
-    topic = s.base.cdc_topic(table)
-    if end is not None:
-        window = {p: ((start or {}).get((t, p), 0), hi) for (t, p), hi in end.items() if t == topic}
-        keep = overlaps(window)
-    rows = read_lake(s3, s.base.bronze_bucket, table, keep)
     if end is None:
-        return rows
-    return [
-        r
-        for r in rows
-        if (start or {}).get((r["topic"], r["partition"]), 0)
-        <= r["offset"]
-        < end.get((r["topic"], r["partition"]), -1)
-    ]
+        return read_lake(s, lake.BRONZE, table)
+    topic = s.base.cdc_topic(table)
+    window = {p: ((start or {}).get((t, p), 0), hi) for (t, p), hi in end.items() if t == topic}
+    return read_lake(s, lake.BRONZE, table, window)
 
 
-def read_silver(s: StreamSettings, s3: Minio, table: str) -> list[dict[str, Any]]:
-    """The whole silver change-log of ``table`` (Parquet, bucket ``silver``)."""
-    return read_lake(s3, s.base.silver_bucket, table)
+def read_silver(s: StreamSettings, table: str) -> list[dict[str, Any]]:
+    """The whole silver change-log of ``table`` (its silver Delta table)."""
+    return read_lake(s, lake.SILVER, table)
+
+
+def duplicate_coordinates(s: StreamSettings, layer: str, table: str) -> int:
+    """Rows of the table whose Kafka coordinates another row of it also has."""
+    import duckdb
+
+    dt = lake_table(s, layer, table)
+    if dt is None:
+        return 0
+    c = lake.COORDINATES[layer]
+    data = dt.to_pyarrow_dataset()  # noqa: F841 (read by DuckDB by name)
+    (dupes,) = duckdb.sql(
+        f'SELECT count(*) - count(DISTINCT ("{c.topic}", "{c.partition}", "{c.offset}")) '
+        "FROM data"
+    ).fetchone() or (0,)
+    return int(dupes)
+
+
+def lake_files(s: StreamSettings, layer: str, table: str) -> tuple[int, int]:
+    """(data files, rows) of the table's Delta table in ``layer``."""
+    lake_ = Lake(s.base)
+    info = lake_.info(lake_.ref(layer, table))
+    return info.files, info.rows
 
 
 def dedupe(rows: Iterable[dict[str, Any]], cols: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -73,7 +73,7 @@ def _metrics(s: StreamSettings) -> list[str]:
 
 def _silver_coords(s: StreamSettings, s3: Minio, table: str) -> set[tuple[str, int, int]]:
     return {(r["bronze_topic"], r["bronze_partition"], r["bronze_offset"])
-            for r in h.read_silver(s, s3, table)}  # fmt: skip
+            for r in h.read_silver(s, table)}  # fmt: skip
 
 
 def _compacted(table: str, rows: list[dict[str, Any]]) -> Any:
@@ -181,7 +181,7 @@ def test_bad_message_goes_to_the_dlq_with_its_reason(
     # bronze keeps the message byte for byte
     window_start = {(topic, partition): offset}
     window_end = {(topic, partition): offset + 1}
-    (row,) = h.read_bronze(s, s3, bad.table, window_start, window_end)
+    (row,) = h.read_bronze(s, bad.table, window_start, window_end)
     assert row["value"] == bad.value and row["key"] == bad.key
     assert row["decode_error"] == bad.bronze_error
     # nothing of it in silver; the reason is counted on /metrics
@@ -196,7 +196,7 @@ def test_the_stream_goes_on_after_bad_input(
     assert h.worker_pids(s).get(0) == injected["pid"], "the worker restarted: it crashed"
     assert h.workers_up(s, 1)
     campaign = injected["campaign"]
-    rows = h.silver_current("marketing_campaigns", h.read_silver(s, s3, "marketing_campaigns"))
+    rows = h.silver_current("marketing_campaigns", h.read_silver(s, "marketing_campaigns"))
     assert rows[campaign]["campaign_name"] == "after bad input"
 
 
@@ -260,12 +260,12 @@ def test_truncate_removes_the_table_rows_from_silver_state_and_gold(
     end = h.end_offsets(s.base.kafka_bootstrap, [topic])
 
     # bronze: the truncate event, without a key
-    bronze = h.read_bronze(s, s3, table, start, end)
+    bronze = h.read_bronze(s, table, start, end)
     truncates = [r for r in bronze if r["op"] == "t"]
     assert len(truncates) == 1 and truncates[0]["key"] is None, [r["op"] for r in bronze]
     assert {r["op"] for r in bronze if not r["is_tombstone"]} == {"c", "t"}
     # silver: a truncate record (delete flag, no key) after the two moves
-    log = h.read_silver(s, s3, table)
+    log = h.read_silver(s, table)
     t_rows = [r for r in log if (r["bronze_partition"], r["bronze_offset"]) ==
               (truncates[0]["partition"], truncates[0]["offset"])]  # fmt: skip
     assert [(r["op"], r["is_delete"], r["transaction_id"]) for r in t_rows] == [("t", True, None)]
@@ -315,12 +315,12 @@ def test_duplicate_delivery_is_deduplicated_by_key_and_lsn(
     h.wait_caught_up(s, CAUGHT_UP)
     end = h.end_offsets(bootstrap, [topic])
 
-    bronze = [r for r in h.read_bronze(s, s3, "customers", start, end)
+    bronze = [r for r in h.read_bronze(s, "customers", start, end)
               if not r["is_tombstone"] and h.key_of(r["key"], "customers") == cid]  # fmt: skip
     assert len(bronze) == 4 and len({r["offset"] for r in bronze}) == 4
     assert len({(r["source_lsn"], r["value"]) for r in bronze}) == 2
     lsns = sorted({r["source_lsn"] for r in bronze})
-    log = h.read_silver(s, s3, "customers")  # ids may repeat across truncates: match LSNs
+    log = h.read_silver(s, "customers")  # ids may repeat across truncates: match LSNs
     mine = [r for r in log if r["customer_id"] == cid and r["source_lsn"] in lsns]
     assert len(mine) == 4 and len({(r["bronze_partition"], r["bronze_offset"]) for r in mine}) == 4
     con = _compacted("customers", log)

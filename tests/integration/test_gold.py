@@ -13,30 +13,30 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg2
 import pytest
 
 from common.settings import Settings
-from compaction import compact, lakeio
 from compaction.configuration import LOCK_KEY
 from compaction.gold import GOLD_TABLES
+from compaction.lake import Lake
 from ecom import status as pipeline_status
 from stream_apps.configuration import StreamSettings
 from tests.integration import gold_reference as ref
 from tests.integration.conftest import run_cli
 from tests.integration.stream_helpers import (
-    data_columns,
-    dedupe,
     read_silver,
-    s3_client,
     silver_changes,
-    silver_current,
 )
 
-AS_OF = date(2026, 11, 1)
+#: The seed's anchor: its order dates lead up to this day.
+ANCHOR = date(2026, 11, 1)
+#: Gold is built as of today: an earlier day would read the lake as it was at its end
+#: (Delta time travel), before this test wrote it.
+AS_OF = datetime.now(UTC).date()
 COMPARED = tuple(ref.COLUMNS)
 
 
@@ -73,7 +73,7 @@ def built(stream: StreamSettings) -> Iterator[dict[str, Any]]:
     """Seed + live traffic + caught up + one rebuild as of AS_OF."""
     res = run_cli(
         "generate", "seed", "--scale", "0.005", "--truncate", "--seed", "3",
-        "--anchor-date", AS_OF.isoformat(),
+        "--anchor-date", ANCHOR.isoformat(),
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     res = run_cli("generate", "live", "--rate", "300", "--duration", "8", "--seed", "5",
@@ -166,7 +166,7 @@ def _expected_history(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 def test_customer_history_has_a_version_per_change(built: dict[str, Any]) -> None:
     s: Settings = built["settings"]
-    rows = read_silver(built["stream"], s3_client(s), "customers")
+    rows = read_silver(built["stream"], "customers")
     want = _expected_history(rows)
     since = min(v[4] for v in want)
     got = sorted(
@@ -191,17 +191,43 @@ def test_second_rebuild_is_idempotent(built: dict[str, Any]) -> None:
     assert "checks, OK" in res.stdout, res.stdout
 
 
-def test_as_of_moves_the_30_day_window(built: dict[str, Any]) -> None:
+def test_as_of_a_time_reads_the_lake_as_it_was_then(built: dict[str, Any]) -> None:
+    """Delta time travel: gold built now as of a past moment equals the gold a build at
+    that moment produced, although the lake has grown since."""
     s: Settings = built["settings"]
-    other = date(2026, 6, 15)
-    res, _ = _rebuild("--as-of", other.isoformat(), "--no-compact")
+    stream: StreamSettings = built["stream"]
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
     assert res.returncode == 0, res.stderr
+    then_gold = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
+    time.sleep(1.5)  # commits after this instant are after it to the millisecond
+    then = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(1.5)
+    res = run_cli("generate", "live", "--rate", "200", "--duration", "4", "--seed", "77")
+    assert res.returncode == 0, res.stderr
+    pipeline_status.wait_caught_up(stream, 240)
     try:
-        got = ref.gold(s.gold_dsn, "agg_inventory_status")
-        assert got == ref.reference(s.source_dsn, "agg_inventory_status", other)
-        assert got != ref.reference(s.source_dsn, "agg_inventory_status", AS_OF)
+        res, _ = _rebuild("--as-of", then.isoformat().replace("+00:00", "Z"))
+        assert res.returncode == 0, res.stderr
+        assert "lake as of" in res.stderr
+        assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == then_gold
+        res, _ = _rebuild("--as-of", AS_OF.isoformat())
+        assert res.returncode == 0, res.stderr
+        assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) != then_gold, "the traffic changed nothing"
     finally:
-        res, _ = _rebuild("--as-of", AS_OF.isoformat(), "--no-compact")
+        res, _ = _rebuild("--as-of", AS_OF.isoformat())
+        assert res.returncode == 0, res.stderr
+
+
+def test_as_of_a_day_before_the_lake_existed_builds_empty_gold(built: dict[str, Any]) -> None:
+    s: Settings = built["settings"]
+    before = AS_OF - timedelta(days=400)
+    try:
+        res, _ = _rebuild("--as-of", before.isoformat())
+        assert res.returncode == 0, res.stderr
+        assert ref.gold(s.gold_dsn, "dim_customers") == []
+        assert _last_log(s)["as_of"] == before
+    finally:
+        res, _ = _rebuild("--as-of", AS_OF.isoformat())
         assert res.returncode == 0, res.stderr
 
 
@@ -216,7 +242,7 @@ def test_failed_rebuild_keeps_previous_gold_and_logs_failure(built: dict[str, An
     assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == before
     log = _last_log(s)
     assert log["status"] == "failed" and log["finished_at"] is not None
-    assert "nosuch-silver" in log["error"] and log["step"] == "compact"
+    assert "nosuch-silver" in log["error"] and log["step"] == "current state"
 
 
 def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> None:
@@ -227,7 +253,7 @@ def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> Non
         with holder.cursor() as cur:
             cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         before = _last_log(s)["build_id"]
-        res, seconds = _rebuild("--no-compact")
+        res, seconds = _rebuild()
         assert res.returncode == 1
         assert "another gold rebuild is running (since " in res.stderr, res.stderr
         assert seconds < 30
@@ -237,11 +263,12 @@ def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> Non
 
 
 def test_readers_see_old_or_new_gold_never_a_mix(built: dict[str, Any]) -> None:
-    """Rebuilds alternate between two as-of dates while a reader polls; in every snapshot
-    the 30-day units of agg_inventory_status must be the value that belongs to the
-    as-of of the latest successful build (both are swapped in one transaction)."""
+    """Rebuilds alternate between two as-of dates (today; a day before the lake existed,
+    whose gold is empty) while a reader polls; in every snapshot the 30-day units of
+    agg_inventory_status must be the value that belongs to the as-of of the latest
+    successful build (both are swapped in one transaction)."""
     s: Settings = built["settings"]
-    dates = (AS_OF, date(2026, 6, 15))
+    dates = (AS_OF, AS_OF - timedelta(days=400))
     sql = (
         "SELECT (SELECT as_of FROM public.gold_build_log WHERE status = 'succeeded' "
         "ORDER BY build_id DESC LIMIT 1), (SELECT sum(units_sold_30d) FROM "
@@ -271,8 +298,7 @@ def test_readers_see_old_or_new_gold_never_a_mix(built: dict[str, Any]) -> None:
     try:
         for d in (*dates, *dates):
             proc = subprocess.run(
-                [sys.executable, "-m", "ecom.cli", "gold", "rebuild", "--no-compact",
-                 "--as-of", d.isoformat()],
+                [sys.executable, "-m", "ecom.cli", "gold", "rebuild", "--as-of", d.isoformat()],
                 capture_output=True, text=True, timeout=600,
             )  # fmt: skip
             assert proc.returncode == 0, proc.stderr
@@ -283,56 +309,35 @@ def test_readers_see_old_or_new_gold_never_a_mix(built: dict[str, Any]) -> None:
     for d in dates:
         assert len(seen[d]) == 1, f"as of {d} readers saw {seen[d]}: a mix of two builds"
     assert seen[dates[0]] != seen[dates[1]], "the two as-of dates must give different gold"
-    res, _ = _rebuild("--as-of", AS_OF.isoformat(), "--no-compact")
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
     assert res.returncode == 0, res.stderr
 
 
-def coords(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    return sorted({(r["bronze_partition"], r["bronze_offset"]) for r in rows})
-
-
-def current(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """Silver's current orders, without the reader's ``_object`` column."""
-    return {k: data_columns("orders", r) for k, r in silver_current("orders", rows).items()}
-
-
-def test_compaction_crash_loses_and_doubles_nothing(
-    built: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    """Crash between writing a merged object and deleting the merged ones: readers
-    (which dedupe) see the same change-log; the next compaction removes the doubles."""
+def test_lake_maintenance_changes_no_gold(built: dict[str, Any]) -> None:
+    """`ecom lake optimize` compacts each table to at most 2 files per day partition and
+    `ecom lake vacuum` deletes the replaced files; gold rebuilt on the result is the same."""
     s: Settings = built["settings"]
-    stream: StreamSettings = built["stream"]
-    res = run_cli("generate", "live", "--rate", "200", "--duration", "4", "--seed", "9")
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
     assert res.returncode == 0, res.stderr
-    pipeline_status.wait_caught_up(stream, 240)
-    s3 = lakeio.client(s)
-    table = "orders"
-    objects_before = lakeio.list_table(s3, s.silver_bucket, table)
-    assert any(len(g) > 1 for g in compact.folders(objects_before).values()), (
-        "live traffic left no small objects to merge"
-    )
-    rows = read_silver(stream, s3_client(s), table)
-    unique_before = dedupe(rows, ("bronze_partition", "bronze_offset"))
-    state_before = current(rows)
+    before = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
+    done = run_cli("lake", "optimize", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lake = Lake(s)
+    for ref_ in lake.refs():
+        info = lake.info(ref_)
+        assert info.exists, ref_
+        assert max(info.files_per_day.values()) <= 2, (ref_, info.files_per_day)
+    done = run_cli("lake", "vacuum", "--retention", "0", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "files deleted" in done.stdout
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == before
+    hist = run_cli("lake", "history", "orders", "--layer", "bronze", "--limit", "50", "--json")
+    assert hist.returncode == 0, hist.stderr
+    import json
 
-    def crash(*_args: Any, **_kwargs: Any) -> None:
-        raise RuntimeError("simulated crash before deleting the merged objects")
-
-    monkeypatch.setattr(lakeio, "remove", crash)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        compact.compact_table(s3, s.silver_bucket, "silver", table, target_bytes=1 << 30,
-                              scratch=tmp_path, workers=4)  # fmt: skip
-    monkeypatch.undo()
-    rows = read_silver(stream, s3_client(s), table)
-    assert len(rows) > len(unique_before), "the crash should have left duplicates"
-    assert coords(rows) == coords(unique_before)
-    assert current(rows) == state_before
-
-    compact.compact_table(s3, s.silver_bucket, "silver", table, target_bytes=1 << 30,
-                          scratch=tmp_path, workers=4)  # fmt: skip
-    after = lakeio.list_table(s3, s.silver_bucket, table)
-    assert all(len(g) == 1 for g in compact.folders(after).values())
-    rows = read_silver(stream, s3_client(s), table)
-    assert len(rows) == len(unique_before), "duplicates left after the second compaction"
-    assert current(rows) == state_before
+    ops = [c["operation"] for c in json.loads(hist.stdout)]
+    assert "OPTIMIZE" in ops and "VACUUM END" in ops, ops
+    writes = [c for c in json.loads(hist.stdout) if c["operation"] == "WRITE"]
+    assert writes and all(c["topic"] == s.cdc_topic("orders") and c["offsets"] for c in writes)

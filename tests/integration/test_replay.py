@@ -3,7 +3,6 @@ and the replay proof: a full replay changes nothing in bronze, silver's state or
 
 from __future__ import annotations
 
-import io
 import json
 from collections import Counter
 from datetime import date
@@ -11,7 +10,6 @@ from typing import Any
 
 import psycopg2
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from compaction import state
@@ -66,18 +64,24 @@ def test_dry_run_prints_the_plan_and_changes_nothing(stream: StreamSettings) -> 
             "replay", "--group", stream.app_id, "--table", TABLE, "--to-earliest", "--dry-run"
         )
         assert r.returncode == 0, r.stderr
-        assert stream.base.cdc_topic(TABLE) in r.stdout and stream.silver_topic(TABLE) in r.stdout
-        assert "reprocess" in r.stdout and "nothing is duplicated" in r.stdout
+        # the CDC topic only: both lake layers are landed from it, silver topics are output
+        assert stream.base.cdc_topic(TABLE) in r.stdout
+        assert stream.silver_topic(TABLE) not in r.stdout
+        assert "reprocess" in r.stdout
         assert "ALL dates" in r.stdout and "dry run: nothing changed" in r.stdout
         assert committed(stream) == before
     finally:
         workers.start(stream, 1, wait_seconds=90)
 
 
+def _files_and_rows(s: StreamSettings) -> dict[str, tuple[int, int]]:
+    return {layer: h.lake_files(s, layer, TABLE) for layer in ("bronze", "silver")}
+
+
 def test_reset_to_earliest_then_catch_up_without_extra_copies(stream: StreamSettings) -> None:
-    s3 = h.s3_client(stream.base)
     h.wait_caught_up(stream, 240)
-    bronze_before = len(h.lake_objects(s3, stream.base.bronze_bucket, TABLE))
+    lake_before = _files_and_rows(stream)
+    assert lake_before["bronze"][1] > 0, "nothing in bronze to replay"
     audit = replay.audit_path(stream.base)
     audit_lines = len(audit.read_text().splitlines()) if audit.exists() else 0
     try:
@@ -110,7 +114,8 @@ def test_reset_to_earliest_then_catch_up_without_extra_copies(stream: StreamSett
     finally:
         workers.start(stream, 1, wait_seconds=90)
     pipeline_status.wait_caught_up(stream, 240)
-    assert len(h.lake_objects(s3, stream.base.bronze_bucket, TABLE)) == bronze_before
+    # the same rows and the same data files in both layers: nothing was landed again
+    assert _files_and_rows(stream) == lake_before
 
 
 @pytest.mark.parametrize(
@@ -143,55 +148,44 @@ PROOF_AS_OF = date(2026, 11, 1)
 Coords = Counter[tuple[str, int, int]]
 
 
-def _read_parquet(s3: Any, bucket: str, name: str, columns: list[str] | None = None) -> pa.Table:
-    resp = s3.get_object(bucket, name)
-    try:
-        return pq.read_table(io.BytesIO(resp.read()), columns=columns)
-    finally:
-        resp.close()
-        resp.release_conn()
-
-
-def bronze_snapshot(s: StreamSettings) -> tuple[list[str], Coords]:
-    """Every bronze object key, and how many times each Kafka (topic, partition, offset)
-    is held across the bronze objects."""
-    s3 = h.s3_client(s.base)
-    keys = sorted(n for t in SOURCE_TABLES for n, _ in h.lake_objects(s3, s.base.bronze_bucket, t))
+def bronze_snapshot(s: StreamSettings) -> tuple[dict[str, tuple[int, int]], Coords]:
+    """(data files, rows) of every bronze table, and how many times each Kafka (topic,
+    partition, offset) is held across them."""
+    files = {t: h.lake_files(s, "bronze", t) for t in SOURCE_TABLES}
     coords: Coords = Counter()
-    for name in keys:
-        got = _read_parquet(s3, s.base.bronze_bucket, name, ["topic", "partition", "offset"])
-        coords.update(zip(*(got.column(c).to_pylist() for c in got.column_names), strict=True))
-    return keys, coords
+    for table in SOURCE_TABLES:
+        dt = h.lake_table(s, "bronze", table)
+        if dt is not None:
+            got = dt.to_pyarrow_table(columns=["topic", "partition", "offset"])
+            coords.update(zip(*(got.column(c).to_pylist() for c in got.column_names), strict=True))
+    return files, coords
 
 
 def silver_log(s: StreamSettings, table: str) -> pa.Table:
-    """The whole silver change-log of ``table``, every Parquet object read with pyarrow."""
-    s3 = h.s3_client(s.base)
-    parts = [
-        _read_parquet(s3, s.base.silver_bucket, name)
-        for name, _key in h.lake_objects(s3, s.base.silver_bucket, table)
-    ]
-    if not parts:
+    """The whole silver change-log of ``table``, its Delta table read with deltalake."""
+    dt = h.lake_table(s, "silver", table)
+    if dt is None:
         return state.silver_arrow_schema(table).empty_table()
-    return pa.concat_tables(parts, promote_options="default")
+    return dt.to_pyarrow_table()
 
 
 def silver_snapshot(s: StreamSettings) -> dict[str, Any]:
-    """Per table: the raw row count of the change-log, the change-log deduplicated by
-    bronze coordinates (every copy of a coordinate must be identical), and silver's
-    current state computed by the rebuild's own logic (compaction.state, DuckDB: dedupe
-    by bronze coordinates, last version per key by commit position)."""
+    """Per table: the data files and raw rows of the change-log, the change-log by bronze
+    coordinates (no coordinate may be held twice), and silver's current state computed
+    by the rebuild's own logic (compaction.state, DuckDB: last version per key by commit
+    position)."""
     con = state.connect(memory_limit="512MB", threads=1)
-    out: dict[str, Any] = {"raw": {}, "log": {}, "state": {}}
+    out: dict[str, Any] = {"raw": {}, "files": {}, "log": {}, "state": {}}
     try:
         for table in SOURCE_TABLES:
             log = silver_log(s, table)
             out["raw"][table] = log.num_rows
+            out["files"][table] = h.lake_files(s, "silver", table)[0]
             unique: dict[tuple[int, int], dict[str, Any]] = {}
             for row in log.to_pylist():
                 coords = (row["bronze_partition"], row["bronze_offset"])
-                first = unique.setdefault(coords, row)
-                assert first == row, f"silver {table} {coords}: two different copies"
+                assert coords not in unique, f"silver {table} holds {coords} twice"
+                unique[coords] = row
             out["log"][table] = unique
             state.load_changes(con, table, log)
             pk = PRIMARY_KEYS[table]
@@ -235,12 +229,10 @@ def first_difference(before: list[Any], after: list[Any]) -> str:
 def test_full_replay_changes_nothing_in_bronze_silver_or_gold(stream: StreamSettings) -> None:
     """The replay proof: on a caught-up pipeline (seed + live traffic with deletes), reset
     the stream group to the earliest offsets of every topic, catch up again and rebuild:
-    the bronze objects, silver's deduplicated change-log and current state, and every
-    gold table are exactly what they were.
-
-    The first gold build skips compaction, so the replay meets the small objects the
-    workers wrote (batch boundaries the replay does not repeat); the second one
-    compacts, which must change nothing in gold and leave each bronze offset once."""
+    bronze and silver hold the same rows in the same data files (the replay landed
+    nothing again, whatever its batch boundaries), silver's current state and every gold
+    table are exactly what they were. Then the lake is compacted (``ecom lake
+    optimize``): gold rebuilt on it is still the same, and each offset is held once."""
     r = run_cli(
         "generate", "seed", "--scale", "0.002", "--truncate", "--seed", "21",
         "--anchor-date", PROOF_AS_OF.isoformat(),
@@ -256,7 +248,7 @@ def test_full_replay_changes_nothing_in_bronze_silver_or_gold(stream: StreamSett
 
     bronze_before, coords_before = bronze_snapshot(stream)
     silver_before = silver_snapshot(stream)
-    rebuild_gold("--no-compact")
+    rebuild_gold()
     gold_before = gold_snapshot(stream)
     assert bronze_before, "bronze is empty"
     empty = [t for t, rows in gold_before.items() if not rows]
@@ -276,13 +268,12 @@ def test_full_replay_changes_nothing_in_bronze_silver_or_gold(stream: StreamSett
     pipeline_status.wait_caught_up(stream, 900)
 
     bronze_after, coords_after = bronze_snapshot(stream)
-    assert bronze_after == bronze_before, "bronze objects changed: " + first_difference(
-        bronze_before, bronze_after
-    )
+    assert bronze_after == bronze_before, f"bronze files or rows changed: {bronze_after}"
     assert coords_after == coords_before, "bronze offsets are held a different number of times"
+    assert max(coords_after.values()) == 1, "a bronze offset is held twice"
     silver_after = silver_snapshot(stream)
-    grew = {t: silver_after["raw"][t] - silver_before["raw"][t] for t in SOURCE_TABLES}
-    assert all(n > 0 for n in grew.values()), f"replay re-published nothing to silver: {grew}"
+    assert silver_after["raw"] == silver_before["raw"], "silver rows changed"
+    assert silver_after["files"] == silver_before["files"], "silver data files changed"
     for table in SOURCE_TABLES:
         b, a = silver_before["log"][table], silver_after["log"][table]
         assert a.keys() == b.keys(), f"silver {table} coordinates changed"
@@ -292,24 +283,28 @@ def test_full_replay_changes_nothing_in_bronze_silver_or_gold(stream: StreamSett
             f"silver current state of {table}: "
             + first_difference(silver_before["state"][table], silver_after["state"][table])
         )
+    files = sum(f for f, _ in bronze_before.values()) + sum(silver_before["files"].values())
     print(
-        f"replay proof: {reprocess:,} messages reprocessed; {len(bronze_before):,} bronze "
-        f"objects ({sum(coords_before.values()):,} rows) unchanged; silver change-log rows "
-        f"{sum(silver_before['raw'].values()):,} -> {sum(silver_after['raw'].values()):,} "
-        f"(copies), current state {sum(len(v) for v in silver_before['state'].values()):,} "
-        "rows unchanged"
+        f"replay proof: {reprocess:,} messages reprocessed; {files:,} data files, "
+        f"{sum(coords_before.values()):,} bronze and {sum(silver_before['raw'].values()):,} "
+        f"silver rows unchanged; current state "
+        f"{sum(len(v) for v in silver_before['state'].values()):,} rows unchanged"
     )
+    rebuild_gold()
+    assert gold_snapshot(stream) == gold_before, "gold changed after the replay"
 
-    rebuild_gold()  # with compaction
+    r = run_cli("lake", "optimize", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rebuild_gold()
     gold_after = gold_snapshot(stream)
     for table in GOLD_TABLES:
         assert gold_after[table] == gold_before[table], f"gold {table}: " + first_difference(
             gold_before[table], gold_after[table]
         )
-    compacted_keys, compacted = bronze_snapshot(stream)
-    assert set(compacted) == set(coords_before), "compaction lost or invented bronze offsets"
-    assert max(compacted.values()) == 1, "compaction left a bronze offset twice"
+    compacted_files, compacted = bronze_snapshot(stream)
+    assert compacted == coords_before, "compaction lost, invented or repeated bronze offsets"
     print(
         f"gold rows unchanged: { {t: len(rows) for t, rows in gold_after.items()} }; "
-        f"bronze compacted {len(bronze_before):,} -> {len(compacted_keys):,} objects"
+        f"bronze compacted {sum(f for f, _ in bronze_before.values()):,} -> "
+        f"{sum(f for f, _ in compacted_files.values()):,} files"
     )

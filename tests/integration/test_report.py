@@ -36,7 +36,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 WINDOW = (1280, 2000)
 
 #: test_gold.py's module fixture, run again for this module: seed, live traffic with
-#: deletes and dirty rows, caught up, ``ecom gold rebuild --as-of 2026-11-01``.
+#: deletes and dirty rows, caught up, ``ecom gold rebuild --as-of <today>``.
 built = test_gold.built
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
@@ -26,11 +27,10 @@ from common.s3 import minio_client, stream_client
 from common.settings import Settings
 from compaction.gold import GOLD_TABLES
 from schemas import SOURCE_TABLES
-from stream_apps import sink
 
 from .conftest import run_cli
 
-AS_OF = "2026-11-01"  # the as-of of test_gold.py, so gold stays what it built
+AS_OF = datetime.now(UTC).date().isoformat()  # the as-of of test_gold.py: gold stays as built
 
 
 def _as(settings: Settings, database: str, user: str, password: SecretStr) -> Any:
@@ -115,7 +115,7 @@ def test_gold_role_can_work_in_gold_only(stack: Settings) -> None:
 
 
 def test_gold_rebuild_runs_as_the_gold_role(stack: Settings) -> None:
-    res = run_cli("gold", "rebuild", "--no-compact", "--as-of", AS_OF, timeout=600)
+    res = run_cli("gold", "rebuild", "--as-of", AS_OF, timeout=600)
     assert res.returncode == 0, res.stderr
     owners = dict(
         _admin_query(
@@ -145,7 +145,7 @@ def test_db_init_hands_admin_built_gold_to_the_gold_role(stack: Settings) -> Non
         cur.execute("CREATE SCHEMA IF NOT EXISTS gold_build_999999")
         cur.execute("CREATE TABLE IF NOT EXISTS gold_build_999999.cur_orders (id int)")
     conn.close()
-    res = run_cli("gold", "rebuild", "--no-compact", "--as-of", AS_OF, timeout=600)
+    res = run_cli("gold", "rebuild", "--as-of", AS_OF, timeout=600)
     errors = [line for line in res.stderr.splitlines() if line.startswith("error")]
     assert res.returncode == 1 and len(errors) == 1, res.stderr
     assert f"gold loader role {stack.gold_user} lacks a privilege" in errors[0], res.stderr
@@ -154,7 +154,7 @@ def test_db_init_hands_admin_built_gold_to_the_gold_role(stack: Settings) -> Non
     assert "must be owner" in errors[0] or "permission denied" in errors[0], res.stderr
     assert "run `ecom db init`" in errors[0], res.stderr
     assert run_cli("db", "init").returncode == 0
-    res = run_cli("gold", "rebuild", "--no-compact", "--as-of", AS_OF, timeout=600)
+    res = run_cli("gold", "rebuild", "--as-of", AS_OF, timeout=600)
     assert res.returncode == 0, res.stderr
     assert "dropped staging schema gold_build_999999" in res.stderr, res.stderr
     owners = _admin_query(
@@ -181,8 +181,18 @@ def other_bucket(stack: Settings) -> Iterator[str]:
 
 
 def test_stream_workers_use_their_own_minio_user(stack: Settings) -> None:
-    creds = sink.client(stack)._provider.retrieve()  # type: ignore[union-attr]
-    assert creds.access_key == stack.stream_s3_access_key != stack.s3_access_key
+    from stream_apps import configuration
+    from stream_apps.app import build_landing
+
+    landing = build_landing(configuration.load(stack))
+    try:
+        for destination in landing.destinations.values():
+            key = destination.config.storage_options["AWS_ACCESS_KEY_ID"]  # type: ignore[attr-defined]
+            assert key == stack.stream_s3_access_key != stack.s3_access_key
+        creds = landing.processor.s3._provider.retrieve()  # type: ignore[union-attr]
+        assert creds.access_key == stack.stream_s3_access_key
+    finally:
+        landing.close()
 
 
 def test_stream_user_writes_the_lake_buckets_only(stack: Settings, other_bucket: str) -> None:

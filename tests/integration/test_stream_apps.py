@@ -1,7 +1,7 @@
-"""The stream apps (Faust bronze, silver, silver_sink agents) against the real stack.
+"""The stream apps (one Faust agent per worker) against the real stack.
 
-Postgres -> Debezium -> Kafka -> stream worker(s) -> MinIO bronze/silver + silver topics
-+ dead-letter topic. Nothing is mocked. Each test works on an offset window (end
+Postgres -> Debezium -> Kafka -> stream worker(s) -> bronze and silver Delta tables in
+MinIO + silver topics + dead-letter topic. Nothing is mocked. Each test works on an offset window (end
 offsets before and after its own changes) or on keys it created itself, so other tests
 writing to the same tables do not disturb it. The session-scoped ``stream`` fixture
 keeps one worker running.
@@ -18,7 +18,7 @@ import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ import pytest
 from minio import Minio
 from prometheus_client.parser import text_string_to_metric_families
 
+from compaction.lake import Lake
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from schemas.columns import COLUMNS
 from stream_apps import metrics_read, rules, workers
@@ -126,12 +127,12 @@ def _new_parents(dsn: str) -> dict[str, int]:
 
 
 def _silver_versions(s: StreamSettings, s3: Minio, table: str, key: int) -> list[dict[str, Any]]:
-    return h.history_of(table, h.read_silver(s, s3, table), key)
+    return h.history_of(table, h.read_silver(s, table), key)
 
 
 def _silver_current_row(s: StreamSettings, s3: Minio, table: str, key: int
                         ) -> dict[str, Any] | None:  # fmt: skip
-    return h.silver_current(table, h.read_silver(s, s3, table)).get(key)
+    return h.silver_current(table, h.read_silver(s, table)).get(key)
 
 
 def _dlq_by_coords(records: list[dict[str, Any]]) -> dict[tuple[str, int, int], dict[str, Any]]:
@@ -173,7 +174,7 @@ def test_seed_and_live_changes_of_all_tables_land_in_bronze_and_silver(
     assert sum(expected.values()) > 1000, summary  # the run really changed rows
     problems = []
     for table in SOURCE_TABLES:
-        rows = h.read_bronze(s, s3, table, start, end)
+        rows = h.read_bronze(s, table, start, end)
         assert all(r["table"] == table and r["decode_error"] is None for r in rows)
         changes = {
             (r["source_lsn"], h.key_of(r["key"], table)) for r in rows if not r["is_tombstone"]
@@ -185,7 +186,7 @@ def test_seed_and_live_changes_of_all_tables_land_in_bronze_and_silver(
     assert not problems, problems
 
     for table in SOURCE_TABLES:
-        current = h.silver_current(table, h.read_silver(s, s3, table))
+        current = h.silver_current(table, h.read_silver(s, table))
         source = h.source_current(s.base.source_dsn, table)
         assert len(source) >= 40, (table, len(source))  # the seed's rows, at least
         problems += _diff_rows(table, current, source)
@@ -196,13 +197,14 @@ def test_seed_and_live_changes_of_all_tables_land_in_bronze_and_silver(
 METRIC_TYPES = {
     "ecom_stream_events": "counter",
     "ecom_stream_batches": "counter",
-    "ecom_stream_objects": "counter",
-    "ecom_stream_bytes": "counter",
+    "ecom_stream_rows": "counter",
+    "ecom_stream_files": "counter",
+    "ecom_stream_commits": "counter",
+    "ecom_stream_commit_conflicts": "counter",
     "ecom_stream_replayed_rows_skipped": "counter",
     "ecom_stream_records": "counter",
     "ecom_stream_tombstones": "counter",
     "ecom_stream_dlq": "counter",
-    "ecom_stream_shared_decodes": "counter",
     "ecom_stream_last_offset": "gauge",
     "ecom_stream_uptime_seconds": "gauge",
     "ecom_stream_latency_seconds": "histogram",
@@ -230,10 +232,12 @@ def test_metrics_parse_with_one_help_and_type_per_family(stream: StreamSettings)
                   if x.name.endswith("_bucket") and x.labels["path"] == path]  # fmt: skip
         assert bounds == [*LATENCY_BUCKETS, float("inf")], path
         assert metrics_read.latency_quantile([text], path, 0.99) is not None, path
-    assert metrics_read.counter_total([text], "events", agent="bronze") > 0
+    assert metrics_read.counter_total([text], "events", agent="changes") > 0
     assert metrics_read.counter_total([text], "records", agent="silver") > 0
-    landed = metrics_read.landed_offsets([text], "bronze")
-    assert landed and all(t.startswith(f"{s.base.topic_prefix}.public.") for t, _p in landed)
+    assert metrics_read.counter_total([text], "commits", agent="bronze") > 0
+    for layer in ("bronze", "silver"):
+        landed = metrics_read.landed_offsets([text], layer)
+        assert landed and all(t.startswith(f"{s.base.topic_prefix}.public.") for t, _p in landed)
 
 
 # ---------------------------------------------------------------- 2. kill -9
@@ -257,28 +261,23 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(stream: StreamSettings, s3:
 
         h.wait_until(consumed_some, 30, "the worker to commit some of this test's events")
 
-        # Kill right after a bronze object lands, before its offsets are committed (the
-        # commit follows within ~1 s), so the restarted worker must replay landed offsets.
-        def bronze_objects() -> set[str]:
-            prefix = f"orders/dt={datetime.now(UTC).date().isoformat()}/"  # live commits: today
-            listing = s3.list_objects(s.base.bronze_bucket, prefix=prefix, recursive=True)
-            return {o.object_name or "" for o in listing}
+        # Kill right after a bronze commit, before its offsets are committed to Kafka (that
+        # follows within ~1 s), so the restarted worker must replay landed offsets.
+        def bronze_version() -> int:
+            dt = h.lake_table(s, "bronze", "orders")
+            return -1 if dt is None else int(dt.version())
 
-        seen = bronze_objects()
-        h.wait_until(lambda: bronze_objects() - seen, 20, "a new bronze object", poll=0.02)
+        seen = bronze_version()
+        h.wait_until(lambda: bronze_version() > seen, 20, "a new bronze commit", poll=0.02)
         victim = h.worker_pids(s)[0]
         h.kill_hard(victim)
         frozen = {(x.topic, x.partition): x.committed
                   for x in h.pipeline_status.consumer_lags(s, h.cdc_topics(s))}  # fmt: skip
+        lake = Lake(s.base)
+        topic = s.base.cdc_topic("orders")
+        landed = lake.info(lake.ref("bronze", "orders"), {topic: s.partitions}).offsets[topic]
         landed_uncommitted = sum(
-            max(
-                0,
-                key.last_offset
-                + 1
-                - max(key.first_offset, frozen.get((s.base.cdc_topic("orders"), key.partition), 0)),
-            )
-            for _name, key in h.lake_objects(s3, s.base.bronze_bucket, "orders")
-            if key.commit_date >= datetime.now(UTC).date() - timedelta(days=1)
+            max(0, last + 1 - frozen.get((topic, p), 0)) for p, last in landed.items()
         )
         time.sleep(1.0)
         h.start_workers(s, 1)
@@ -293,21 +292,20 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(stream: StreamSettings, s3:
     end = h.end_offsets(bootstrap, h.cdc_topics(s))
     assert sum(end.values()) - sum(start.get(tp, 0) for tp in end) > 3000
 
-    # bronze: every offset of the window, once after dedupe, identical bytes if duplicated
+    # bronze: every offset of the window, exactly once; silver: no bronze offset twice
     problems = []
-    duplicates = 0
     for table in SOURCE_TABLES:
-        rows = h.read_bronze(s, s3, table, start, end)
+        rows = h.read_bronze(s, table, start, end)
         by_offset: dict[tuple[str, int, int], dict[str, Any]] = {}
         for r in rows:
             k = (r["topic"], r["partition"], r["offset"])
             if k in by_offset:
-                duplicates += 1
-                first = by_offset[k]
-                if (first["key"], first["value"]) != (r["key"], r["value"]):
-                    problems.append(f"bronze duplicate {k} differs")
-            else:
-                by_offset[k] = r
+                problems.append(f"bronze holds {k} twice")
+            by_offset[k] = r
+        for layer in ("bronze", "silver"):
+            dupes = h.duplicate_coordinates(s, layer, table)
+            if dupes:
+                problems.append(f"{layer} {table}: {dupes} rows repeat Kafka coordinates")
         topic = s.base.cdc_topic(table)
         for (t, p), hi in end.items():
             if t != topic:
@@ -323,7 +321,7 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(stream: StreamSettings, s3:
     # marker) or a dead-letter record
     silver_coords = set()
     for table in SOURCE_TABLES:
-        for r in h.read_silver(s, s3, table):
+        for r in h.read_silver(s, table):
             silver_coords.add((r["bronze_topic"], r["bronze_partition"], r["bronze_offset"]))
     dlq_coords = set(_dlq_by_coords(h.read_dlq(s, dlq_start)))
     events = [(t, p, o) for t, p, o, _k, v in h.read_window(bootstrap, start, end) if v is not None]
@@ -332,7 +330,7 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(stream: StreamSettings, s3:
     assert not lost, f"{len(lost)} events neither in silver nor dead-lettered: {lost[:10]}"
     replayed = metrics_read.counter_total(workers.metrics_text(s), "replayed_rows_skipped")
     print(
-        f"kill -9 test: {len(events)} events, {duplicates} duplicate bronze rows (deduped), "
+        f"kill -9 test: {len(events)} events, no duplicate in bronze or silver, "
         f"{replayed:g} replayed rows skipped by the restarted worker; at the kill "
         f"{landed_uncommitted} orders offsets were landed but not committed"
     )
@@ -406,7 +404,7 @@ def test_poison_messages_go_to_the_dlq_and_the_stream_goes_on(
         assert base64.b64decode(rec["key_b64"]) == key
         assert rec["timestamp_ms"] is not None
     # bronze keeps them byte for byte
-    bronze = {(r["partition"], r["offset"]): r for r in h.read_bronze(s, s3, "order_items")}
+    bronze = {(r["partition"], r["offset"]): r for r in h.read_bronze(s, "order_items")}
     for reason, _key, value, partition, offset in delivered:
         row = bronze[(partition, offset)]
         assert row["value"] == value
@@ -415,7 +413,7 @@ def test_poison_messages_go_to_the_dlq_and_the_stream_goes_on(
     versions = _silver_versions(s, s3, "order_items", item)
     assert [v["op"] for v in versions] == ["c"], versions
     assert versions[0]["quantity"] == 2 and versions[0]["unit_price"] == Decimal("9.99")
-    silver = h.read_silver(s, s3, "order_items")
+    silver = h.read_silver(s, "order_items")
     poisoned = {(topic, p, o) for _r, _k, _v, p, o in delivered}
     assert not [r for r in silver
                 if (r["bronze_topic"], r["bronze_partition"], r["bronze_offset"]) in poisoned]  # fmt: skip
@@ -459,7 +457,7 @@ def test_quarantined_rows_go_to_the_dlq_and_end_the_key_in_silver(
     assert _silver_current_row(s, s3, "orders", flip) is None
 
     dlq = h.read_dlq(s, dlq_start)
-    changelog = {t: h.read_silver(s, s3, t) for t in set(SOURCE_TABLES) - {"customers"}}
+    changelog = {t: h.read_silver(s, t) for t in set(SOURCE_TABLES) - {"customers"}}
     cases = [
         ("order_items", item_qty, "order_items.quantity<=0"),
         ("order_items", item_price, "order_items.unit_price<0"),
@@ -531,7 +529,7 @@ def test_added_column_flows_through_without_restart(
         return row.get("sku") == sku.upper()
 
     # bronze: the raw column is in the value JSON
-    bronze = [json.loads(r["value"]) for r in h.read_bronze(s, s3, "products")
+    bronze = [json.loads(r["value"]) for r in h.read_bronze(s, "products")
               if h.key_of(r["key"], "products") == teal and r["value"]]  # fmt: skip
     bronze = [v for v in bronze if (v.get("after") or {}).get("sku") == f"TEAL-{tag}"]
     assert bronze and bronze[0]["after"]["color"] == "teal"
@@ -550,10 +548,14 @@ def test_added_column_flows_through_without_restart(
     every = h.read_silver_topic(s, decoder, "products")  # the whole topic decodes
     assert any(v == 1 for v, _r in every)
 
-    # silver Parquet: the new column travels in extra_json
+    # silver Delta table: a new nullable column by schema merge; older rows hold null
     versions = [v for v in _silver_versions(s, s3, "products", teal) if ours(f"TEAL-{tag}", v)]
-    assert len(versions) == 1 and json.loads(versions[0]["extra_json"]) == {"color": "teal"}
+    assert len(versions) == 1 and versions[0]["color"] == "teal"
     assert versions[0]["price"] == Decimal("2.50")
+    dt = h.lake_table(s, "silver", "products")
+    assert dt is not None and "color" in dt.schema().to_arrow().names
+    olds = [v for v in _silver_versions(s, s3, "products", old) if ours(f"OLD-{tag}", v)]
+    assert olds and all(v.get("color") is None for v in olds)
 
     # dropping the column: the next insert still flows, the worker never restarted
     h.sql(dsn, [("ALTER TABLE products DROP COLUMN color", ())])
@@ -607,7 +609,7 @@ def test_two_workers_share_the_partitions(stream: StreamSettings, s3: Minio) -> 
         end = h.end_offsets(bootstrap, h.cdc_topics(s))
         per_member = [0, 0]
         for table in SOURCE_TABLES:
-            rows = h.dedupe(h.read_bronze(s, s3, table, start, end),
+            rows = h.dedupe(h.read_bronze(s, table, start, end),
                             ("topic", "partition", "offset"))  # fmt: skip
             have = defaultdict(set)
             for r in rows:
@@ -621,9 +623,12 @@ def test_two_workers_share_the_partitions(stream: StreamSettings, s3: Minio) -> 
         for port in (s.web_port, s.web_port + 1):
             with urllib.request.urlopen(f"http://{s.base.host}:{port}/metrics", timeout=5) as r:
                 text = r.read().decode()
-            assert metrics_read.counter_total([text], "events", agent="bronze") > 0, port
-            # the bronze and silver agents of a worker decoded each message once between them
-            assert metrics_read.counter_total([text], "shared_decodes") > 0, port
+            assert metrics_read.counter_total([text], "events", agent="changes") > 0, port
+            assert metrics_read.counter_total([text], "commits", agent="silver") > 0, port
+        # two writers committed to the same tables at once: nothing landed twice
+        for table in SOURCE_TABLES:
+            for layer in ("bronze", "silver"):
+                assert h.duplicate_coordinates(s, layer, table) == 0, (layer, table)
     finally:
         h.stop_worker(s, 1)
     assert h.workers_up(s, 1) and set(h.worker_pids(s)) == {0}
