@@ -277,10 +277,10 @@ def duplicate_coordinates(s: StreamSettings, layer: str, table: str) -> int:
         return 0
     c = lake.COORDINATES[layer]
     data = dt.to_pyarrow_dataset()  # noqa: F841 (read by DuckDB by name)
-    (dupes,) = duckdb.sql(
+    ((dupes,),) = duckdb.sql(
         f'SELECT count(*) - count(DISTINCT ("{c.topic}", "{c.partition}", "{c.offset}")) '
         "FROM data"
-    ).fetchone() or (0,)
+    ).fetchall()
     return int(dupes)
 
 
