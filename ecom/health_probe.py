@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from minio import Minio
 
+from common.connect import ConnectClient
 from common.errors import EcomError, TransientError
 from common.s3 import minio_client
 from common.settings import Settings
@@ -79,8 +79,7 @@ def unreachable(settings: Settings) -> list[str]:
         admin.list_topics(timeout=5)
 
     def connect() -> None:
-        with urllib.request.urlopen(settings.connect_url + "/", timeout=3):  # noqa: S310
-            pass
+        ConnectClient(settings.connect_url, timeout=3).root()
 
     def minio() -> None:
         minio_client(settings, read_timeout=3).bucket_exists(settings.bronze_bucket)

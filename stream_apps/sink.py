@@ -19,19 +19,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from common.errors import TransientError
+from common.retry import retry_transient
 from common.s3 import stream_client
 from common.settings import Settings
 from schemas import lake
-from stream_apps.exceptions import LakeWriteFailed, LakeWriteTransient
+from stream_apps.exceptions import LakeWriteFailed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TERMINAL_S3_CODES = frozenset(
     {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "NoSuchBucket"}
@@ -189,39 +192,43 @@ class LakeWriter:
             what=f"put s3://{self.bucket}/{key}",
         )
 
-    def _retry(self, fn: Callable[[], Any], *, what: str) -> Any:
+    def _retry(self, fn: Callable[[], T], *, what: str) -> T:
         """Retry transient failures in place with capped exponential backoff.
 
         Terminal S3 errors (credentials, missing bucket) and a retry budget spent
         raise :class:`LakeWriteFailed`; the caller must then stop without committing.
         """
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.2
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return fn()
-            except S3Error as exc:
-                if exc.code in TERMINAL_S3_CODES:
-                    raise LakeWriteFailed(
-                        f"{what}: {exc.code}: {exc.message}",
-                        hint="check ECOM_S3_* settings and the buckets",
-                    ) from exc
-                error: Exception = exc
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
-                error = exc
-            if time.monotonic() + delay > deadline:
-                raise LakeWriteFailed(
-                    f"{what}: still failing after {attempt} attempts over "
-                    f"{self.retry_seconds:.0f}s: {error}",
-                    hint="is MinIO up? (`ecom stack status`)",
-                ) from error
-            log.warning(
-                "%s failed (attempt %d, retrying in %.1fs): %s", what, attempt, delay, error
+
+        def give_up(error: TransientError, attempts: int) -> LakeWriteFailed:
+            return LakeWriteFailed(
+                f"{what}: still failing after {attempts} attempts over "
+                f"{self.retry_seconds:.0f}s: {error}",
+                hint="is MinIO up? (`ecom stack status`)",
             )
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+
+        return retry_transient(
+            lambda: classify_s3(fn, what),
+            what=what,
+            deadline=self.retry_seconds,
+            give_up=give_up,
+            logger=log,
+        )
+
+
+def classify_s3(fn: Callable[[], T], what: str) -> T:
+    """``fn()``, its failures sorted: S3 refusals that retrying cannot fix raise
+    :class:`LakeWriteFailed`; other S3 errors, HTTP and socket errors are transient."""
+    try:
+        return fn()
+    except S3Error as exc:
+        if exc.code in TERMINAL_S3_CODES:
+            raise LakeWriteFailed(
+                f"{what}: {exc.code}: {exc.message}",
+                hint="check ECOM_S3_* settings and the buckets",
+            ) from exc
+        raise TransientError(str(exc)) from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransientError(str(exc)) from exc
 
 
 def _runs(tagged: Sequence[tuple[int, PendingRow]]) -> list[list[PendingRow]]:
@@ -238,4 +245,4 @@ def _runs(tagged: Sequence[tuple[int, PendingRow]]) -> list[list[PendingRow]]:
     return runs
 
 
-__all__ = ["LakeWriter", "PendingRow", "WriteResult", "client", "LakeWriteTransient"]
+__all__ = ["LakeWriter", "PendingRow", "WriteResult", "client"]
