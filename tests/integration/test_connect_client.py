@@ -33,7 +33,9 @@ def test_a_connector_that_does_not_exist(connect: ConnectClient) -> None:
     with pytest.raises(ConnectNotFound) as raised:
         connect.request("GET", f"/connectors/{MISSING}/status")
     assert raised.value.status == 404 and MISSING in raised.value.connect_message
-    assert str(raised.value).startswith(f"Kafka Connect refused GET /connectors/{MISSING}/status (404): ")
+    assert str(raised.value).startswith(
+        f"Kafka Connect refused GET /connectors/{MISSING}/status (404): "
+    )
 
 
 def test_a_bad_request_is_terminal_with_connects_message(connect: ConnectClient) -> None:

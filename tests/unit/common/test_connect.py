@@ -28,7 +28,9 @@ def test_an_unreachable_connect_is_transient_and_says_to_start_the_stack() -> No
     text = str(error)
     assert text.startswith(f"Kafka Connect at {url} did not answer (")
     assert "Connection refused" in text and "\n" not in text
-    assert text.endswith("(start it with `ecom stack up`; `ecom stack logs connect` shows why it is down)")
+    assert text.endswith(
+        "(start it with `ecom stack up`; `ecom stack logs connect` shows why it is down)"
+    )
 
 
 def test_metrics_of_a_worker_that_is_not_there_is_transient() -> None:
