@@ -179,12 +179,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def _baseline_cap_mb(requested_gb: float) -> float:
     """The baseline's memory cap: as asked, but leaving 2 GiB of what is available now."""
-    avail_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemAvailable:")
-    )
-    return min(requested_gb * 1024, avail_kb / 1024 - 2048)
+    import psutil
+
+    available_mb = psutil.virtual_memory().available / 2**20
+    return min(requested_gb * 1024, available_mb - 2048)
 
 
 def measure(as_of: date, baseline: bool, baseline_max_gb: float) -> dict[str, Any]:

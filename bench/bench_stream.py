@@ -10,7 +10,8 @@ Measures, in one run:
    source commit -> bronze object and -> silver record (acknowledged), estimated from
    the workers' latency histograms summed bucket by bucket (linear within a bucket, as
    Prometheus's histogram_quantile), and the largest consumer lag seen;
-4. worker resident memory, sampled throughout (max), and each worker's peak (VmHWM).
+4. worker resident memory, sampled throughout (max), and each worker's sampled peak
+   after the restart for the steady state.
 
 Usage: python -m bench.bench_stream [--scale 1.0] [--live-seconds 60] [--workers 2]
 Results: bench/results/stream.json and a summary on stdout.
@@ -27,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -70,21 +70,17 @@ def log(msg: str) -> None:
 
 
 def scrape(port: int, host: str) -> str:
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as resp:
-            return str(resp.read().decode())
-    except OSError:
-        return ""
+    """A worker's /metrics text; empty when it does not answer."""
+    from stream_apps import workers
+
+    return workers.scrape(f"http://{host}:{port}/metrics", timeout=5) or ""
 
 
-def rss_mb(pid: int, field: str = "VmRSS") -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+def rss_mb(pid: int) -> float:
+    """A worker's resident memory now (MB; 0 when it is gone)."""
+    from common import process
+
+    return process.rss(pid) / 2**20
 
 
 class Sampler(threading.Thread):
@@ -94,12 +90,16 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pids, self.lag_fn, self.every = pids, lag_fn, every
         self.max_rss = 0.0
+        self.peak_by_pid: dict[int, float] = {}
         self.lags: list[int] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            self.max_rss = max([self.max_rss] + [rss_mb(p) for p in self.pids])
+            for pid in self.pids:
+                mb = rss_mb(pid)
+                self.peak_by_pid[pid] = max(mb, self.peak_by_pid.get(pid, 0.0))
+                self.max_rss = max(self.max_rss, mb)
             if self.lag_fn is not None:
                 with contextlib.suppress(Exception):  # a failed sample is skipped
                     self.lags.append(self.lag_fn())
@@ -261,8 +261,8 @@ def main() -> int:
     )
     status.wait_caught_up(stream, timeout=300)
     texts = [scrape(p, host) for p in ports]
-    hwm = [rss_mb(p, "VmHWM") for p in sampler.pids]
     sampler.stop()
+    peaks = [sampler.peak_by_pid.get(p, 0.0) for p in sampler.pids]
     probe.close()
 
     def pooled(path: str, q: float) -> float | None:
@@ -309,7 +309,7 @@ def main() -> int:
         "worker_memory_mb": {
             "max_rss_sampled_during_snapshot": round(snapshot_rss),
             "max_rss_sampled": round(sampler.max_rss),
-            "peak_vmhwm_after_restart": [round(x) for x in hwm],
+            "peak_rss_sampled_after_restart": [round(x) for x in peaks],
             "target": 1024,
         },
     }

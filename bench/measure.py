@@ -6,8 +6,11 @@ measures two peaks:
 * ``peak_rss_mb``: the child's own peak resident set (``wait4`` rusage ``ru_maxrss``,
   the kernel's high-water mark, exact). DuckDB runs in-process, so its memory is in it;
 * ``peak_tree_rss_mb``: the largest sum of RSS over the child and all its descendants,
-  sampled from ``/proc`` every ``sample_seconds`` (a sample can miss a short spike; for
-  a single process it is at most the exact figure above).
+  sampled (psutil) every ``sample_seconds`` (a sample can miss a short spike; for a
+  single process it is at most the exact figure above).
+
+It also reports ``cpu_s``, the CPU time (user + system) of the child and the
+descendants it waited for, from the same rusage.
 
 The PostgreSQL server (which runs the gold SQL and receives COPY or ``to_sql``) is not a
 descendant and is in neither figure. ``max_tree_rss_mb`` stops the child (SIGKILL) when
@@ -28,39 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import process
+
 REPO = Path(__file__).resolve().parents[1]
 RESULT_MARK = "BENCH-RESULT "
-_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        kids.setdefault(ppid, []).append(int(entry.name))
-    return kids
-
-
 def tree_rss_kb(pid: int) -> int:
-    """Sum of the resident sets of ``pid`` and all its descendants (kB), from /proc."""
-    kids = _children()
-    todo, total = [pid], 0
-    while todo:
-        p = todo.pop()
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * _PAGE_KB
-        todo.extend(kids.get(p, []))
-    return total
+    """Sum of the resident sets of ``pid`` and all its descendants (kB)."""
+    return process.tree_rss(pid) // 1024
 
 
 class _TreeSampler(threading.Thread):
@@ -95,6 +78,7 @@ class Measured:
     lines: list[str] = field(default_factory=list)
     load_before: float = 0.0
     aborted_over_mb: float | None = None
+    cpu_s: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -102,6 +86,7 @@ class Measured:
             "wall_s": round(self.wall_s, 2),
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "peak_tree_rss_mb_sampled": round(self.peak_tree_rss_mb, 1),
+            "cpu_s": round(self.cpu_s, 2),
             "loadavg_1m_before": round(self.load_before, 2),
         }
         if self.aborted_over_mb is not None:
@@ -153,7 +138,7 @@ def run_measured(
     aborted = sampler.aborted_at_kb / 1024 if sampler.aborted_at_kb is not None else None
     return Measured(
         proc.returncode, wall, usage.ru_maxrss / 1024, sampler.peak_kb / 1024, lines,
-        load_before, aborted,
+        load_before, aborted, usage.ru_utime + usage.ru_stime,
     )  # fmt: skip
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +17,19 @@ def quiesce_capture(settings: Any) -> list[str]:
     connectors (deleted) and their replication slot (dropped). Bench stack only."""
     import psycopg2
 
+    from common.connect import ConnectClient, ConnectUnavailable
     from connectors import manage
     from stream_apps import configuration, workers
 
     done = []
     if workers.stop(configuration.load()):
         done.append("stream workers stopped")
+    connect = ConnectClient(settings.connect_url)
     for name in manage.definition_names():
-        req = urllib.request.Request(f"{settings.connect_url}/connectors/{name}", method="DELETE")
         try:
-            with urllib.request.urlopen(req, timeout=30):
+            if connect.delete(name):
                 done.append(f"connector {name} deleted")
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
-        except OSError:
+        except ConnectUnavailable:
             pass  # Connect is down: nothing streams
     conn = psycopg2.connect(settings.source_dsn, connect_timeout=10)
     conn.autocommit = True

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from common.errors import TerminalError, TransientError
-
-
-class ConnectUnavailable(TransientError):
-    """The Kafka Connect REST API did not answer."""
+from common.errors import TerminalError
 
 
 class ConnectorConfigInvalid(TerminalError):

@@ -12,18 +12,16 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from typing import Any
 
+from common.connect import ConnectClient, ConnectRequestFailed
 from common.errors import ConfigError
 from common.progress import SILENT, Reporter
+from common.retry import poll
 from common.settings import Settings
-from connectors.exceptions import ConnectorConfigInvalid, ConnectorFailed, ConnectUnavailable
+from connectors.exceptions import ConnectorConfigInvalid, ConnectorFailed
 
 log = logging.getLogger(__name__)
 
@@ -88,47 +86,18 @@ def load_definition(name: str, settings: Settings) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- REST
-def _request(
-    settings: Settings, method: str, path: str, body: Any = None, timeout: float = 30.0
-) -> tuple[int, Any]:
-    url = settings.connect_url + path
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        url,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (configured URL)
-            payload = resp.read()
-            return resp.status, json.loads(payload) if payload else None
-    except urllib.error.HTTPError as exc:
-        payload = exc.read()
-        try:
-            return exc.code, json.loads(payload) if payload else None
-        except json.JSONDecodeError:
-            return exc.code, {"message": payload.decode(errors="replace")}
-    except (urllib.error.URLError, OSError) as exc:
-        raise ConnectUnavailable(
-            f"Kafka Connect at {settings.connect_url} did not answer ({exc})",
-            hint="start it with `ecom stack up`; `ecom stack logs connect` shows why it is down",
-        ) from exc
+def _client(settings: Settings) -> ConnectClient:
+    return ConnectClient(settings.connect_url)
 
 
 def validate(settings: Settings, definition: dict[str, Any]) -> list[str]:
     """Connect's own validation; returns '<key>: <error>' lines (empty when valid)."""
     config = dict(definition["config"], name=definition["name"])
     plugin = config["connector.class"].rsplit(".", 1)[-1]
-    code, body = _request(
-        settings,
-        "PUT",
-        f"/connector-plugins/{urllib.parse.quote(plugin)}/config/validate",
-        config,
-        timeout=60,
-    )
-    if code >= 400:
-        return [f"validation request failed ({code}): {(body or {}).get('message', body)}"]
+    try:
+        body = _client(settings).validate(plugin, config)
+    except ConnectRequestFailed as exc:
+        return [f"validation request failed ({exc.status}): {exc.connect_message}"]
     errors = []
     for item in (body or {}).get("configs") or []:
         value = item.get("value") or {}
@@ -157,23 +126,22 @@ def apply_definition(
             f"connector {name} rejected by Connect's validation: " + "; ".join(errors),
             hint=f"fix connectors/{name}.json or the settings it uses (`ecom config show`)",
         )
-    path = f"/connectors/{urllib.parse.quote(name)}/config"
-    code, current = _request(settings, "GET", path)
-    if code == 200 and isinstance(current, dict):
+    client = _client(settings)
+    current = client.config(name)
+    if current is not None:
         current = {k: v for k, v in current.items() if k != "name"}
         if current == definition["config"]:
             # Re-PUTting an identical config makes Connect restart the connector.
             progress(f"connector {name}: config unchanged")
             wait_running(settings, name, wait_seconds)
             return
-    code, body = _request(settings, "PUT", path, definition["config"])
-    if code >= 400:
+    try:
+        created = client.put_config(name, definition["config"])
+    except ConnectRequestFailed as exc:
         raise ConnectorConfigInvalid(
-            f"Connect refused connector {name} ({code}): {(body or {}).get('message', body)}"
-        )
-    progress(
-        f"connector {name}: config {'created' if code == 201 else 'updated'}; waiting for RUNNING"
-    )
+            f"Connect refused connector {name} ({exc.status}): {exc.connect_message}"
+        ) from exc
+    progress(f"connector {name}: config {'created' if created else 'updated'}; waiting for RUNNING")
     wait_running(settings, name, wait_seconds)
     progress(f"connector {name}: RUNNING")
 
@@ -186,11 +154,9 @@ def apply_all(settings: Settings, progress: Reporter = SILENT) -> list[str]:
 
 
 def state(settings: Settings, name: str) -> ConnectorState:
-    code, body = _request(settings, "GET", f"/connectors/{urllib.parse.quote(name)}/status")
-    if code == 404:
+    body = _client(settings).status(name)
+    if body is None:
         return ConnectorState(name=name, state="NOT_REGISTERED")
-    if code >= 400:
-        raise ConnectUnavailable(f"status of connector {name} failed ({code}): {body}")
     tasks = [
         {"id": str(t.get("id")), "state": t.get("state", "?"), "worker": t.get("worker_id", "")}
         for t in body.get("tasks", [])
@@ -206,26 +172,36 @@ def state(settings: Settings, name: str) -> ConnectorState:
     )
 
 
-def wait_running(settings: Settings, name: str, timeout: float) -> ConnectorState:
-    deadline = time.monotonic() + timeout
-    current = state(settings, name)
-    while not current.healthy:
-        failed = current.state == "FAILED" or any(t["state"] == "FAILED" for t in current.tasks)
-        if failed:
-            first = current.trace.strip().splitlines()[0] if current.trace.strip() else "no trace"
-            raise ConnectorFailed(
-                f"connector {name} FAILED: {first}",
-                hint="`ecom connectors status` shows the full trace",
-            )
-        if time.monotonic() > deadline:
-            raise ConnectorFailed(
-                f"connector {name} not RUNNING after {timeout:.0f}s (state {current.state}, "
-                f"tasks {[t['state'] for t in current.tasks]})",
-                hint="see `ecom connectors status` and `ecom stack logs connect`",
-            )
-        time.sleep(1.0)
-        current = state(settings, name)
+def _not_failed(current: ConnectorState) -> ConnectorState:
+    """``current``, unless the connector or a task FAILED (then ConnectorFailed)."""
+    if current.state == "FAILED" or any(t["state"] == "FAILED" for t in current.tasks):
+        first = current.trace.strip().splitlines()[0] if current.trace.strip() else "no trace"
+        raise ConnectorFailed(
+            f"connector {current.name} FAILED: {first}",
+            hint="`ecom connectors status` shows the full trace",
+        )
     return current
+
+
+def wait_running(settings: Settings, name: str, timeout: float) -> ConnectorState:
+    """Poll the connector's state until it and its tasks are RUNNING; a FAILED one raises
+    at once, and Connect's transient refusals (a rebalance after the PUT) are waited out."""
+
+    def late(current: ConnectorState) -> ConnectorFailed:
+        return ConnectorFailed(
+            f"connector {name} not RUNNING after {timeout:.0f}s (state {current.state}, "
+            f"tasks {[t['state'] for t in current.tasks]})",
+            hint="see `ecom connectors status` and `ecom stack logs connect`",
+        )
+
+    return poll(
+        lambda: _not_failed(state(settings, name)),
+        lambda current: current.healthy,
+        timeout=timeout,
+        interval=1.0,
+        on_timeout=late,
+        retry_transient_errors=True,
+    )
 
 
 def status_all(settings: Settings) -> list[ConnectorState]:

@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_connectors_status)
 
     # stream
-    stream = groups.add_parser("stream", help="Faust stream workers (bronze, silver, silver sink)")
+    stream = groups.add_parser("stream", help="Faust stream workers (CDC topics -> bronze and silver lake, silver topics)")
     stream_cmds = stream.add_subparsers(dest="cmd", metavar="ACTION", required=True)
     p = stream_cmds.add_parser("run", help="run one worker in the foreground (Ctrl-C stops it)")
     p.set_defaults(func=_stream_run)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import Any
 
 import psycopg2
 
+from common.connect import ConnectClient
 from common.errors import EcomError, TransientError
 from common.s3 import minio_client
 from common.settings import Settings
@@ -75,8 +75,7 @@ def unreachable(settings: Settings) -> list[str]:
         admin.list_topics(timeout=5)
 
     def connect() -> None:
-        with urllib.request.urlopen(settings.connect_url + "/", timeout=3):  # noqa: S310
-            pass
+        ConnectClient(settings.connect_url, timeout=3).root()
 
     def minio() -> None:
         minio_client(settings, read_timeout=3).bucket_exists(settings.bronze_bucket)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import getpass
 import json
 import re
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -27,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import EcomError, TransientError
+from common.retry import poll
 from common.settings import Settings
 from schemas import SOURCE_TABLES
 from stream_apps.configuration import StreamSettings
 
-#: The stream workers' group: it also consumes the silver topics (silver sink).
+#: The stream workers' group (it reads the CDC topics).
 STREAM_GROUP = "ecom-stream"
 #: Offsets Kafka reports for "no committed offset".
 NO_OFFSET = -1001
@@ -312,13 +312,17 @@ def _list_offsets(admin: Any, specs: Mapping[TP, Any]) -> dict[TP, int]:
     }
 
 
+def _members_error(group: str, info: GroupInfo) -> ReplayError:
+    return ReplayError(
+        f"group {group} has {len(info.members)} active member(s): "
+        + ", ".join(sorted(info.members)),
+        hint="stop them first (`ecom stream stop`) or pass --stop-workers",
+    )
+
+
 def _refuse_members(group: str, info: GroupInfo) -> None:
     if info.members:
-        raise ReplayError(
-            f"group {group} has {len(info.members)} active member(s): "
-            + ", ".join(sorted(info.members)),
-            hint="stop them first (`ecom stream stop`) or pass --stop-workers",
-        )
+        raise _members_error(group, info)
 
 
 def local_workers(s: StreamSettings) -> list[str]:
@@ -340,14 +344,13 @@ def _refuse_running(s: StreamSettings, group: str, info: GroupInfo) -> None:
 
 
 def wait_group_empty(admin: Any, group: str, timeout: float = 90.0) -> GroupInfo:
-    deadline = time.monotonic() + timeout
-    while True:
-        info = describe_group(admin, group)
-        if not info.members:
-            return info
-        if time.monotonic() > deadline:
-            _refuse_members(group, info)
-        time.sleep(1.0)
+    return poll(
+        lambda: describe_group(admin, group),
+        lambda info: not info.members,
+        timeout=timeout,
+        interval=1.0,
+        on_timeout=lambda info: _members_error(group, info),
+    )
 
 
 def stop_workers_and_wait(s: StreamSettings, group: str, *, admin: Any = None) -> int:

@@ -6,18 +6,18 @@ Caught up means no change is in flight:
 1. Debezium has confirmed (on its replication slot) every WAL position the source had
    when we started looking, so every change up to then is in Kafka;
 2. the stream group's committed offsets equal the end of every CDC topic partition
-   (bronze and silver agents both acknowledged them);
-3. the same for the silver topics (the silver sink landed them in the lake).
+   (the group commits an offset only once both lake layers hold it and its silver
+   record was acknowledged).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import psycopg2
 
+from common import retry
 from common.errors import TransientError
 from common.settings import Settings
 from connectors import manage
@@ -141,17 +141,20 @@ def pipeline_status(s: StreamSettings, wal_target: int | None = None) -> Pipelin
 def wait_caught_up(s: StreamSettings, timeout: float, poll: float = 1.0) -> PipelineStatus:
     """Return once nothing is in flight; raise TransientError on timeout."""
     target = _current_wal(s.base)
-    deadline = time.monotonic() + timeout
-    while True:
-        st = pipeline_status(s, target)
-        if st.caught_up:
-            return st
-        if time.monotonic() > deadline:
-            behind = [f"{x.topic}[{x.partition}]={x.lag}" for x in st.lags if x.lag]
-            raise TransientError(
-                f"not caught up after {timeout:.0f}s: connector {st.connector}, WAL confirmed "
-                f"{'yes' if st.wal_target_confirmed else 'no'}, lag {st.total_lag} "
-                f"({', '.join(behind[:6]) or 'none'})",
-                hint="check `ecom stream status` and `ecom connectors status`",
-            )
-        time.sleep(poll)
+
+    def behind(st: PipelineStatus) -> TransientError:
+        late = [f"{x.topic}[{x.partition}]={x.lag}" for x in st.lags if x.lag]
+        return TransientError(
+            f"not caught up after {timeout:.0f}s: connector {st.connector}, WAL confirmed "
+            f"{'yes' if st.wal_target_confirmed else 'no'}, lag {st.total_lag} "
+            f"({', '.join(late[:6]) or 'none'})",
+            hint="check `ecom stream status` and `ecom connectors status`",
+        )
+
+    return retry.poll(
+        lambda: pipeline_status(s, target),
+        lambda st: st.caught_up,
+        timeout=timeout,
+        interval=poll,
+        on_timeout=behind,
+    )

@@ -65,16 +65,6 @@ def _column_type(col: Column) -> Any:
     raise ValueError(f"unknown column kind {col.kind!r}")
 
 
-def _without_logical_types(schema: Any) -> Any:
-    """A copy of ``schema`` with every ``logicalType`` annotation removed (same bytes on
-    the wire: a logical type only changes how a reader presents the value)."""
-    if isinstance(schema, dict):
-        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
-    if isinstance(schema, list):
-        return [_without_logical_types(v) for v in schema]
-    return schema
-
-
 def _optional(name: str, avro_type: Any) -> dict[str, Any]:
     return {"name": name, "type": ["null", avro_type], "default": None}
 
@@ -113,7 +103,6 @@ class AvroRegistry:
     def __init__(self) -> None:
         self._schemas: dict[bytes, dict[str, Any]] = {}
         self._parsed: dict[bytes, Any] = {}
-        self._parsed_raw: dict[bytes, Any] = {}  # logical types left as their base type
         self._ids: dict[bytes, tuple[str, int]] = {}
         self._versions: dict[tuple[str, int], bytes] = {}
         self._latest: dict[str, tuple[int, bytes]] = {}  # table -> (version, fingerprint)
@@ -199,29 +188,12 @@ class AvroRegistry:
 
     def decode(self, data: bytes) -> tuple[str, int, dict[str, Any]]:
         """``(table, version, record)`` of a single-object encoded record."""
-        return self._decode(data, raw=False)
-
-    def decode_raw(self, data: bytes) -> tuple[str, int, dict[str, Any]]:
-        """Like :meth:`decode`, but logical types keep their Avro base values: timestamps
-        as microseconds since the epoch, dates as days since the epoch, decimals as the
-        big-endian two's-complement bytes of the unscaled value (at the schema's scale).
-        Readers that convert whole columns (the silver sink's Arrow tables) so skip
-        building a datetime or Decimal per value."""
-        return self._decode(data, raw=True)
-
-    def _decode(self, data: bytes, *, raw: bool) -> tuple[str, int, dict[str, Any]]:
         if len(data) < 10 or data[:2] != MAGIC:
             raise AvroError(f"not Avro single-object encoding (header {data[:2].hex()})")
         fp = data[2:10]
         if fp not in self._parsed:
             raise UnknownSchema(f"unknown schema fingerprint {fp.hex()}")
-        if not raw:
-            parsed = self._parsed[fp]
-        elif fp in self._parsed_raw:
-            parsed = self._parsed_raw[fp]
-        else:
-            plain = _without_logical_types(self._schemas[fp])
-            parsed = self._parsed_raw[fp] = fastavro.parse_schema(plain)
+        parsed = self._parsed[fp]
         body = io.BytesIO(data[10:])
         try:
             record = fastavro.schemaless_reader(body, parsed, None)

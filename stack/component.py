@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import process
 from common.settings import Settings
-from stack import process
 from stack.exceptions import StackError
 from stack.install import Installed
 

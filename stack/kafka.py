@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stack import process, versions
+from common import process
+from common.connect import ConnectClient
+from common.errors import EcomError
+from stack import versions
 from stack.component import TEMPLATES, Component, Health
 from stack.exceptions import StartFailed
 from stack.install import Installed
@@ -178,28 +178,17 @@ class Connect(JvmComponent):
         )
 
     def health(self) -> Health:
+        client = ConnectClient(self.s.connect_url, timeout=3.0)
         try:
-            root = _get_json(f"{self.s.connect_url}/")
-            plugins = _get_json(f"{self.s.connect_url}/connector-plugins")
-        except (OSError, ValueError) as exc:
-            return Health(False, detail=str(exc)[:200])
-        names = {p.get("class", "") for p in plugins} if isinstance(plugins, list) else set()
-        if "io.debezium.connector.postgresql.PostgresConnector" not in names:
+            version = str(client.root().get("version", ""))
+            plugins = client.plugin_classes()
+        except EcomError as exc:
+            return Health(False, detail=exc.message[:200])
+        if "io.debezium.connector.postgresql.PostgresConnector" not in plugins:
             return Health(
-                False,
-                version=str(root.get("version", "")),
-                detail="Debezium PostgresConnector plugin not loaded",
+                False, version=version, detail="Debezium PostgresConnector plugin not loaded"
             )
-        return Health(
-            True,
-            version=str(root.get("version", "")),
-            detail=f"debezium {versions.debezium_version()}",
-        )
-
-
-def _get_json(url: str, timeout: float = 3.0):  # type: ignore[no-untyped-def]
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback URL)
-        return json.loads(resp.read().decode())
+        return Health(True, version=version, detail=f"debezium {versions.debezium_version()}")
 
 
 # ====================================================================== MinIO

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from stack import process, versions
+from common import http, process
+from stack import versions
 from stack.component import Component, Health
 from stack.exceptions import StackError
 from stack.install import Installed
@@ -96,14 +95,11 @@ class Minio(Component):
 
     def health(self) -> Health:
         try:
-            with urllib.request.urlopen(  # noqa: S310 (loopback URL)
-                f"http://{self.s.s3_endpoint}/minio/health/live", timeout=3
-            ) as resp:
-                ok = resp.status == 200
-        except (OSError, urllib.error.URLError) as exc:
-            return Health(False, detail=str(exc)[:200])
+            http.get_text(f"http://{self.s.s3_endpoint}/minio/health/live", timeout=3)
+        except http.HttpUnavailable as exc:
+            return Health(False, detail=exc.message[:200])
         return Health(
-            ok,
+            True,
             version=versions.MINIO_VERSION.rsplit("-", 1)[-1][:12],
             detail=f"console http://{self.s.host}:{self.s.s3_console_port}",
         )

@@ -8,7 +8,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from stack import process
+from common.process import running_pid
+from stack import osuser
 from stack.component import PG_SUPERUSER, Component, Health
 from stack.exceptions import StackError, StartFailed
 from stack.install import Installed
@@ -31,11 +32,11 @@ class Postgres(Component):
         return self.s.home / "postgres" / "run"
 
     def _prefix(self) -> list[str]:
-        return process.as_user_prefix(PG_SUPERUSER) if process.is_root() else []
+        return osuser.as_user_prefix(PG_SUPERUSER) if osuser.is_root() else []
 
     def _chown(self, path: Path) -> None:
-        ids = process.postgres_uid()
-        if process.is_root() and ids:
+        ids = osuser.postgres_uid()
+        if osuser.is_root() and ids:
             for root, dirs, files in os.walk(path):
                 os.chown(root, *ids)
                 for name in dirs + files:
@@ -43,13 +44,13 @@ class Postgres(Component):
 
     def pid(self) -> int | None:
         pid_file = self.data_dir / "postmaster.pid"
-        return process.running_pid(pid_file)
+        return running_pid(pid_file)
 
     def prepare(self, inst: Installed) -> None:
         if (self.data_dir / "PG_VERSION").exists():
             return
-        if process.is_root():
-            if process.postgres_uid() is None:
+        if osuser.is_root():
+            if osuser.postgres_uid() is None:
                 raise StackError(
                     "PostgreSQL refuses to run as root and there is no `postgres` user",
                     hint="apt-get install postgresql (it creates the user)",
@@ -95,7 +96,7 @@ class Postgres(Component):
         while not probe.exists():
             probe = probe.parent
         test = subprocess.run(
-            process.as_user_prefix(PG_SUPERUSER) + ["test", "-x", str(probe)],
+            osuser.as_user_prefix(PG_SUPERUSER) + ["test", "-x", str(probe)],
             capture_output=True,
             check=False,
         )
@@ -138,8 +139,8 @@ host    replication  all          {self.s.host}/32   scram-sha-256
 
     def start(self, inst: Installed) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        if process.is_root():
-            ids = process.postgres_uid()
+        if osuser.is_root():
+            ids = osuser.postgres_uid()
             if ids:
                 self.log_file.touch()
                 os.chown(self.log_file, *ids)

@@ -7,9 +7,12 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 
+from common import process
 from common.progress import SILENT, Reporter
+from common.retry import poll
 from common.settings import Settings, mask
 from stack import install
+from stack.component import Health
 from stack.components import NAMES, ORDER, Component, Connect, Minio, Postgres, by_name
 from stack.exceptions import StackError, StartFailed
 
@@ -69,22 +72,28 @@ def _start_one(comp: Component, inst: install.Installed, progress: Reporter) -> 
         comp.start(inst)
     else:
         t0 = time.monotonic()  # started earlier, still warming up
-    deadline = t0 + START_TIMEOUT[comp.name]
-    last = comp.health()
-    while not last.up:
-        if comp.pid() is None:
+    limit = START_TIMEOUT[comp.name]
+
+    def running_health() -> Health:
+        """The component's health, unless its process has exited (then StartFailed)."""
+        health = comp.health()
+        if not health.up and comp.pid() is None:
             raise StartFailed(
                 f"{comp.name} exited during startup: {comp.recent_log() or 'no log output'}",
                 hint=f"see `ecom stack logs {comp.name}`",
             )
-        if time.monotonic() > deadline:
-            raise StartFailed(
-                f"{comp.name} did not become healthy within {START_TIMEOUT[comp.name]:.0f}s"
-                f" ({last.detail})",
-                hint=f"see `ecom stack logs {comp.name}`; `ecom stack down` stops the rest",
-            )
-        time.sleep(0.5)
-        last = comp.health()
+        return health
+
+    last = poll(
+        running_health,
+        lambda health: health.up,
+        timeout=max(0.0, t0 + limit - time.monotonic()),
+        interval=0.5,
+        on_timeout=lambda health: StartFailed(
+            f"{comp.name} did not become healthy within {limit:.0f}s ({health.detail})",
+            hint=f"see `ecom stack logs {comp.name}`; `ecom stack down` stops the rest",
+        ),
+    )
     progress(f"  {comp.name} up in {time.monotonic() - t0:.1f}s ({last.version})")
 
 
@@ -146,8 +155,6 @@ def reset(settings: Settings, progress: Reporter = SILENT) -> None:
 
 
 def log_tail(settings: Settings, name: str, lines: int = 50) -> list[str]:
-    from stack import process
-
     comp = by_name(settings, name)
     out = process.tail(comp.log_file, lines)
     if not out and comp.out_file.exists():

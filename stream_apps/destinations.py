@@ -18,7 +18,6 @@ import abc
 import json
 import logging
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -35,6 +34,8 @@ from deltalake import (
 )
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from common.errors import EcomError, TransientError
+from common.retry import retry_transient
 from schemas import lake
 from stream_apps.exceptions import LakeWriteFailed
 
@@ -110,6 +111,14 @@ def is_terminal(exc: BaseException) -> bool:
     return any(marker in text for marker in _TERMINAL_MARKERS)
 
 
+def classify(exc: BaseException) -> EcomError:
+    """A lake failure as the project's error: terminal when retrying cannot help
+    (credentials, a missing bucket), else transient (MinIO down or slow)."""
+    if is_terminal(exc):
+        return LakeWriteFailed(one_line(exc), hint="check ECOM_STREAM_S3_* and the buckets")
+    return TransientError(one_line(exc))
+
+
 # ---------------------------------------------------------------- Delta
 @dataclass(frozen=True)
 class DeltaConfig:
@@ -155,45 +164,39 @@ class DeltaDestination(Destination):
     def write(self, batch: TableBatch) -> WriteResult:
         generation = self._generation
         result = WriteResult()
-        deadline = time.monotonic() + self.config.retry_seconds
-        delay = 0.2
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self._attempt(batch, result, generation)
-                break
-            except CommitFailedError as exc:
-                # Another writer committed first on a partition of ours, or changed the
-                # schema: reload and filter again against what it landed.
-                result.conflicts += 1
-                if result.conflicts > self.config.max_conflicts:
-                    raise self._failed(batch, f"{result.conflicts} commit conflicts", exc) from exc
-                log.info("%s: commit conflict, reloading: %s", self._what(batch), one_line(exc))
-                self._tables.pop(batch.table, None)
-            except (OSError, DeltaError) as exc:
-                if is_terminal(exc):
-                    raise self._failed(batch, "refused", exc) from exc
-                if time.monotonic() + delay > deadline:
-                    raise self._failed(
-                        batch,
-                        f"still failing after {attempt} attempts over "
-                        f"{self.config.retry_seconds:.0f}s",
-                        exc,
-                    ) from exc
-                log.warning(
-                    "%s failed (attempt %d, retrying in %.1fs): %s",
-                    self._what(batch),
-                    attempt,
-                    delay,
-                    one_line(exc),
-                )
-                self._tables.pop(batch.table, None)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        retry_transient(
+            lambda: self._classified(batch, result, generation),
+            what=self._what(batch),
+            deadline=self.config.retry_seconds,
+            give_up=lambda error, attempts: self._failed(
+                batch,
+                f"still failing after {attempts} attempts over {self.config.retry_seconds:.0f}s",
+                error,
+            ),
+            logger=log,
+        )
         for partition, span in batch.spans.items():
             self._next[(batch.topic, partition)] = (generation, span.last + 1)
         return result
+
+    def _classified(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
+        """One attempt; its failure sorted into transient (retried) and terminal."""
+        try:
+            self._attempt(batch, result, generation)
+        except CommitFailedError as exc:
+            # Another writer committed first on a partition of ours, or changed the
+            # schema: reload, filter again against what it landed, and retry.
+            result.conflicts += 1
+            self._tables.pop(batch.table, None)
+            if result.conflicts > self.config.max_conflicts:
+                raise self._failed(batch, f"{result.conflicts} commit conflicts", exc) from exc
+            raise TransientError(f"commit conflict: {one_line(exc)}") from exc
+        except (OSError, DeltaError) as exc:
+            self._tables.pop(batch.table, None)
+            error = classify(exc)
+            if isinstance(error, LakeWriteFailed):
+                raise self._failed(batch, "refused", exc) from exc
+            raise error from exc
 
     def _attempt(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
         dt = self._table(batch, generation)
@@ -289,8 +292,9 @@ class DeltaDestination(Destination):
 
     def _failed(self, batch: TableBatch, why: str, exc: BaseException) -> LakeWriteFailed:
         first = min((s.first for s in batch.spans.values()), default=-1)
+        cause = exc.message if isinstance(exc, EcomError) else one_line(exc)
         return LakeWriteFailed(
-            f"{self._what(batch)} from offset {first}: {why}: {one_line(exc)}",
+            f"{self._what(batch)} from offset {first}: {why}: {cause}",
             hint="is MinIO up and are the ECOM_S3_* / ECOM_STREAM_S3_* settings right? "
             "(`ecom stack status`); nothing was committed to Kafka",
         )

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common import http, process
 from common.progress import SILENT, Reporter
-from stack import process
+from common.retry import poll
 from stream_apps.configuration import StreamSettings
 from stream_apps.exceptions import WorkerError
 
@@ -130,24 +129,28 @@ def start(
             env=worker_env(i),
         )
         progress(f"worker {i} started (pid {pid}, metrics http://{s.base.host}:{port}/metrics)")
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        states = status(s, workers)
-        if all(w.up for w in states):
-            return states
-        dead = [w for w in states if w.pid is None]
-        if dead:
-            tail = " | ".join(process.tail(_log_file(s, dead[0].index), 5))
-            raise WorkerError(
-                f"stream worker {dead[0].index} exited during startup: {tail}",
-                hint=f"see {dead[0].log}",
-            )
-        if time.monotonic() > deadline:
-            raise WorkerError(
-                f"stream workers not serving after {wait_seconds:.0f}s",
-                hint="see the logs under logs/stream-*.log",
-            )
-        time.sleep(0.5)
+    return poll(
+        lambda: _none_exited(status(s, workers)),
+        lambda states: all(w.up for w in states),
+        timeout=wait_seconds,
+        interval=0.5,
+        on_timeout=lambda _states: WorkerError(
+            f"stream workers not serving after {wait_seconds:.0f}s",
+            hint="see the logs under logs/stream-*.log",
+        ),
+    )
+
+
+def _none_exited(states: list[WorkerState]) -> list[WorkerState]:
+    """``states``, unless a worker has exited (then WorkerError with its last log lines)."""
+    dead = [w for w in states if w.pid is None]
+    if dead:
+        tail = " | ".join(process.tail(Path(dead[0].log), 5))
+        raise WorkerError(
+            f"stream worker {dead[0].index} exited during startup: {tail}",
+            hint=f"see {dead[0].log}",
+        )
+    return states
 
 
 def _known_indexes(s: StreamSettings) -> list[int]:
@@ -198,23 +201,24 @@ def status(s: StreamSettings, expected: int | None = None) -> list[WorkerState]:
     states = []
     for i in indexes:
         pid = process.running_pid(_pid_file(s, i))
-        url = f"http://{s.base.host}:{s.web_port + i}/metrics"
-        up = False
-        if pid is not None:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback)
-                    up = resp.status == 200
-            except OSError:
-                up = False
+        url = metrics_url(s, i)
+        up = pid is not None and scrape(url, timeout=2) is not None
         states.append(WorkerState(i, pid, up, url, str(_log_file(s, i))))
     return states
 
 
+def metrics_url(s: StreamSettings, index: int) -> str:
+    return f"http://{s.base.host}:{s.web_port + index}/metrics"
+
+
+def scrape(url: str, timeout: float = 3.0) -> str | None:
+    """One worker's /metrics text; None when it does not serve it."""
+    try:
+        return http.get_text(url, timeout=timeout)
+    except http.HttpUnavailable:
+        return None
+
+
 def metrics_text(s: StreamSettings) -> list[str]:
     """The /metrics text of every running worker."""
-    texts = []
-    for w in status(s):
-        if w.up:
-            with urllib.request.urlopen(w.web, timeout=3) as resp:  # noqa: S310 (loopback)
-                texts.append(resp.read().decode())
-    return texts
+    return [http.get_text(w.web) for w in status(s) if w.up]

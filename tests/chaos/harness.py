@@ -28,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +35,11 @@ from typing import Any
 import psycopg2
 from confluent_kafka import Consumer, TopicPartition
 
+from common import process
 from common.progress import SILENT
 from connectors import manage
 from ecom import status as pipeline_status
-from stack import process, services
+from stack import services
 from stream_apps import metrics_read, workers
 from stream_apps.configuration import StreamSettings
 from tests.chaos.waltap import WalTap
@@ -205,10 +205,8 @@ def metric_total(s: StreamSettings, name: str) -> dict[int, float]:
     for w in workers.status(s):
         if not w.up or w.pid is None:
             continue
-        try:
-            with urllib.request.urlopen(w.web, timeout=3) as resp:  # noqa: S310 (loopback)
-                text = resp.read().decode()
-        except OSError:
+        text = workers.scrape(w.web)
+        if text is None:
             continue
         out[w.pid] = metrics_read.counter_total([text], name)
     return out

@@ -8,10 +8,7 @@ after a test's own changes) or keys, never rely on global counts.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -22,6 +19,7 @@ import pyarrow.dataset as pads
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from minio import Minio
 
+from common import process
 from common.s3 import stream_client as s3_client
 from compaction.lake import Lake
 from ecom import status as pipeline_status
@@ -75,26 +73,12 @@ def stop_workers(s: StreamSettings) -> None:
 
 def stop_worker(s: StreamSettings, index: int, timeout: float = 60.0) -> None:
     """Stop one worker (SIGTERM, then SIGKILL) and forget its pid file."""
-    from stack import process
-
-    pid_file = s.base.home / "run" / f"stream-{index}.pid"
-    pid = process.running_pid(pid_file)
-    if pid is not None:
-        assert process.stop_pid(pid, timeout=timeout), f"worker {index} (pid {pid}) did not stop"
-    pid_file.unlink(missing_ok=True)
+    workers.stop_one(s, index, timeout=timeout)
 
 
 def kill_hard(pid: int, timeout: float = 10.0) -> None:
     """kill -9 and wait until the process is gone (reaped if it is our child)."""
-    from stack import process
-
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + timeout
-    while process.pid_alive(pid):
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
-        assert time.monotonic() < deadline, f"pid {pid} survived SIGKILL"
-        time.sleep(0.1)
+    assert process.kill_pid(pid, timeout=timeout), f"pid {pid} survived SIGKILL"
 
 
 # ---------------------------------------------------------------- Kafka

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from common import process
 from common.settings import Settings
-from stack import process
 from tests.integration.conftest import run_cli
 
 COMPONENTS = ("postgres", "kafka", "connect", "minio")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import psycopg2
 import pytest
 
+from common.connect import ConnectClient
 from connectors import manage
 from ecom import health
 from stream_apps.configuration import StreamSettings
@@ -57,12 +57,6 @@ def _dlq_count(doc: dict[str, Any], stage: str, reason: str) -> int:
     return sum(
         r["count"] for r in doc["dlq"]["by_reason"] if r["stage"] == stage and r["reason"] == reason
     )
-
-
-def _connect(s: StreamSettings, method: str, path: str) -> int:
-    req = urllib.request.Request(s.base.connect_url + path, method=method)
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 (local Connect)
-        return int(resp.status)
 
 
 def test_healthy_pipeline_exits_0_with_every_section(stream: StreamSettings) -> None:
@@ -143,7 +137,8 @@ def test_slot_over_its_wal_threshold_exits_4(stream: StreamSettings) -> None:
 def test_paused_connector_exits_2_with_the_resume_command(stream: StreamSettings) -> None:
     s = stream
     name = manage.definition_names()[0]
-    assert _connect(s, "PUT", f"/connectors/{name}/pause") == 202
+    connect = ConnectClient(s.base.connect_url)
+    assert connect.request("PUT", f"/connectors/{name}/pause").status == 202
     try:
         h.wait_until(lambda: manage.state(s.base, name).state == "PAUSED", 60, "PAUSED")
         code, doc = _status(ECOM_STATUS_SAMPLE_SECONDS="0")
@@ -152,7 +147,7 @@ def test_paused_connector_exits_2_with_the_resume_command(stream: StreamSettings
         (finding,) = [f for f in doc["findings"] if f["component"] == "connector"]
         assert finding["fix"] == [f"curl -s -X PUT '{s.base.connect_url}/connectors/{name}/resume'"]
     finally:
-        _connect(s, "PUT", f"/connectors/{name}/resume")
+        connect.resume(name)
         manage.wait_running(s.base, name, 90)
     h.wait_until(lambda: _status(ECOM_STATUS_SAMPLE_SECONDS="0")[0] == 0, 90, "status healthy")
 

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 from minio import Minio
 from prometheus_client.parser import text_string_to_metric_families
 
+from common import http
 from compaction.lake import Lake
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from schemas.columns import COLUMNS
@@ -217,9 +217,9 @@ def test_metrics_parse_with_one_help_and_type_per_family(stream: StreamSettings)
     _cli_ok("generate", "live", "--rate", "200", "--duration", "3", "--seed", "5")
     h.wait_caught_up(s, CAUGHT_UP)
     worker = next(w for w in workers.status(s) if w.up)
-    with urllib.request.urlopen(worker.web, timeout=5) as resp:  # noqa: S310 (loopback)
-        content_type = resp.headers["Content-Type"]
-        text = resp.read().decode()
+    resp = http.request("GET", worker.web, timeout=5)
+    assert resp.status == 200, resp.status
+    content_type, text = resp.headers["Content-Type"], resp.data.decode()
     assert content_type == CONTENT_TYPE
     families = {f.name: f for f in text_string_to_metric_families(text)}
     ours = {name: f.type for name, f in families.items() if name.startswith("ecom_stream_")}
@@ -621,8 +621,7 @@ def test_two_workers_share_the_partitions(stream: StreamSettings, s3: Minio) -> 
         assert all(per_member), f"one worker landed nothing: {per_member}"
         # both workers report landing bronze events in their metrics
         for port in (s.web_port, s.web_port + 1):
-            with urllib.request.urlopen(f"http://{s.base.host}:{port}/metrics", timeout=5) as r:
-                text = r.read().decode()
+            text = http.get_text(f"http://{s.base.host}:{port}/metrics", timeout=5)
             assert metrics_read.counter_total([text], "events", agent="changes") > 0, port
             assert metrics_read.counter_total([text], "commits", agent="silver") > 0, port
         # two writers committed to the same tables at once: nothing landed twice
