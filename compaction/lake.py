@@ -101,6 +101,11 @@ class Lake:
         try:
             dt = DeltaTable(ref.uri, storage_options=self.options)
         except TableNotFoundError:
+            if self._has_data(ref):
+                raise LakeTableBroken(
+                    f"{ref}: data files but no Delta log (_delta_log is missing)",
+                    hint=self._fix(ref),
+                ) from None
             return None
         except (OSError, DeltaError) as exc:
             raise self._error(ref, exc) from exc
@@ -113,6 +118,22 @@ class Lake:
             if dt.version() == 0 and self._created(ref) > as_of:
                 return None
         return dt
+
+    def _has_data(self, ref: TableRef) -> bool:
+        """Whether anything is stored under the table's folder."""
+        try:
+            s3 = minio_client(self.settings)
+            return any(True for _ in s3.list_objects(self.buckets[ref.layer], f"{ref.table}/"))
+        except Exception as exc:  # noqa: BLE001 (cannot list: report it as the lake's state)
+            raise self._error(ref, exc) from exc
+
+    @staticmethod
+    def _fix(ref: TableRef) -> str:
+        return (
+            f"move {ref.uri} aside and replay its topic to rebuild it from Kafka: "
+            f"`ecom replay --group ecom-stream --table {ref.table} --to-earliest "
+            "--stop-workers --yes`"
+        )
 
     def _created(self, ref: TableRef) -> datetime:
         """When version 0 of the table was committed (its log entry's write time)."""
@@ -132,12 +153,7 @@ class Lake:
         text = _one_line(exc)
         if any(marker in text for marker in _UNAVAILABLE):
             return LakeUnavailable(f"{ref}: {text}", hint="is MinIO up? (`ecom stack status`)")
-        return LakeTableBroken(
-            f"{ref}: its Delta log cannot be read: {text}",
-            hint=f"move {ref.uri} aside and replay its topic to rebuild it from Kafka: "
-            f"`ecom replay --group <stream group> --table {ref.table} --to-earliest "
-            "--stop-workers --yes`",
-        )
+        return LakeTableBroken(f"{ref}: its Delta log cannot be read: {text}", hint=self._fix(ref))
 
     # ------------------------------------------------------------ describing
     def info(self, ref: TableRef, partitions: dict[str, int] | None = None) -> TableInfo:
