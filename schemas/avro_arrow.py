@@ -50,8 +50,8 @@ SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
 
 _U64 = np.uint64
-# Zig-zag values below 2**(7k) fit in k varint bytes.
-_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=_U64)
+# A zig-zag value has varint byte j (from 0) when it is at least 2**(7j).
+_VARINT_FLOORS = np.array([0] + [1 << (7 * j) for j in range(1, 10)], dtype=_U64)
 _VARINT_SHIFTS = np.arange(0, 70, 7, dtype=_U64)
 # fastavro writes bit_length(|v|) // 8 + 1 decimal bytes; a 64-bit half of |v| at or above
 # 2**(8k-1) has a bit length of at least 8k.
@@ -222,8 +222,10 @@ def _field_parts(f: _Field, arr: pa.Array | None, n: int) -> list[_Part]:
         return [pa.scalar(bytes([2 * (f.null_branch or 0)]), pa.large_binary())]
     if f.kind in ("string", "bytes"):
         text = _text(f, arr)
-        lengths = pc.fill_null(pc.binary_length(text), 0).to_numpy()
-        head = _varint(_zigzag(lengths))
+        lengths = pc.binary_length(text)
+        if arr.null_count:
+            lengths = pc.fill_null(lengths, 0)
+        head = _varint(_zigzag(lengths.to_numpy()))
         return [*_branch(f, [_masked(head, valid)], valid), text]
     pieces = _VALUE_ENCODERS[f.kind](f, arr, valid)
     if arr.null_count:
@@ -277,59 +279,34 @@ def _zigzag(v: np.ndarray) -> np.ndarray:
 def _varint(z: np.ndarray) -> _Fixed:
     """Avro varints of the zig-zag values ``z``: 7 bits a byte, low group first, the top
     bit set on every byte but the last."""
-    n = len(z)
-    nbytes = np.searchsorted(_VARINT_LIMITS, z, side="right")  # bytes after the first
-    width = int(nbytes.max()) + 1
-    groups = (z[:, None] >> _VARINT_SHIFTS[:width]).astype(np.uint8)
+    width = max(1, -(-int(z.max()).bit_length() // 7))
     if width == 1:
-        return _Fixed(groups, np.ones((n, 1), dtype=bool))
-    groups |= 0x80
-    groups[np.arange(n), nbytes] &= 0x7F
-    return _Fixed(groups, _COLUMNS[:width] <= nbytes[:, None])
+        return _Fixed(z.astype(np.uint8)[:, None], np.ones((len(z), 1), dtype=bool))
+    keep = z[:, None] >= _VARINT_FLOORS[:width]  # byte j exists when z >= 2**(7j)
+    groups = (z[:, None] >> _VARINT_SHIFTS[:width]).astype(np.uint8) & np.uint8(0x7F)
+    groups[:, :-1] |= keep[:, 1:].view(np.uint8) << np.uint8(7)
+    return _Fixed(groups, keep)
 
 
-def _integers(f: _Field, arr: pa.Array, target: pa.DataType) -> np.ndarray:
-    """``arr`` as ``target`` integers (nulls as 0); refuses values out of range."""
-    try:
-        cast = pc.cast(arr, target, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        raise ArrowAvroError(
-            f"field {f.name}: {arr.type} column does not fit {target}: {exc}"
-        ) from exc
-    return pc.fill_null(cast, 0).to_numpy()
+def _values(arr: pa.Array, dtype: type[np.generic]) -> np.ndarray:
+    """The value buffer of a fixed-width column, without a copy (what a null slot holds
+    does not matter: null rows are masked)."""
+    size = np.dtype(dtype).itemsize
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=size * arr.offset)
 
 
-def _long(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
-    if not pa.types.is_integer(arr.type):
-        raise ArrowAvroError(f"field {f.name} is {f.kind} but its column is {arr.type}")
-    # fastavro writes an int beyond 32 bits as it writes a long, without complaint
-    return [_varint(_zigzag(_integers(f, arr, pa.int64())))]
-
-
-def _timestamp(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
+def _whole_numbers(f: _Field, arr: pa.Array) -> np.ndarray:
+    """An integer column's values; an unsigned 64-bit value must fit a long."""
     t = arr.type
-    if pa.types.is_timestamp(t):
-        micros = _integers(f, _integers_view(f, arr, pa.timestamp("us", t.tz)), pa.int64())
-    elif pa.types.is_integer(t):
-        micros = _integers(f, arr, pa.int64())
-    else:
-        raise ArrowAvroError(f"field {f.name} is timestamp-micros but its column is {t}")
-    return [_varint(_zigzag(micros))]
+    if not pa.types.is_integer(t):
+        raise ArrowAvroError(f"field {f.name} is {f.kind} but its column is {t}")
+    if t != pa.uint64():
+        return _values(arr, t.to_pandas_dtype())
+    return _values(_converted(f, arr, pa.int64()), np.int64)
 
 
-def _date(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
-    t = arr.type
-    if pa.types.is_date(t):
-        days = _integers(f, _integers_view(f, arr, pa.date32()), pa.int32())
-    elif pa.types.is_integer(t):
-        days = _integers(f, arr, pa.int64())
-    else:
-        raise ArrowAvroError(f"field {f.name} is date but its column is {t}")
-    return [_varint(_zigzag(days))]
-
-
-def _integers_view(f: _Field, arr: pa.Array, target: pa.DataType) -> pa.Array:
-    """``arr`` converted exactly to ``target`` (a timestamp unit or date32)."""
+def _converted(f: _Field, arr: pa.Array, target: pa.DataType) -> pa.Array:
+    """``arr`` converted exactly to ``target`` (refused when a value would change)."""
     if arr.type == target:
         return arr
     try:
@@ -340,10 +317,34 @@ def _integers_view(f: _Field, arr: pa.Array, target: pa.DataType) -> pa.Array:
         ) from exc
 
 
+def _long(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
+    # fastavro writes an int beyond 32 bits as it writes a long, without complaint
+    return [_varint(_zigzag(_whole_numbers(f, arr)))]
+
+
+def _timestamp(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
+    t = arr.type
+    if pa.types.is_timestamp(t):
+        micros = _values(_converted(f, arr, pa.timestamp("us", t.tz)), np.int64)
+    else:
+        micros = _whole_numbers(f, arr)
+    return [_varint(_zigzag(micros))]
+
+
+def _date(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
+    if pa.types.is_date(arr.type):
+        days = _values(_converted(f, arr, pa.date32()), np.int32)
+    else:
+        days = _whole_numbers(f, arr)
+    return [_varint(_zigzag(days))]
+
+
 def _boolean(f: _Field, arr: pa.Array, valid: np.ndarray) -> list[_Fixed]:
     if not pa.types.is_boolean(arr.type):
         raise ArrowAvroError(f"field {f.name} is boolean but its column is {arr.type}")
-    values = pc.fill_null(arr, False).to_numpy(zero_copy_only=False).astype(np.uint8)
+    if arr.null_count:
+        arr = pc.fill_null(arr, False)
+    values = arr.to_numpy(zero_copy_only=False).view(np.uint8)
     return [_Fixed(values[:, None], np.ones((len(values), 1), dtype=bool))]
 
 
@@ -451,8 +452,5 @@ def _join(parts: list[_Part], n: int) -> list[bytes]:
     joined = pc.binary_join_element_wise(*parts, _EMPTY, options=_JOIN)
     if isinstance(joined, pa.Scalar):  # no column at all: every row is the same
         return [joined.as_py()] * n
-    _, offsets_buffer, data_buffer = joined.buffers()
-    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[joined.offset : joined.offset + n + 1]
-    data = data_buffer.to_pybytes() if data_buffer is not None else b""
-    bounds = offsets.tolist()
-    return [data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    rows: list[bytes] = joined.to_pylist()
+    return rows

@@ -345,3 +345,58 @@ def test_header_sizes_are_checked() -> None:
         single_object_header(b"short")
     with pytest.raises(ArrowAvroError):
         confluent_header(2**32)
+
+
+@pytest.mark.parametrize(
+    ("column", "arrow_type"),
+    [
+        ("quantity", pa.int8()),
+        ("quantity", pa.int32()),
+        ("order_id", pa.uint32()),
+        ("order_id", pa.uint64()),
+        ("bronze_partition", pa.int64()),
+        ("commit_ts", pa.timestamp("ns", tz="UTC")),
+        ("commit_ts", pa.timestamp("us")),
+        ("commit_ts", pa.timestamp("us", tz="Europe/Paris")),
+        ("commit_ts", pa.int64()),
+        ("op", pa.large_string()),
+        ("op", pa.string_view()),
+        ("unit_price", pa.decimal128(38, 2)),
+    ],
+)
+def test_equivalent_column_types(
+    items: tuple[list[dict[str, Any]], pa.Table], column: str, arrow_type: pa.DataType
+) -> None:
+    """Another Arrow type holding the same values gives the same bytes."""
+    rows, arrow = items
+    schema = build_schema("order_items")
+    expected = [fastavro_body(schema, r) for r in rows]
+    i = arrow.column_names.index(column)
+    source = arrow.column(i)
+    if pa.types.is_timestamp(source.type) and pa.types.is_integer(arrow_type):
+        source = source.cast(pa.timestamp("us"))
+    other = arrow.set_column(i, column, source.cast(arrow_type))
+    assert encode_bodies(schema, other) == expected
+
+
+def test_coarser_units_and_date64() -> None:
+    schema = build_schema("marketing_campaigns")
+    instants = [datetime(1, 1, 1, tzinfo=UTC), datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)]
+    days = [date(1, 1, 1), date(1969, 12, 31)]
+    rows = [
+        {
+            "op": "r", "is_delete": False, "snapshot": True, "bronze_topic": "t",
+            "bronze_partition": 0, "bronze_offset": k, "commit_ts": instants[k],
+            "campaign_id": k, "start_date": days[k], "end_date": None,
+        }
+        for k in range(2)
+    ]  # fmt: skip
+    arrow = pa.Table.from_pylist(rows).set_column(
+        6, "commit_ts", pa.array(instants, pa.timestamp("s", tz="UTC"))
+    )
+    arrow = arrow.set_column(8, "start_date", pa.array(days, pa.date64()))
+    assert arrow.schema.field("start_date").type == pa.date64()
+    assert encode_bodies(schema, arrow) == [fastavro_body(schema, r) for r in rows]
+    sub_micro = pa.array([1, 2001], pa.timestamp("ns", tz="UTC"))
+    with pytest.raises(ArrowAvroError, match="commit_ts"):
+        encode_bodies(schema, arrow.set_column(6, "commit_ts", sub_micro))
