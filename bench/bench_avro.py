@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import random
 import sys
@@ -168,6 +169,10 @@ def main() -> int:
     if args.json:
         doc = {
             "command": "python -m bench.bench_avro " + " ".join(sys.argv[1:]),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "python": platform.python_version(),
+            "pyarrow": pa.__version__,
+            "load_average_1m": os.getloadavg()[0],  # other work running on the machine
             "results": results,
         }
         args.json.write_text(json.dumps(doc, indent=2) + "\n")

@@ -219,7 +219,9 @@ class AvroRegistry:
         Raises :class:`AvroError` where :meth:`encode` would refuse a row (a null in a
         required field, a decimal beyond its precision) and for a column type the
         column-wise encoder does not take; a caller may then encode the rows one by one
-        with :meth:`encode`, which names the offending record.
+        with :meth:`encode`, which names the offending record. Each call has a fixed
+        cost (see :meth:`schemas.avro_arrow.TableEncoder.encode`), so it pays from a few
+        dozen rows on.
         """
         fingerprint = self._writer(table, fingerprint)
         encoder = self._table_encoders.get(fingerprint)
