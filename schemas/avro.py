@@ -24,13 +24,20 @@ from importlib import resources
 from typing import Any
 
 import fastavro
+import pyarrow as pa
 from fastavro.schema import fingerprint as _fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
 from common.errors import TerminalError
+from schemas.avro_arrow import (
+    SINGLE_OBJECT_MAGIC,
+    ArrowAvroError,
+    TableEncoder,
+    single_object_header,
+)
 from schemas.columns import COLUMNS, Column
 
-MAGIC = b"\xc3\x01"
+MAGIC = SINGLE_OBJECT_MAGIC
 NAMESPACE = "ecom.silver"
 EVOLVABLE_TYPES: frozenset[str] = frozenset(("long", "double", "string", "boolean"))
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -106,6 +113,7 @@ class AvroRegistry:
         self._ids: dict[bytes, tuple[str, int]] = {}
         self._versions: dict[tuple[str, int], bytes] = {}
         self._latest: dict[str, tuple[int, bytes]] = {}  # table -> (version, fingerprint)
+        self._table_encoders: dict[bytes, TableEncoder] = {}
 
     @classmethod
     def from_package(cls) -> AvroRegistry:
@@ -171,12 +179,9 @@ class AvroRegistry:
 
     def encode(self, table: str, record: dict[str, Any], fingerprint: bytes | None = None) -> bytes:
         """Single-object encoding of ``record`` (latest schema of ``table`` by default)."""
-        if fingerprint is None:
-            fingerprint = self._latest_fingerprint(table)
-        elif self._ids.get(fingerprint, (None,))[0] != table:
-            raise UnknownSchema(f"fingerprint {fingerprint.hex()} is not a schema of {table}")
+        fingerprint = self._writer(table, fingerprint)
         buf = io.BytesIO()
-        buf.write(MAGIC + fingerprint)
+        buf.write(single_object_header(fingerprint))
         try:
             fastavro.schemaless_writer(buf, self._parsed[fingerprint], record)
         except Exception as exc:  # ValueError/TypeError/OverflowError from fastavro
@@ -185,6 +190,48 @@ class AvroRegistry:
                 f"cannot encode {table} record (bronze offset {offset}): {exc}"
             ) from exc
         return buf.getvalue()
+
+    def encode_table(
+        self, table: str, rows: pa.Table, fingerprint: bytes | None = None
+    ) -> list[bytes]:
+        """Single-object encoding of every row of ``rows``, column-wise, in row order.
+
+        The contract: the result equals, byte for byte,
+        ``[self.encode(table, r, fingerprint) for r in rows.to_pylist()]``. ``rows`` has
+        the silver layout of ``stream_apps.formats.silver_schema`` (any column order);
+        columns the schema does not name (``commit_date``, a column added at the source
+        but not yet in this schema version) are ignored, and optional fields without a
+        column are written as null. ``fingerprint`` picks the writer schema (the latest
+        version of ``table`` by default). Supported column types are listed in
+        :mod:`schemas.avro_arrow`.
+
+        Raises :class:`AvroError` where :meth:`encode` would refuse a row (a null in a
+        required field, a decimal beyond its precision) and for a column type the
+        column-wise encoder does not take; a caller may then encode the rows one by one
+        with :meth:`encode`, which names the offending record. Each call has a fixed
+        cost (see :meth:`schemas.avro_arrow.TableEncoder.encode`), so it pays from a few
+        dozen rows on.
+        """
+        fingerprint = self._writer(table, fingerprint)
+        encoder = self._table_encoders.get(fingerprint)
+        try:
+            if encoder is None:
+                encoder = TableEncoder(self._schemas[fingerprint])
+                self._table_encoders[fingerprint] = encoder
+            return encoder.encode(rows, header=single_object_header(fingerprint))
+        except ArrowAvroError as exc:
+            where = ""
+            if exc.row is not None and "bronze_offset" in rows.column_names:
+                where = f" (bronze offset {rows.column('bronze_offset')[exc.row].as_py()})"
+            raise AvroError(f"cannot encode {table} rows{where}: {exc.message}") from exc
+
+    def _writer(self, table: str, fingerprint: bytes | None) -> bytes:
+        """The writer schema's fingerprint: ``fingerprint`` if it is one of ``table``'s."""
+        if fingerprint is None:
+            return self._latest_fingerprint(table)
+        if self._ids.get(fingerprint, (None,))[0] != table:
+            raise UnknownSchema(f"fingerprint {fingerprint.hex()} is not a schema of {table}")
+        return fingerprint
 
     def decode(self, data: bytes) -> tuple[str, int, dict[str, Any]]:
         """``(table, version, record)`` of a single-object encoded record."""
