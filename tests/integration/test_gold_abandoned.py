@@ -132,8 +132,7 @@ def test_sigkill_during_the_build(lake: ExportedLake) -> None:
     s = lake.settings
     before = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
     previous = _log(s)["build_id"]
-    proc = _start_rebuild(lake, "--no-compact", ECOM_GOLD_DUCKDB_THREADS="1",
-                          ECOM_GOLD_DOWNLOAD_WORKERS="1")  # fmt: skip
+    proc = _start_rebuild(lake, ECOM_GOLD_DUCKDB_THREADS="1")
     try:
         row = _wait_for(
             "the rebuild to reach the current state or gold step",
@@ -164,7 +163,7 @@ def test_sigkill_while_the_swap_waits(lake: ExportedLake) -> None:
     reader = psycopg2.connect(s.gold_dsn)  # a long read: holds ACCESS SHARE on dim_customers
     with reader.cursor() as cur:
         cur.execute("SELECT count(*) FROM public.dim_customers")
-    proc = _start_rebuild(lake, "--no-compact", ECOM_GOLD_SWAP_LOCK_TIMEOUT="600")
+    proc = _start_rebuild(lake, ECOM_GOLD_SWAP_LOCK_TIMEOUT="600")
     try:
         row = _wait_for(
             "the rebuild to block in its swap",
