@@ -290,7 +290,7 @@ def _cases(hostile: str) -> list[tuple[list[str], dict[str, str], str]]:
         (["db", "init"], {"ECOM_REPLICATION_USER": hostile}, "ECOM_REPLICATION_USER="),
         (["db", "init"], {"ECOM_GOLD_USER": hostile}, "ECOM_GOLD_USER="),
         (["db", "init"], {"ECOM_PUBLICATION": hostile}, "ECOM_PUBLICATION="),
-        (["gold", "rebuild", "--no-compact"], {"ECOM_GOLD_DB": hostile}, "ECOM_GOLD_DB="),
+        (["gold", "rebuild"], {"ECOM_GOLD_DB": hostile}, "ECOM_GOLD_DB="),
         (["gold", "rebuild"], {"ECOM_SILVER_BUCKET": hostile}, "ECOM_SILVER_BUCKET="),
         (["gold", "verify"], {"ECOM_SOURCE_DB": hostile}, "ECOM_SOURCE_DB="),
     ]  # fmt: skip
