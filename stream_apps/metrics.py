@@ -68,6 +68,9 @@ class Metrics:
         self.add("changes", "batches")
         self.add("silver", "records", batch.silver)
         self.add("silver", "tombstones", batch.tombstones)
+        # events processed column-wise, and those handed to the record-by-record path
+        self.add("changes", "columnar_events", batch.columnar)
+        self.add("changes", "record_by_record_events", events - batch.columnar)
         with self._lock:
             for (stage, reason), n in batch.dead_letters.items():
                 self.dlq[(stage, reason)] += n

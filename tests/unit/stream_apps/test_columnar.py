@@ -348,3 +348,15 @@ def test_values_record_by_record_refuses_are_not_typed(table: str, column: str, 
     row[column] = pa.array([value], columnar_decode.JSON_TYPES[col.kind])
     with pytest.raises(Unsupported):
         columnar_rules.typed(table, row)
+
+
+def test_metrics_count_events_by_path() -> None:
+    from stream_apps.metrics import Metrics
+
+    msgs = [_msg("orders", 0), _msg("order_items", 1), _msg("order_items", 2, quantity="x")]
+    got = ColumnarProcessor(S, AvroRegistry.from_package(), None).process(msgs)
+    metrics = Metrics()
+    metrics.processed(got, len(msgs))
+    text = metrics.render()
+    assert 'ecom_stream_columnar_events_total{agent="changes"} 1' in text
+    assert 'ecom_stream_record_by_record_events_total{agent="changes"} 2' in text
