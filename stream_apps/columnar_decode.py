@@ -6,8 +6,8 @@
 (decimals stay the connector's strings; timestamps and dates stay integers).
 
 It takes only input whose result is certain to be that of the record-by-record path,
-and raises :class:`Unsupported` for anything else: not valid UTF-8 JSON objects one per
-line, a type other than the one expected (which covers integers beyond 64 bits), a
+and raises :class:`Unsupported` for anything else: values that are not one valid UTF-8
+JSON object each, a type other than the one expected (which covers integers beyond 64 bits), a
 column the schema does not know (added at the source), an op other than c/r/u/d, a
 missing ``after``/``before``/``source``/key, a commit time out of range, a
 ``source.sequence`` or a key in a form Debezium does not write. The caller then
@@ -122,18 +122,24 @@ def _all(mask: pa.Array) -> bool:
 
 
 def _check_text(values: list[bytes], binary: pa.Array) -> bytes:
-    """The values joined by newlines, once they are known to be UTF-8 objects one per
-    line (``binary``: the same values as an Arrow array)."""
+    """The values, valid UTF-8 each starting with ``{`` and ending with ``}``, joined by
+    newlines (``binary``: the same values as an Arrow array).
+
+    The parser reads the joined text as a stream of documents, whatever the newlines.
+    No document can span two values: the ``}`` ending a value is not inside a string (a
+    string cannot hold the raw newline that follows), and after a ``}`` a document can
+    only go on with ``,``, ``}`` or ``]``, never with the ``{`` that starts the next
+    value. So each value holds one or more whole documents, and when the parser returns
+    as many rows as there are values (see :func:`_read`), each value is exactly one
+    document, as :mod:`json` requires.
+    """
     try:
         text = binary.cast(pa.string())
     except pa.ArrowInvalid:
         raise Unsupported("not_utf8") from None
-    if not _all(pc.starts_with(text, "{")):
-        raise Unsupported("not_an_object")
-    joined = b"\n".join(values)
-    if joined.count(b"\n") != len(values) - 1:
-        raise Unsupported("newline_in_value")
-    return joined
+    if not _all(pc.and_(pc.starts_with(text, "{"), pc.ends_with(text, "}"))):
+        raise Unsupported("not_one_object")
+    return b"\n".join(values)
 
 
 def _read(table: str, joined: bytes, n: int, longest: int) -> pa.Table:

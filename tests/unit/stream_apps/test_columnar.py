@@ -20,7 +20,7 @@ from stream_apps.pipeline import Msg, Processed
 from tests.unit.stream_apps import messages as m
 from tests.unit.stream_apps.dirty_batches import MAX_DAYS, MAX_US, MIN_DAYS, MIN_US
 from tests.unit.stream_apps.test_bad_input import DEAD_LETTERED
-from tests.unit.stream_apps.test_columnar_equivalence import SchemaStore, assert_same, both
+from tests.unit.stream_apps.test_columnar_equivalence import AT, SchemaStore, assert_same, both
 
 S = configuration.load()
 
@@ -135,8 +135,8 @@ def test_a_batch_of_tombstones_only() -> None:
 #: README "Bad input" kind -> why the column-wise path leaves it to the per-record one
 FALLBACK_REASONS = {
     "not JSON": "not_utf8",
-    "truncated JSON": "json",
-    "JSON but not an object": "not_an_object",
+    "truncated JSON": "not_one_object",
+    "JSON but not an object": "not_one_object",
     "unknown op": "op",
     "missing after on a create": "missing_after",
     "missing before on a delete": "missing_before",
@@ -174,14 +174,34 @@ def test_bad_input_sends_only_its_table_record_by_record(kind: str) -> None:
         (_msg("orders", 1, order_date=MAX_US + 1), "timestamp_out_of_range"),
         (_msg("marketing_campaigns", 1, start_date=MAX_DAYS + 1), "timestamp_out_of_range"),
         (_msg("orders", 1, total_amount="1e3"), "decimal_form"),
-        (_msg("orders", 1)._replace(value=b" " + _value(_msg("orders", 1))), "not_an_object"),
+        (_msg("orders", 1)._replace(value=b" " + _value(_msg("orders", 1))), "not_one_object"),
         (_msg("orders", 1)._replace(key=b'{"order_id": 42}'), "key"),
-        (_msg("orders", 1)._replace(value=json.dumps(json.loads(_value(_msg("orders", 1))), indent=1).encode()), "newline_in_value"),
+                (_msg("orders", 1)._replace(value=_value(_msg("orders", 1)) + b"\n" + _value(_msg("orders", 1))), "json"),
+        (_msg("orders", 1)._replace(value=_value(_msg("orders", 1)) + b"\n{}"), "json"),
+        (_msg("orders", 1)._replace(value=_value(_msg("orders", 1)) + b" "), "not_one_object"),
     ],
 )  # fmt: skip
 def test_what_goes_record_by_record(msg: Msg, reason: str) -> None:
     _, got = _results([msg, _msg("customers", 2)])
     assert dict(got.fallbacks) == {reason: 1} and got.columnar == 1
+
+
+def test_values_are_read_as_one_document_each() -> None:
+    value = _value(_msg("orders", 1))
+    # newlines inside a value are whitespace to both parsers
+    indented = json.dumps(json.loads(value), indent=1).encode()
+    _, got = _results([_msg("orders", 1)._replace(value=indented)])
+    assert got.columnar == 1
+    # documents that would span values, or values of two documents, are not taken
+    for values in (
+        [b'{"a":', b"{}}", b"{}{}"],
+        [b'{"a":{}', b"{}}", value],
+        [value + b"\n", value],
+        [value + value[:-1], b"{}}"],
+    ):
+        msgs = [_msg("orders", i)._replace(value=v) for i, v in enumerate(values)]
+        _, got = _results(msgs)
+        assert got.columnar == 0, values
 
 
 def test_an_added_column_evolves_the_schema_as_record_by_record_does() -> None:
@@ -360,3 +380,19 @@ def test_metrics_count_events_by_path() -> None:
     text = metrics.render()
     assert 'ecom_stream_columnar_events_total{agent="changes"} 1' in text
     assert 'ecom_stream_record_by_record_events_total{agent="changes"} 2' in text
+
+
+def test_after_a_column_was_added_clean_batches_use_the_evolved_schema_alike() -> None:
+    from stream_apps.pipeline import BatchProcessor
+
+    first = [_msg("orders", 1, gift_wrap=True)]
+    then = [_msg("orders", 2), _msg("orders", 3, order_status="Lost")]
+    registries = AvroRegistry.from_package(), AvroRegistry.from_package()
+    reference = BatchProcessor(S, registries[0], SchemaStore(), clock=lambda: AT)  # type: ignore[arg-type]
+    columnar = ColumnarProcessor(S, registries[1], SchemaStore(), clock=lambda: AT)
+    for p in (reference, columnar):
+        p.process(first)
+    expected, got = reference.process(then), columnar.process(then)
+    assert got.columnar == 2
+    assert_same(expected, got)
+    assert columnar.registry.decode(got.outputs[0].value)[1] == 2  # schema version 2

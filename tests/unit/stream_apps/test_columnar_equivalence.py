@@ -9,17 +9,20 @@ email policy.
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 
 from common.pii import EmailPolicy
 from schemas.avro import AvroRegistry
-from stream_apps import configuration, rules
+from stream_apps import columnar_decode, configuration, rules
 from stream_apps.columnar import ColumnarProcessor
 from stream_apps.pipeline import BatchProcessor, Msg, Processed
+from tests.unit.stream_apps import messages as m
 from tests.unit.stream_apps.dirty_batches import batch
 
 S = configuration.load()
@@ -126,3 +129,42 @@ def test_columnar_equals_record_by_record_under_each_email_policy(mode: str) -> 
         check()
     finally:
         rules.set_email_policy(None)
+
+
+_GOOD = [
+    json.dumps(m.envelope("orders", op, before=m.ORDER, after=m.ORDER)).encode()
+    for op in ("c", "u", "d")
+]
+_PIECES = st.one_of(
+    st.sampled_from(_GOOD).flatmap(
+        lambda v: st.tuples(st.integers(0, len(v)), st.integers(0, len(v))).map(
+            lambda ij: v[min(ij) : max(ij)]
+        )
+    ),
+    st.sampled_from([b"{", b"}", b"\n", b" ", b",", b":", b'"op":"c"', b"[", b"]", b'"']),
+)
+#: Values that would make documents span values or values hold two documents: a good
+#: document cut after ``"before": `` and its rest, two documents in one value.
+_ATOMS = [*_GOOD, _GOOD[0][:11], _GOOD[0][11:], _GOOD[1] + _GOOD[2], b'{"a":', b"{}}", b"{}{}"]
+
+
+@_settings(300)
+@given(
+    values=st.lists(
+        st.one_of(st.sampled_from(_ATOMS), st.lists(_PIECES, max_size=4).map(b"".join)),
+        min_size=1,
+        max_size=6,
+    )
+)
+@example(values=[_GOOD[0][:11], _GOOD[0][11:], _GOOD[1] + _GOOD[2]])
+def test_decode_takes_a_value_only_as_one_document_json_reads_alike(values: list[bytes]) -> None:
+    keys: list[bytes | None] = [m.key("orders", 42)] * len(values)
+    try:
+        env = columnar_decode.decode("orders", keys, values)
+    except columnar_decode.Unsupported:
+        return
+    docs = [json.loads(v.decode("utf-8")) for v in values]  # raises if json refuses one
+    assert env.op.to_pylist() == [d["op"] for d in docs]
+    assert env.row["order_id"].to_pylist() == [
+        (d["after"] or d["before"])["order_id"] for d in docs
+    ]
