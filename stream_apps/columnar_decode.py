@@ -142,12 +142,12 @@ def _check_text(values: list[bytes], binary: pa.Array) -> bytes:
     return b"\n".join(values)
 
 
-def _read(table: str, joined: bytes, n: int, longest: int) -> pa.Table:
+def _read(table: str, joined: bytes, n: int) -> pa.Table:
     options = pj.ParseOptions(
         explicit_schema=envelope_schema(table), unexpected_field_behavior="infer"
     )
-    # blocks of about 1 MiB parse fastest; each must hold a whole message
-    read = pj.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * longest + 2))
+    # one block: the reader would cut blocks at newlines, which may be inside a value
+    read = pj.ReadOptions(use_threads=False, block_size=len(joined) + 1)
     try:
         parsed = pj.read_json(pa.BufferReader(joined), read_options=read, parse_options=options)
     except pa.ArrowInvalid:
@@ -253,7 +253,7 @@ def decode(
     longest = pc.max(pc.binary_length(binary)).as_py()
     if longest > MAX_MESSAGE_BYTES:
         raise Unsupported("oversized")
-    parsed = _read(table, _check_text(values, binary), len(values), longest)
+    parsed = _read(table, _check_text(values, binary), len(values))
     op = _column(parsed, "op")
     if not _all(pc.is_in(op, _OPS)):
         raise Unsupported("op")
