@@ -35,9 +35,10 @@ from schemas import SOURCE_TABLES
 from schemas import lake as lake_layout
 from schemas.avro import AvroRegistry
 from stream_apps import envelope, fastpath
+from stream_apps.columnar import ColumnarProcessor
 from stream_apps.configuration import StreamSettings
 from stream_apps.destinations import DeltaConfig, DeltaDestination
-from stream_apps.landing import FlushPolicy, Landing
+from stream_apps.landing import FlushPolicy, Landing, Processor
 from stream_apps.metrics import CONTENT_TYPE, METRICS
 from stream_apps.pipeline import BatchProcessor, Msg
 from stream_apps.produce import BatchProducer
@@ -88,6 +89,14 @@ def _msgs(events: list[Any]) -> list[Msg]:
     return out
 
 
+def build_processor(s: StreamSettings, s3: Any) -> Processor:
+    """The batch processor: column-wise unless ECOM_STREAM_COLUMNAR=false."""
+    registry = AvroRegistry.from_package()
+    if s.columnar:
+        return ColumnarProcessor(s, registry, s3)
+    return BatchProcessor(s, registry, s3)
+
+
 def build_landing(s: StreamSettings) -> Landing:
     """The worker's clients and its landing, from the settings."""
     s3 = stream_client(s.base)
@@ -108,7 +117,7 @@ def build_landing(s: StreamSettings) -> Landing:
         s.base.kafka_bootstrap, timeout_seconds=s.retry_seconds, max_request_bytes=10 * 1024 * 1024
     )
     return Landing(
-        BatchProcessor(s, AvroRegistry.from_package(), s3),
+        build_processor(s, s3),
         producer,
         destination(lake_layout.BRONZE, s.base.bronze_bucket),
         destination(lake_layout.SILVER, s.base.silver_bucket),

@@ -28,9 +28,13 @@ import pyarrow.compute as pc
 
 from schemas import lake
 from stream_apps.destinations import Destination, Span, TableBatch, WriteResult
-from stream_apps.pipeline import BatchProcessor, Msg, Out, Processed
+from stream_apps.pipeline import Msg, Out, Processed
 
 log = logging.getLogger(__name__)
+
+
+class Processor(Protocol):
+    def process(self, msgs: list[Msg]) -> Processed: ...
 
 
 class Producer(Protocol):
@@ -91,7 +95,7 @@ class Landing:
 
     def __init__(
         self,
-        processor: BatchProcessor,
+        processor: Processor,
         producer: Producer,
         bronze: Destination,
         silver: Destination,

@@ -46,6 +46,9 @@ AGENT_COUNTERS = {
     "replayed_rows_skipped": "Rows of a redelivered batch already in the lake, so not written.",
     "records": "Silver records the broker acknowledged.",
     "tombstones": "Kafka tombstones (null values), which have no silver record.",
+    "columnar_events": "Events the agent processed column-wise.",
+    "record_by_record_events": "Events the agent processed record by record (a table of a "
+    "batch a column-wise step could not take, or ECOM_STREAM_COLUMNAR=false).",
 }
 
 #: CONTENT_TYPE of :meth:`Metrics.render`'s text.
@@ -134,6 +137,9 @@ class Metrics:
         self.add("changes", "batches")
         self.add("silver", "records", batch.silver)
         self.add("silver", "tombstones", batch.tombstones)
+        # events processed column-wise, and those handed to the record-by-record path
+        self.add("changes", "columnar_events", batch.columnar)
+        self.add("changes", "record_by_record_events", events - batch.columnar)
         for (stage, reason), n in batch.dead_letters.items():
             self.dlq.labels(stage, reason).inc(n)
         self.event_latencies("source_to_silver", batch.silver_commit_us)

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -72,6 +73,10 @@ class Processed:
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)  # (stage, reason)
     tombstones: int = 0
     silver_commit_us: list[int] = field(default_factory=list)
+    #: How the batch was processed (not part of its result, so not compared): messages
+    #: that went column-wise, and messages that went record by record per reason.
+    columnar: int = field(default=0, compare=False)
+    fallbacks: Counter[str] = field(default_factory=Counter, compare=False)
 
 
 @dataclass
@@ -101,25 +106,57 @@ class _Rows:
         )
 
 
-class BatchProcessor:
-    """Decode, land and clean CDC events; route bad ones to the dead-letter topic."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
-    def __init__(self, settings: StreamSettings, registry: AvroRegistry, s3: Minio) -> None:
+
+def micros(at: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+class BatchProcessor:
+    """Decode, land and clean CDC events record by record; route bad ones to the
+    dead-letter topic.
+
+    ``clock`` gives the batch's processing time: every bronze row's ``ingest_ts`` and
+    every dead letter's ``dead_lettered_at`` of one batch.
+    """
+
+    def __init__(
+        self,
+        settings: StreamSettings,
+        registry: AvroRegistry,
+        s3: Minio,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self.s = settings
         self.registry = registry
         self.s3 = s3
         self.prefix = settings.base.topic_prefix
+        self.clock = clock
 
     def process(self, msgs: list[Msg]) -> Processed:
+        return self.run(msgs, self.clock())
+
+    def run(
+        self, msgs: list[Msg], at: datetime, marks: list[tuple[int, int]] | None = None
+    ) -> Processed:
+        """Process ``msgs`` as of ``at``. With ``marks``, append after each message how many
+        outputs and silver commit times the result holds so far (so a caller can tell
+        which message each came from)."""
         out = Processed()
         rows: dict[str, _Rows] = {}
-        now = (datetime.now(UTC) - EPOCH) // timedelta(microseconds=1)
+        now = micros(at)
         for m in msgs:
-            self._one(m, out, rows, now)
+            self._one(m, out, rows, now, at)
+            if marks is not None:
+                marks.append((len(out.outputs), len(out.silver_commit_us)))
         out.tables = {table: r.part(table) for table, r in rows.items()}
         return out
 
-    def _one(self, m: Msg, out: Processed, rows: dict[str, _Rows], now: int) -> None:
+    def _one(self, m: Msg, out: Processed, rows: dict[str, _Rows], now: int, at: datetime) -> None:
         table = envelope.table_of_topic(m.topic, self.prefix)
         if table is None:  # the workers subscribe to the source tables' topics only
             raise ValueError(f"message of topic {m.topic!r}, which is no source table's")
@@ -144,11 +181,11 @@ class BatchProcessor:
         if row["commit_ts"] is not None:
             part.commit_us.append(row["commit_ts"])
         if error is not None:
-            self._dead_letter(out, "decode", error.reason, m, table, error.detail)
+            self._dead_letter(out, "decode", error.reason, m, table, error.detail, at)
         elif event is None:
             out.tombstones += 1
         else:
-            self._silver(event, m, out, part, row[PARTITION_COLUMN])
+            self._silver(event, m, out, part, row[PARTITION_COLUMN], at)
 
     def _decode(self, m: Msg) -> tuple[envelope.ChangeEvent | None, envelope.DecodeError | None]:
         try:
@@ -160,15 +197,21 @@ class BatchProcessor:
         return event, None
 
     def _silver(
-        self, event: envelope.ChangeEvent, m: Msg, out: Processed, part: _Rows, day: Any
+        self,
+        event: envelope.ChangeEvent,
+        m: Msg,
+        out: Processed,
+        part: _Rows,
+        day: Any,
+        at: datetime,
     ) -> None:
         try:
             outcome = rules.to_silver(event)
         except envelope.DecodeError as exc:
-            self._dead_letter(out, "decode", exc.reason, m, event.table, exc.detail)
+            self._dead_letter(out, "decode", exc.reason, m, event.table, exc.detail, at)
             return
         if isinstance(outcome, rules.Quarantined):
-            self._dead_letter(out, "silver", outcome.reason, m, outcome.table, "")
+            self._dead_letter(out, "silver", outcome.reason, m, outcome.table, "", at)
             marker = rules.quarantine_marker(outcome)
             value = self.registry.encode(outcome.table, marker)
             out.outputs.append(
@@ -192,10 +235,17 @@ class BatchProcessor:
             out.silver_commit_us.append(event.commit_ts_us)
 
     def _dead_letter(
-        self, out: Processed, stage: str, reason: str, m: Msg, table: str | None, detail: str
+        self,
+        out: Processed,
+        stage: str,
+        reason: str,
+        m: Msg,
+        table: str | None,
+        detail: str,
+        at: datetime,
     ) -> None:
         coords = envelope.Coordinates(m.topic, m.partition, m.offset, m.timestamp_ms)
-        body = rules.dlq_record(stage, reason, coords, m.key, m.value, table, detail)
+        body = rules.dlq_record(stage, reason, coords, m.key, m.value, table, detail, at=at)
         out.outputs.append(Out(self.s.dlq_topic, m.topic.encode(), body))
         out.dead_letters[(stage, reason)] += 1
 

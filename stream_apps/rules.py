@@ -286,8 +286,11 @@ def dlq_record(
     value: bytes | None,
     table: str | None,
     detail: str = "",
+    *,
+    at: datetime | None = None,
 ) -> bytes:
-    """The dead-letter message (UTF-8 JSON) for a message that cannot enter its stage."""
+    """The dead-letter message (UTF-8 JSON) for a message that cannot enter its stage,
+    dead-lettered at ``at`` (now by default)."""
 
     def b64(data: bytes | None) -> str | None:
         return None if data is None else base64.b64encode(data).decode("ascii")
@@ -303,6 +306,6 @@ def dlq_record(
         "timestamp_ms": coords.timestamp_ms,
         "key_b64": b64(key),
         "value_b64": b64(value),
-        "dead_lettered_at": datetime.now(UTC).isoformat(),
+        "dead_lettered_at": (at or datetime.now(UTC)).isoformat(),
     }
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")

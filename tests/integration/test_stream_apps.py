@@ -204,6 +204,8 @@ METRIC_TYPES = {
     "ecom_stream_replayed_rows_skipped": "counter",
     "ecom_stream_records": "counter",
     "ecom_stream_tombstones": "counter",
+    "ecom_stream_columnar_events": "counter",
+    "ecom_stream_record_by_record_events": "counter",
     "ecom_stream_dlq": "counter",
     "ecom_stream_last_offset": "gauge",
     "ecom_stream_uptime_seconds": "gauge",

@@ -7,7 +7,12 @@ from stream_apps import configuration
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ECOM_STREAM_BATCH_SIZE", "ECOM_STREAM_BATCH_SECONDS", "ECOM_STREAM_APP_ID"):
+    for name in (
+        "ECOM_STREAM_BATCH_SIZE",
+        "ECOM_STREAM_BATCH_SECONDS",
+        "ECOM_STREAM_APP_ID",
+        "ECOM_STREAM_COLUMNAR",
+    ):
         monkeypatch.delenv(name, raising=False)
     s = configuration.load()
     assert (s.app_id, s.batch_size, s.batch_seconds) == ("ecom-stream", 10_000, 0.5)
@@ -17,6 +22,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.lake_table_properties == {"delta.checkpointInterval": "100"}
     assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
+    assert s.columnar is True
 
 
 def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,6 +41,7 @@ def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ECOM_STREAM_BATCH_SIZE", "0", "out of range"),
         ("ECOM_STREAM_BATCH_SECONDS", "soon", "not a number"),
         ("ECOM_STREAM_WEB_PORT", "80", "out of range"),
+        ("ECOM_STREAM_COLUMNAR", "sometimes", "valid boolean"),
     ],
 )
 def test_bad_values_name_the_variable(
@@ -44,3 +51,24 @@ def test_bad_values_name_the_variable(
     with pytest.raises(ConfigError) as err:
         configuration.load()
     assert name in str(err.value) and fragment in str(err.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("false", False), ("0", False), ("TRUE", True)])
+def test_the_record_by_record_path_can_be_forced(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    monkeypatch.setenv("ECOM_STREAM_COLUMNAR", value)
+    assert configuration.load().columnar is expected
+
+
+def test_the_worker_processes_column_wise_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from stream_apps.app import build_processor
+    from stream_apps.columnar import ColumnarProcessor
+    from stream_apps.pipeline import BatchProcessor
+
+    monkeypatch.delenv("ECOM_STREAM_COLUMNAR", raising=False)
+    assert isinstance(build_processor(configuration.load(), None), ColumnarProcessor)
+    monkeypatch.setenv("ECOM_STREAM_COLUMNAR", "false")
+    assert isinstance(build_processor(configuration.load(), None), BatchProcessor)
