@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import EcomError, TransientError
+from common.kafka import client_config
 from common.retry import poll
 from common.settings import Settings
 from schemas import SOURCE_TABLES
@@ -284,7 +285,7 @@ def write_audit(settings: Settings, plan: ReplayPlan) -> Path:
 def _admin(s: StreamSettings) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    return AdminClient(client_config(s.base))
 
 
 def _result(fut: Any, what: str) -> Any:

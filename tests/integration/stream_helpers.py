@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from minio import Minio
 
 from common import process
+from common.kafka import client_config
 from ecom import status as pipeline_status
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
 from schemas.avro import AvroRegistry, UnknownSchema
@@ -93,13 +94,15 @@ def silver_topics(s: StreamSettings) -> list[str]:
 
 def _consumer(bootstrap: str) -> Consumer:
     return Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "test-stream-helpers",  # never commits: assign() only
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "auto.offset.reset": "earliest",
-        }
+        client_config(
+            bootstrap,
+            {
+                "group.id": "test-stream-helpers",  # never commits: assign() only
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
 
 
