@@ -47,6 +47,8 @@ app = faust.App(
     key_serializer="raw",
     value_serializer="raw",
     consumer_auto_offset_reset="earliest",
+    # web_host is only the address the worker advertises; web_bind is where it listens.
+    web_bind=S.base.host,
     web_host=S.base.host,
     web_port=S.web_port,
     web_in_thread=False,
