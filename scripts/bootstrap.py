@@ -120,7 +120,7 @@ NEEDS: tuple[Need, ...] = (
 )
 
 
-def missing_packages(needs: tuple[Need, ...] = NEEDS) -> list[str]:
+def missing_packages(needs: tuple[Need, ...]) -> list[str]:
     out: list[str] = []
     for need in needs:
         if not need.present():
@@ -155,13 +155,13 @@ def apt_install(packages: list[str]) -> None:
 
 
 def ensure_packages() -> None:
-    packages = missing_packages()
+    packages = missing_packages(NEEDS)
     if not packages:
         return
     if not can_install():
         raise Missing(f"missing {' '.join(packages)} (run: {install_command(packages)})")
     apt_install(packages)
-    still = missing_packages()
+    still = missing_packages(NEEDS)
     if still:
         raise Missing(
             f"still missing {' '.join(still)} after apt-get install "
