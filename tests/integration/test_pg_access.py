@@ -50,9 +50,9 @@ def _psql(
 def _roles(s: Settings) -> list[tuple[str, str, str]]:
     """(role, its database, its password) for the three roles `ecom db init` makes."""
     return [
-        (s.pg_user, s.source_db, s.pg_password),
-        (s.replication_user, s.source_db, s.replication_password),
-        (s.gold_user, s.gold_db, s.gold_password),
+        (s.pg_user, s.source_db, s.pg_password.get_secret_value()),
+        (s.replication_user, s.source_db, s.replication_password.get_secret_value()),
+        (s.gold_user, s.gold_db, s.gold_password.get_secret_value()),
     ]
 
 
@@ -68,12 +68,12 @@ def test_socket_folder_belongs_to_the_cluster_owner_alone(stack: Settings) -> No
 def test_nobody_cannot_use_the_socket_even_with_the_password(stack: Settings) -> None:
     sock = str(Postgres(stack).socket_dir)
     out = _psql(stack, sock, stack.pg_user, stack.source_db, as_user="nobody",
-                password=stack.pg_password)  # fmt: skip
+                password=stack.pg_password.get_secret_value())  # fmt: skip
     assert out.returncode != 0
     assert "Permission denied" in out.stderr, out.stderr
     # control: the same over TCP connects (psql runs as nobody, the password is right)
     out = _psql(stack, stack.pg_host, stack.pg_user, stack.source_db, as_user="nobody",
-                password=stack.pg_password)  # fmt: skip
+                password=stack.pg_password.get_secret_value())  # fmt: skip
     assert out.returncode == 0 and out.stdout.strip() == stack.pg_user, out.stderr
 
 
