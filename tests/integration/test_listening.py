@@ -18,16 +18,12 @@ import socket
 
 import psutil
 
+from common import process
 from stack.components import ORDER
 from stream_apps import workers
 from stream_apps.configuration import StreamSettings
 
 Socket = tuple[str, int, str]  # address, port, process name
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    root = psutil.Process(pid)
-    return [root, *root.children(recursive=True)]
 
 
 def _listening(procs: list[psutil.Process]) -> list[Socket]:
@@ -51,10 +47,10 @@ def _processes(stream: StreamSettings) -> dict[str, list[psutil.Process]]:
     for comp in (cls(s) for cls in ORDER):
         pid = comp.pid()
         assert pid is not None, f"{comp.name} is not running"
-        trees[comp.name] = _tree(pid)
+        trees[comp.name] = process.tree(pid)
     for w in workers.status(stream):
         if w.pid is not None:
-            trees[f"stream-{w.index}"] = _tree(w.pid)
+            trees[f"stream-{w.index}"] = process.tree(w.pid)
     return trees
 
 

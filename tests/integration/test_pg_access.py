@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from stack import process
+from stack import osuser
 from stack.components import Postgres
 
 NO_PASSWORD = ("fe_sendauth: no password supplied",)
 REFUSED = ("password authentication failed",)
 
 pytestmark = pytest.mark.skipif(
-    not process.is_root(), reason="switching to another OS user (runuser) needs root"
+    not osuser.is_root(), reason="switching to another OS user (runuser) needs root"
 )
 
 
@@ -38,7 +38,7 @@ def _psql(
            "PGCONNECT_TIMEOUT": "5", "LC_ALL": "C"}  # fmt: skip
     if password is not None:
         env["PGPASSWORD"] = password
-    prefix = process.as_user_prefix(as_user) if as_user else []
+    prefix = osuser.as_user_prefix(as_user) if as_user else []
     conninfo = f"host={host} port={s.pg_port} user={user} dbname={db}"
     return subprocess.run(
         [*prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()),
@@ -59,7 +59,7 @@ def _roles(s: Settings) -> list[tuple[str, str, str]]:
 def test_socket_folder_belongs_to_the_cluster_owner_alone(stack: Settings) -> None:
     pg = Postgres(stack)
     st = pg.socket_dir.stat()
-    owner = process.postgres_uid()
+    owner = osuser.postgres_uid()
     assert owner is not None and st.st_uid == owner[0]
     assert stat.S_IMODE(st.st_mode) == 0o700
     assert "unix_socket_permissions = 0700" in (pg.data_dir / "postgresql.conf").read_text()
