@@ -39,8 +39,8 @@ class Postgres(Component):
     def _chown(self, path: Path) -> None:
         ids = osuser.postgres_uid()
         if osuser.is_root() and ids:
+            os.chown(path, *ids)  # a file too (os.walk yields nothing for one)
             for root, dirs, files in os.walk(path):
-                os.chown(root, *ids)
                 for name in dirs + files:
                     os.chown(os.path.join(root, name), *ids)
 
