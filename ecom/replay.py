@@ -16,6 +16,7 @@ The core never prints: the CLI formats :class:`ReplayPlan`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import getpass
 import json
 import re
@@ -296,6 +297,10 @@ def _result(fut: Any, what: str) -> Any:
     except KafkaException as exc:
         raise TransientError(
             f"{what} failed: {exc}", hint="is Kafka up? `ecom stack status`"
+        ) from exc
+    except concurrent.futures.TimeoutError as exc:  # the broker never answered
+        raise TransientError(
+            f"{what}: Kafka did not answer within 30s", hint="is Kafka up? `ecom stack status`"
         ) from exc
 
 
