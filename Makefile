@@ -4,7 +4,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: help install demo demo-down test test-unit test-integration test-chaos lint stack-up stack-down stack-status bench clean
+# Before every target but help and clean, scripts/bootstrap.py installs what this machine
+# lacks (quick when nothing is), its progress showing as it goes. When something cannot be
+# installed from here, make stops at once with the one line that says what to run. Not for
+# `make -n`/`-q` (shell completion runs those).
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS))),)
+ifneq ($(filter-out help clean,$(or $(MAKECMDGOALS),help)),)
+BOOTSTRAP_ERROR := $(shell $(PYTHON) scripts/bootstrap.py 3>&1 1>&2 2>&3)
+ifneq ($(.SHELLSTATUS),0)
+$(error $(strip $(patsubst error:%,%,$(BOOTSTRAP_ERROR))))
+endif
+endif
+endif
+
+.PHONY: help bootstrap install demo demo-down test test-unit test-integration test-chaos lint stack-up stack-down stack-status bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -13,6 +26,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+
+bootstrap: ## install the system packages, Go check and Airflow virtualenv this machine lacks
+	@:
 
 install: $(STAMP) ## create .venv and install the project into it (pip install -e .[dev])
 

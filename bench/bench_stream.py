@@ -126,6 +126,7 @@ def main() -> int:
     if args.timeout is None:
         args.timeout = 1800.0 * max(1.0, args.scale)
 
+    from common.kafka import client_config
     from common.settings import load
     from ecom import status
     from generator.configuration import scaled_counts
@@ -167,7 +168,7 @@ def main() -> int:
     cdc_topics = [settings.cdc_topic(t) for t in counts]
     from confluent_kafka import Consumer, TopicPartition
 
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "bench-probe"})
+    probe = Consumer(client_config(settings, {"group.id": "bench-probe"}))
 
     def kafka_total() -> int:
         md = probe.list_topics(timeout=10)
@@ -223,12 +224,14 @@ def main() -> int:
 
     log("baseline: bare confluent-kafka loop over the same topics")
     bare = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"bench-bare-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"bench-bare-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     bare.subscribe(cdc_topics)
     target = kafka_total()

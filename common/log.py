@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from common.kafka import LOGGER_NAME as LIBRDKAFKA
+
 
 def configure(verbose: bool = False) -> None:
     level = logging.DEBUG if verbose else logging.WARNING
@@ -13,3 +15,6 @@ def configure(verbose: bool = False) -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # librdkafka reports connection retries and shutdown housekeeping at every level;
+    # the CLI turns real failures into its own one-line errors, so these are for --debug.
+    logging.getLogger(LIBRDKAFKA).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common import paths
 from common.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +47,9 @@ T = TypeVar("T", bound="EcomSettings")
 
 
 def default_home() -> Path:
-    """ECOM_HOME when unset: the repo's own ``.stack`` folder."""
-    return REPO_ROOT / ".stack"
+    """ECOM_HOME when unset: the repo's own ``.stack`` folder, or, as root when the
+    `postgres` user cannot reach it, one under /var/tmp (see :mod:`common.paths`)."""
+    return paths.default_home(REPO_ROOT)
 
 
 def default_cache() -> Path:
@@ -208,7 +210,8 @@ class Settings(EcomSettings):
     """``development`` (default) or ``production``, which refuses to run with the
     development credentials (see ``.env.example``)."""
     home: Path = Field(default_factory=default_home)
-    """State folder: data, logs, pid files. Default ``<repo>/.stack``."""
+    """State folder: data, logs, pid files. Default ``<repo>/.stack`` (as root, a folder
+    under /var/tmp when the `postgres` user cannot reach that: :func:`default_home`)."""
     cache: Path = Field(default_factory=default_cache)
     """Download and build cache shared by every clone. Default ``~/.cache/ecom``."""
     host: Host = DEFAULT_HOST

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg2
 
 from common.errors import TransientError
+from common.kafka import client_config
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
@@ -220,12 +221,14 @@ def capture_one_change(settings: Settings) -> tuple[dict[str, Any], float]:
 
     topic = settings.cdc_topic("customers")
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"ecom-demo-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+        client_config(
+            settings,
+            {
+                "group.id": f"ecom-demo-{uuid.uuid4().hex[:8]}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
     try:
         md = consumer.list_topics(topic, timeout=10)

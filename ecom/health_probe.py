@@ -23,6 +23,7 @@ import psycopg2
 
 from common.connect import ConnectClient
 from common.errors import EcomError, TransientError
+from common.kafka import client_config
 from common.s3 import minio_client
 from common.settings import Settings
 from compaction.gold import ABANDONED_ERROR, abandoned_builds
@@ -65,14 +66,11 @@ def unreachable(settings: Settings) -> list[str]:
     def kafka() -> None:
         from confluent_kafka.admin import AdminClient
 
-        admin = AdminClient(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "socket.connection.setup.timeout.ms": 3000,
-                "log_level": 0,  # a refused connection is the answer, not noise on stderr
-            }
-        )
-        admin.list_topics(timeout=5)
+        admin = AdminClient(client_config(settings, {"socket.connection.setup.timeout.ms": 3000}))
+        try:
+            admin.list_topics(timeout=5)
+        finally:
+            admin.poll(0)  # hands librdkafka's own account of a failure to logging (--debug)
 
     def connect() -> None:
         ConnectClient(settings.connect_url, timeout=3).root()
@@ -186,7 +184,7 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
     lags = consumer_lags(s, topics)
     present = {x.topic for x in lags}
     state, members = "UNKNOWN", 0
-    admin = AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    admin = AdminClient(client_config(s.base))
     try:
         desc = admin.describe_consumer_groups([s.app_id])[s.app_id].result(timeout=10)
         state = str(getattr(desc.state, "name", desc.state)).upper()
@@ -222,11 +220,13 @@ def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": s.base.kafka_bootstrap,
-            "group.id": f"ecom-status-{uuid.uuid4().hex}",  # watermarks only: never joins
-            "enable.auto.commit": False,
-        }
+        client_config(
+            s.base,
+            {
+                "group.id": f"ecom-status-{uuid.uuid4().hex}",  # watermarks only: never joins
+                "enable.auto.commit": False,
+            },
+        )
     )
     try:
         md = consumer.list_topics(timeout=10)
@@ -248,13 +248,15 @@ def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> D
 
     topic = s.dlq_topic
     consumer = Consumer(
-        {
-            "bootstrap.servers": s.base.kafka_bootstrap,
-            "group.id": f"ecom-status-{uuid.uuid4().hex}",  # assign() only: never joins, never commits
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "auto.offset.reset": "earliest",
-        }
+        client_config(
+            s.base,
+            {
+                "group.id": f"ecom-status-{uuid.uuid4().hex}",  # assign() only: never joins, never commits
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
     try:
         md = consumer.list_topics(topic, timeout=10)

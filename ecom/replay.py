@@ -16,6 +16,7 @@ The core never prints: the CLI formats :class:`ReplayPlan`.
 
 from __future__ import annotations
 
+import concurrent.futures
 import getpass
 import json
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import EcomError, TransientError
+from common.kafka import client_config
 from common.retry import poll
 from common.settings import Settings
 from schemas import SOURCE_TABLES
@@ -264,7 +266,7 @@ def write_audit(settings: Settings, plan: ReplayPlan) -> Path:
 def _admin(s: StreamSettings) -> Any:
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    return AdminClient(client_config(s.base))
 
 
 def _result(fut: Any, what: str) -> Any:
@@ -275,6 +277,10 @@ def _result(fut: Any, what: str) -> Any:
     except KafkaException as exc:
         raise TransientError(
             f"{what} failed: {exc}", hint="is Kafka up? `ecom stack status`"
+        ) from exc
+    except concurrent.futures.TimeoutError as exc:  # the broker never answered
+        raise TransientError(
+            f"{what}: Kafka did not answer within 30s", hint="is Kafka up? `ecom stack status`"
         ) from exc
 
 

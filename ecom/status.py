@@ -19,6 +19,7 @@ import psycopg2
 
 from common import retry
 from common.errors import TransientError
+from common.kafka import client_config
 from common.settings import Settings
 from connectors import manage
 from schemas import SOURCE_TABLES
@@ -91,13 +92,7 @@ def consumer_lags(s: StreamSettings, topics: list[str]) -> list[Lag]:
     ``topics`` (topics missing from the cluster are left out)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": s.base.kafka_bootstrap,
-            "group.id": s.app_id,
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = Consumer(client_config(s.base, {"group.id": s.app_id, "enable.auto.commit": False}))
     try:
         md = consumer.list_topics(timeout=10)
         tps = [

@@ -67,6 +67,10 @@ class Component:
     def start(self, inst: Installed) -> None:
         raise NotImplementedError
 
+    def refresh(self, inst: Installed) -> None:
+        """Apply today's config to the process already running, where it can (default:
+        nothing; the next start applies it)."""
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None and not process.stop_pid(pid, timeout=45):

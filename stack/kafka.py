@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from common import process
 from common.connect import ConnectClient
 from common.errors import EcomError
+from common.kafka import client_config
 from stack import versions
 from stack.component import TEMPLATES, Component, Health
 from stack.exceptions import StartFailed
@@ -131,24 +130,13 @@ class Kafka(JvmComponent):
         from confluent_kafka.admin import AdminClient
 
         try:
-            conf: dict[str, Any] = {
-                "bootstrap.servers": self.s.kafka_bootstrap,
-                "socket.timeout.ms": 3000,
-                "logger": _quiet_logger(),
-            }
-            admin = AdminClient(conf)
+            admin = AdminClient(client_config(self.s, {"socket.timeout.ms": 3000}))
             md = admin.list_topics(timeout=3)
         except Exception as exc:  # KafkaException carries the broker error
             return Health(False, detail=str(exc)[:200])
         if not md.brokers:
             return Health(False, detail="no broker in metadata")
         return Health(True, version=versions.kafka_version(), detail=f"{len(md.topics)} topics")
-
-
-def _quiet_logger() -> logging.Logger:
-    lg = logging.getLogger("stack.librdkafka")
-    lg.setLevel(logging.CRITICAL)
-    return lg
 
 
 # ====================================================================== Connect

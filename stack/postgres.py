@@ -14,6 +14,8 @@ from stack.component import PG_SUPERUSER, Component, Health
 from stack.exceptions import StackError, StartFailed
 from stack.install import Installed
 
+CONF_MARKER = "# ---- ecom local stack"
+
 
 class Postgres(Component):
     name = "postgres"
@@ -37,8 +39,8 @@ class Postgres(Component):
     def _chown(self, path: Path) -> None:
         ids = osuser.postgres_uid()
         if osuser.is_root() and ids:
+            os.chown(path, *ids)  # a file too (os.walk yields nothing for one)
             for root, dirs, files in os.walk(path):
-                os.chown(root, *ids)
                 for name in dirs + files:
                     os.chown(os.path.join(root, name), *ids)
 
@@ -48,6 +50,8 @@ class Postgres(Component):
 
     def prepare(self, inst: Installed) -> None:
         if (self.data_dir / "PG_VERSION").exists():
+            # rewritten at every start, so a cluster an older version made gets today's
+            self._configure(self.data_dir)
             return
         if osuser.is_root():
             if osuser.postgres_uid() is None:
@@ -64,7 +68,9 @@ class Postgres(Component):
         tmp = Path(tempfile.mkdtemp(prefix=".initdb-", dir=base))
         self._chown(tmp)
         pwfile = base / ".pwfile"
-        pwfile.write_text(self.s.pg_password.get_secret_value() + "\n")
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.s.pg_password.get_secret_value() + "\n")
         self._chown(pwfile)
         try:
             cmd = self._prefix() + [
@@ -74,7 +80,7 @@ class Postgres(Component):
                 "-U",
                 self.s.pg_user,
                 f"--pwfile={pwfile}",
-                "--auth-local=trust",
+                "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
@@ -85,7 +91,7 @@ class Postgres(Component):
                     f"initdb failed: {(out.stderr or out.stdout).strip().splitlines()[-1:]}",
                     hint=f"check that {base} is writable by the postgres user",
                 )
-            self._write_conf(tmp / "data")
+            self._configure(tmp / "data")
             (tmp / "data").rename(self.data_dir)
         finally:
             pwfile.unlink(missing_ok=True)
@@ -106,12 +112,25 @@ class Postgres(Component):
                 hint="set ECOM_HOME to a folder outside private directories, e.g. /var/tmp/ecom",
             )
 
-    def _write_conf(self, data: Path) -> None:
-        conf = f"""
-# ---- ecom local stack (written by `ecom stack up`) ----
+    def _configure(self, data: Path) -> None:
+        """Write our settings into the cluster's config (replacing the block an earlier run
+        wrote) and close the socket folder to everyone but the cluster's owner."""
+        conf = data / "postgresql.conf"
+        text = conf.read_text()
+        if CONF_MARKER in text:
+            text = text[: text.index(CONF_MARKER)].rstrip("\n") + "\n"
+        conf.write_text(text + "\n" + self._conf_block())
+        (data / "pg_hba.conf").write_text(self._hba())
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.socket_dir, 0o700)
+        self._chown(self.socket_dir)
+
+    def _conf_block(self) -> str:
+        return f"""{CONF_MARKER} (written by `ecom stack up`) ----
 listen_addresses = '{self.s.host}'
 port = {self.s.pg_port}
 unix_socket_directories = '{self.socket_dir}'
+unix_socket_permissions = 0700
 wal_level = logical
 max_wal_senders = 10
 max_replication_slots = 10
@@ -127,15 +146,31 @@ log_timezone = 'UTC'
 logging_collector = off
 log_min_messages = warning
 """
-        with (data / "postgresql.conf").open("a") as fh:
-            fh.write(conf)
-        hba = f"""
-# ---- ecom local stack: loopback only, password auth ----
-local   all          all                         trust
+
+    def _hba(self) -> str:
+        # Every connection proves its password, over the socket too: being a local OS user
+        # (or reaching the socket at all) is never enough.
+        return f"""# ---- ecom local stack: a password for every connection; TCP on {self.s.host} only ----
+local   all          all                         scram-sha-256
 host    all          all          {self.s.host}/32   scram-sha-256
 host    replication  all          {self.s.host}/32   scram-sha-256
 """
-        (data / "pg_hba.conf").write_text(hba)
+
+    def refresh(self, inst: Installed) -> None:
+        """Apply today's config to a running cluster: the socket folder closes at once,
+        pg_hba.conf on reload; a changed port or socket mode waits for the next restart."""
+        self._configure(self.data_dir)
+        out = subprocess.run(
+            self._prefix() + [str(inst.pg_bin / "pg_ctl"), "-D", str(self.data_dir), "reload"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise StackError(
+                f"PostgreSQL did not reload its config: {out.stderr.strip()}",
+                hint="see `ecom stack logs postgres`",
+            )
 
     def start(self, inst: Installed) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -63,6 +63,7 @@ def up(
 
 def _start_one(comp: Component, inst: install.Installed, progress: Reporter) -> None:
     if comp.pid() is not None and comp.health().up:
+        comp.refresh(inst)
         progress(f"  {comp.name} already running on port {comp.port}")
         return
     if comp.pid() is None:

@@ -189,8 +189,9 @@ def create_app(s: StreamSettings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
-        web_host=s.base.host,
+        # web_host is only the address the worker advertises; web_bind is where it listens.
         web_bind=s.base.host,
+        web_host=s.base.host,
         web_port=s.web_port,
         web_in_thread=False,
         broker_commit_interval=1.0,

@@ -20,6 +20,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
+from common.kafka import client_config
 from stream_apps.exceptions import SilverProduceFailed
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,23 @@ class BatchProducer:
         self.timeout_seconds = timeout_seconds
         self._failures: list[tuple[str, int, KafkaError]] = []
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "partitioner": "murmur2_random",
-                "linger.ms": 5,
-                "batch.num.messages": 10_000,
-                "queue.buffering.max.messages": 500_000,
-                "message.max.bytes": max_request_bytes,
-                # librdkafka retries in place until this deadline, then reports failure
-                "delivery.timeout.ms": int(timeout_seconds * 1000),
-                "delivery.report.only.error": True,
-                "on_delivery": self._on_delivery,
-                "client.id": "ecom-silver",
-            },
-            logger=log,  # librdkafka's own log lines go to the worker log, not raw stderr
+            client_config(
+                bootstrap,
+                {
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "partitioner": "murmur2_random",
+                    "linger.ms": 5,
+                    "batch.num.messages": 10_000,
+                    "queue.buffering.max.messages": 500_000,
+                    "message.max.bytes": max_request_bytes,
+                    # librdkafka retries in place until this deadline, then reports failure
+                    "delivery.timeout.ms": int(timeout_seconds * 1000),
+                    "delivery.report.only.error": True,
+                    "on_delivery": self._on_delivery,
+                    "client.id": "ecom-silver",
+                },
+            )
         )
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:

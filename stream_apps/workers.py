@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common import http, process
+from common.kafka import client_config
 from common.progress import SILENT, Reporter
 from common.retry import poll
 from stream_apps.configuration import StreamSettings
@@ -54,7 +55,7 @@ def ensure_topics(s: StreamSettings) -> list[str]:
 
     from schemas import SOURCE_TABLES
 
-    admin = AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    admin = AdminClient(client_config(s.base))
     try:
         existing = set(admin.list_topics(timeout=10).topics)
     except Exception as exc:  # KafkaException

@@ -36,6 +36,7 @@ import psycopg2
 from confluent_kafka import Consumer, TopicPartition
 
 from common import process
+from common.kafka import client_config
 from common.progress import SILENT
 from connectors import manage
 from ecom import status as pipeline_status
@@ -239,8 +240,8 @@ def _seen_change_after(s: StreamSettings, start: Offsets, wal: int, deadline: fl
     """Block until a CDC message carries a change the source made at or after ``wal``:
     Debezium has then published everything committed before it (it publishes in commit
     order), whatever it re-published first."""
-    consumer = Consumer({"bootstrap.servers": s.base.kafka_bootstrap, "group.id": "chaos-probe",
-                         "enable.auto.commit": False, "enable.partition.eof": False})  # fmt: skip
+    consumer = Consumer(client_config(s.base, {"group.id": "chaos-probe", "enable.auto.commit": False,
+                                               "enable.partition.eof": False}))  # fmt: skip
     try:
         consumer.assign([TopicPartition(t, p, off) for (t, p), off in start.items()])
         while time.monotonic() < deadline:

@@ -26,6 +26,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from common.kafka import client_config
 from common.settings import Settings
 from schemas import PRIMARY_KEYS
 
@@ -120,14 +121,13 @@ class CdcTap:
 
     # ---- lifecycle
     def __enter__(self) -> CdcTap:
-        self._consumer = Consumer({
-            "bootstrap.servers": self.settings.kafka_bootstrap,
+        self._consumer = Consumer(client_config(self.settings, {
             "group.id": self._group,  # never used to commit: assign() + no auto commit
             "enable.auto.commit": False,
             "enable.partition.eof": False,
             "auto.offset.reset": "earliest",
             "topic.metadata.refresh.interval.ms": 1000,
-        })
+        }))
         self._assign_new(from_end=True)
         return self
 

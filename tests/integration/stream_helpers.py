@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 from minio import Minio
 
 from common import process
+from common.kafka import client_config
 from common.s3 import stream_client as s3_client
 from compaction.lake import Lake
 from ecom import status as pipeline_status
@@ -92,13 +93,15 @@ def silver_topics(s: StreamSettings) -> list[str]:
 
 def _consumer(bootstrap: str) -> Consumer:
     return Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "test-stream-helpers",  # never commits: assign() only
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "auto.offset.reset": "earliest",
-        }
+        client_config(
+            bootstrap,
+            {
+                "group.id": "test-stream-helpers",  # never commits: assign() only
+                "enable.auto.commit": False,
+                "enable.partition.eof": False,
+                "auto.offset.reset": "earliest",
+            },
+        )
     )
 
 

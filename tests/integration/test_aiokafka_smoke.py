@@ -13,6 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from common.kafka import client_config
 from common.settings import Settings
 
 PARTITIONS = 4
@@ -24,7 +25,7 @@ SCENARIO_TIMEOUT = 150.0
 @pytest.fixture()
 def topic(stack: Settings) -> Iterator[str]:
     name = f"test.aiokafka-smoke.{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    admin = AdminClient(client_config(stack))
     futures = admin.create_topics([NewTopic(name, num_partitions=PARTITIONS,
                                             replication_factor=1)], operation_timeout=30)
     futures[name].result(timeout=30)

@@ -23,6 +23,7 @@ import pytest
 from confluent_kafka import Producer
 from minio import Minio
 
+from common.kafka import client_config
 from compaction import state
 from schemas import PRIMARY_KEYS
 from schemas.columns import COLUMNS
@@ -41,8 +42,8 @@ OVERSIZED_BYTES = 5_300_000  # over the 5 MiB limit, under the broker's 10 MB
 def _produce(bootstrap: str, messages: list[tuple[str, bytes | None, bytes, int | None]]
              ) -> list[tuple[int, int]]:  # fmt: skip
     """Produce (topic, key, value, partition) messages; their (partition, offset)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "message.max.bytes": 10_000_000})  # fmt: skip
+    producer = Producer(client_config(bootstrap, {"enable.idempotence": True,
+                                                  "message.max.bytes": 10_000_000}))  # fmt: skip
     coords: dict[int, tuple[int, int]] = {}
     for i, (tp, k, v, partition) in enumerate(messages):
 
@@ -210,7 +211,7 @@ def test_topic_of_an_unknown_table_is_left_in_kafka(stream: StreamSettings, s3: 
     s = stream
     bootstrap = s.base.kafka_bootstrap
     topic = f"{s.base.topic_prefix}.public.wishlists"
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     if topic not in admin.list_topics(timeout=10).topics:
         admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1,
                                       config={"retention.ms": "-1"})])[topic].result(30)  # fmt: skip

@@ -11,6 +11,7 @@ from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from common.kafka import client_config
 from common.settings import Settings
 from stream_apps.exceptions import SilverProduceFailed
 from stream_apps.produce import BatchProducer
@@ -24,7 +25,7 @@ def _java_partition(key: bytes) -> int:
 
 def test_batch_is_acked_in_order_on_the_java_partition(stack: Settings) -> None:
     topic = f"test.produce.{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    admin = AdminClient(client_config(stack))
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])[
         topic
     ].result(30)
@@ -34,12 +35,14 @@ def test_batch_is_acked_in_order_on_the_java_partition(stack: Settings) -> None:
     producer.close()
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap,
-            "group.id": f"test-produce-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        client_config(
+            stack,
+            {
+                "group.id": f"test-produce-{uuid.uuid4().hex[:6]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            },
+        )
     )
     consumer.subscribe([topic])
     seen: dict[bytes, list[tuple[int, int]]] = {}

@@ -47,7 +47,7 @@ def chromium() -> str:
             return path
     pytest.fail(
         "chromium is not installed: the report test needs a headless browser "
-        "(`apt-get install -y chromium chromium-driver`; .ci/run installs it)"
+        "(`apt-get install -y chromium chromium-driver`; `make test` installs it through scripts/bootstrap.py)"
     )
 
 

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from common.connect import ConnectClient
+from common.kafka import client_config
 from connectors import manage
 from ecom import health
 from stream_apps.configuration import StreamSettings
@@ -69,7 +70,7 @@ def test_healthy_pipeline_exits_0_with_every_section(stream: StreamSettings) -> 
     not_json_before = _dlq_count(before, "decode", "not_json")
 
     # one garbage message on a CDC topic (the worker dead-letters it) and one real change
-    producer = Producer({"bootstrap.servers": s.base.kafka_bootstrap})
+    producer = Producer(client_config(s.base))
     producer.produce(s.base.cdc_topic("orders"), key=b'{"order_id": 2100000001}',
                      value=b"\x00\xffnot json for status")  # fmt: skip
     assert producer.flush(30) == 0

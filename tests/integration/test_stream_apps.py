@@ -26,6 +26,7 @@ from minio import Minio
 from prometheus_client.parser import text_string_to_metric_families
 
 from common import http
+from common.kafka import client_config
 from compaction.lake import Lake
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from schemas.columns import COLUMNS
@@ -374,7 +375,7 @@ def test_poison_messages_go_to_the_dlq_and_the_stream_goes_on(
         ("wrong_type", json.dumps(_valid_envelope(base_id + 4, "seven")).encode()),
     ]
     delivered: list[tuple[str, bytes, bytes, int, int]] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    producer = Producer(client_config(bootstrap, {"enable.idempotence": True}))
     for i, (reason, value) in enumerate(poison):
         key = json.dumps({"order_item_id": base_id + i}).encode()
 
@@ -577,7 +578,7 @@ def _group_members(s: StreamSettings) -> list[set[tuple[str, int]]] | None:
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": s.base.kafka_bootstrap})
+    admin = AdminClient(client_config(s.base))
     desc = admin.describe_consumer_groups([s.app_id])[s.app_id].result(timeout=10)
     if desc.state != ConsumerGroupState.STABLE:
         return None

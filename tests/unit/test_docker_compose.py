@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,11 @@ def test_component_versions_match_the_pins(compose: dict) -> None:
     assert pg_major >= versions.MIN_POSTGRES
 
 
-def test_ports_are_loopback_and_match_defaults(compose: dict) -> None:
+def test_ports_are_loopback_and_match_defaults(
+    compose: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("ECOM_")]:
+        monkeypatch.delenv(name)  # the defaults, not a shifted test stack's ports
     s = load()
     svc = compose["services"]
     expected = {
