@@ -128,7 +128,7 @@ def main() -> int:
 
     from common.kafka import client_config
     from common.settings import load
-    from ecom import status
+    from ecom import catchup
     from generator.configuration import scaled_counts
     from stream_apps import configuration, metrics_read, workers
 
@@ -248,11 +248,11 @@ def main() -> int:
     bare.close()
 
     log("steady state: restart workers (fresh metrics), then live traffic")
-    status.wait_caught_up(stream, timeout=600)
+    catchup.wait_caught_up(stream, timeout=600)
     workers.stop(stream)
     states = workers.start(stream, args.workers)
     sampler.pids = [w.pid for w in states if w.pid]
-    sampler.lag_fn = lambda: sum(x.lag for x in status.consumer_lags(stream, cdc_topics))
+    sampler.lag_fn = lambda: sum(x.lag for x in catchup.consumer_lags(stream, cdc_topics))
     ecom(
         "generate",
         "live",
@@ -262,7 +262,7 @@ def main() -> int:
         str(args.live_seconds),
         timeout=args.live_seconds + 120,
     )
-    status.wait_caught_up(stream, timeout=300)
+    catchup.wait_caught_up(stream, timeout=300)
     texts = [scrape(p, host) for p in ports]
     sampler.stop()
     peaks = [sampler.peak_by_pid.get(p, 0.0) for p in sampler.pids]

@@ -152,7 +152,7 @@ def _stream_status(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- status
 def _status(args: argparse.Namespace) -> int:
-    from ecom import health, health_probe, health_report, health_rules, status
+    from ecom import catchup, health, health_probe, health_report, health_rules
     from stream_apps import configuration
 
     s = configuration.load()
@@ -160,7 +160,7 @@ def _status(args: argparse.Namespace) -> int:
     waited = args.wait_caught_up is not None
     if waited:
         health_probe.require_reachable(s.base)
-        status.wait_caught_up(s, args.wait_caught_up)
+        catchup.wait_caught_up(s, args.wait_caught_up)
     snap = health_probe.collect(s, cfg, waited=waited)
     findings = health_rules.evaluate(snap, cfg)
     if args.json:

@@ -24,7 +24,7 @@ from common.kafka import client_config
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
-from ecom import dbinit, report, status
+from ecom import catchup, dbinit, report
 from schemas import SOURCE_TABLES, lake
 from stack import services
 from stream_apps import configuration as stream_configuration
@@ -64,7 +64,7 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
         applied = _live(settings, opts, progress)
     progress("waiting until the pipeline has caught up")
     t0 = time.monotonic()
-    status.wait_caught_up(stream, timeout=300)
+    catchup.wait_caught_up(stream, timeout=300)
     progress(f"caught up in {time.monotonic() - t0:.1f}s")
     after = lake_counts(settings)
     progress("rebuilding gold from the silver change-log")

@@ -183,7 +183,7 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
     ``topics``; ``first`` (an earlier sample) fills the prev_* fields."""
     from confluent_kafka.admin import AdminClient
 
-    from ecom.status import consumer_lags
+    from ecom.catchup import consumer_lags
 
     lags = consumer_lags(s, topics)
     present = {x.topic for x in lags}

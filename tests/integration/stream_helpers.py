@@ -23,7 +23,7 @@ from minio import Minio
 
 from common import process
 from common.kafka import client_config
-from ecom import status as pipeline_status
+from ecom import catchup
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
 from schemas.avro import AvroRegistry, UnknownSchema
 from schemas.columns import COLUMNS
@@ -51,7 +51,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: fl
 
 def wait_caught_up(s: StreamSettings, timeout: float = 120.0) -> None:
     """Nothing in flight: Debezium confirmed the WAL, CDC and silver topics fully consumed."""
-    pipeline_status.wait_caught_up(s, timeout, poll=0.5)
+    catchup.wait_caught_up(s, timeout, poll=0.5)
 
 
 # ---------------------------------------------------------------- workers

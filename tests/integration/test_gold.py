@@ -23,7 +23,7 @@ from common.settings import Settings
 from compaction import compact, lakeio
 from compaction.configuration import LOCK_KEY
 from compaction.gold import GOLD_TABLES
-from ecom import status as pipeline_status
+from ecom import catchup
 from stream_apps.configuration import StreamSettings
 from tests.integration import gold_reference as ref
 from tests.integration.conftest import run_cli
@@ -79,7 +79,7 @@ def built(stream: StreamSettings) -> Iterator[dict[str, Any]]:
     res = run_cli("generate", "live", "--rate", "300", "--duration", "8", "--seed", "5",
                   "--dirty-rate", "0.02", "--json")  # fmt: skip
     assert res.returncode == 0, res.stderr
-    pipeline_status.wait_caught_up(stream, 240)
+    catchup.wait_caught_up(stream, 240)
     res, seconds = _rebuild("--as-of", AS_OF.isoformat())
     assert res.returncode == 0, res.stderr
     print(f"gold rebuild took {seconds:.1f}s\n{res.stderr}")
@@ -305,7 +305,7 @@ def test_compaction_crash_loses_and_doubles_nothing(
     stream: StreamSettings = built["stream"]
     res = run_cli("generate", "live", "--rate", "200", "--duration", "4", "--seed", "9")
     assert res.returncode == 0, res.stderr
-    pipeline_status.wait_caught_up(stream, 240)
+    catchup.wait_caught_up(stream, 240)
     s3 = lakeio.client(s)
     table = "orders"
     objects_before = lakeio.list_table(s3, s.silver_bucket, table)
