@@ -1,6 +1,6 @@
 """`ecom status --wait-caught-up`: has the pipeline caught up with the source?
 
-(The health report itself is :mod:`ecom.health` and its siblings.)
+(The health report itself is the package :mod:`ecom.status`.)
 
 Caught up means no change is in flight:
 1. Debezium has confirmed (on its replication slot) every WAL position the source had

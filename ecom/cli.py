@@ -152,22 +152,23 @@ def _stream_status(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- status
 def _status(args: argparse.Namespace) -> int:
-    from ecom import catchup, health, health_probe, health_report, health_rules
+    from ecom import catchup
+    from ecom.status import model, probe, report, rules
     from stream_apps import configuration
 
     s = configuration.load()
-    cfg = health.load()
+    cfg = model.load()
     waited = args.wait_caught_up is not None
     if waited:
-        health_probe.require_reachable(s.base)
+        probe.require_reachable(s.base)
         catchup.wait_caught_up(s, args.wait_caught_up)
-    snap = health_probe.collect(s, cfg, waited=waited)
-    findings = health_rules.evaluate(snap, cfg)
+    snap = probe.collect(s, cfg, waited=waited)
+    findings = rules.evaluate(snap, cfg)
     if args.json:
-        print(json.dumps(health_report.report_dict(snap, findings), indent=2, default=str))
+        print(json.dumps(report.report_dict(snap, findings), indent=2, default=str))
     else:
-        print(health_report.format_report(snap, findings, cfg))
-    return health.exit_code(findings)
+        print(report.format_report(snap, findings, cfg))
+    return model.exit_code(findings)
 
 
 # ---------------------------------------------------------------- replay

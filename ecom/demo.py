@@ -124,11 +124,11 @@ def _gold(settings: Settings, progress: Reporter) -> str:
 def _freshness(stream: stream_configuration.StreamSettings) -> str:
     """Per table, now minus the newest source commit visible in bronze, silver and gold
     (the figures `ecom status` reports)."""
-    from ecom import health, health_probe
-    from ecom.health_report import human_age, table
+    from ecom.status import model, probe
+    from ecom.status.report import human_age, table
 
-    snap = health_probe.collect(stream, health.load())
-    ages = health.freshness(snap)
+    snap = probe.collect(stream, model.load())
+    ages = model.freshness(snap)
     rows = [
         [t, *(human_age(ages[t][layer]) for layer in ("bronze", "silver", "gold"))]
         for t in SOURCE_TABLES

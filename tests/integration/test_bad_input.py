@@ -229,11 +229,11 @@ def test_topic_of_an_unknown_table_is_left_in_kafka(stream: StreamSettings, s3: 
     assert not list(s3.list_objects(s.base.bronze_bucket, prefix="_unknown/", recursive=True))
     assert h.worker_pids(s).get(0) == pid and h.workers_up(s, 1)
     # counted where operators look: `ecom status` names the topic and its messages
-    from ecom import health, health_probe
+    from ecom.status import model, probe
 
-    counts = health_probe.unknown_topic_counts(s)
+    counts = probe.unknown_topic_counts(s)
     assert counts.get(topic, 0) >= 1, counts
-    assert health.unknown_table_topics([topic], s.base.topic_prefix) == [topic]
+    assert model.unknown_table_topics([topic], s.base.topic_prefix) == [topic]
 
 
 # ---------------------------------------------------------------- truncate

@@ -1,4 +1,4 @@
-"""Read the real components into a :class:`ecom.health.Snapshot` for `ecom status`.
+"""Read the real components into a :class:`ecom.status.model.Snapshot` for `ecom status`.
 
 Every read is bounded: the lake is listed only under each table's newest ``dt=`` day
 (and at most ``LAKE_MAX_KEYS`` keys there), and only Parquet footers are fetched (ranged
@@ -31,8 +31,8 @@ from common.s3 import minio_client
 from common.settings import Settings
 from compaction.gold import ABANDONED_ERROR, abandoned_builds
 from connectors import manage
-from ecom import health
-from ecom.health import (
+from ecom.status import model
+from ecom.status.model import (
     DlqCounts,
     GoldBuild,
     GoldInfo,
@@ -220,7 +220,7 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
 
 def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
     """Messages held by topics of tables outside the contract (see
-    :func:`ecom.health.unknown_table_topics`): end minus start offset, summed."""
+    :func:`ecom.status.model.unknown_table_topics`): end minus start offset, summed."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
@@ -235,7 +235,7 @@ def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
     try:
         md = consumer.list_topics(timeout=10)
         counts: dict[str, int] = {}
-        for topic in health.unknown_table_topics(list(md.topics), s.base.topic_prefix):
+        for topic in model.unknown_table_topics(list(md.topics), s.base.topic_prefix):
             total = 0
             for p in md.topics[topic].partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
