@@ -19,7 +19,7 @@ from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
 from ecom.cli_bench import add_bench
-from ecom.cli_gold_extras import _add_kpi_and_schedule
+from ecom.cli_gold import _add_kpi_and_schedule
 from ecom.cli_report import add_report
 
 Handler = Callable[[argparse.Namespace], int]
