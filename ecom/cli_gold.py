@@ -1,9 +1,7 @@
-"""`ecom kpi` and `ecom gold schedule`: argparse wiring kept apart from ecom/cli.py.
+"""`ecom gold rebuild|verify|schedule` and `ecom kpi`: the commands over gold.
 
-``ecom/cli.py`` builds the ``gold`` group (``rebuild``, ``verify``) and calls
-:func:`_add_kpi_and_schedule` with the top-level subparsers and the ``gold``
-group's subparsers. Handlers are thin: each calls one function of
-``compaction.kpis`` or ``compaction.schedule``.
+Handlers are thin: each calls one function of package compaction/ and prints what it
+returns.
 """
 
 from __future__ import annotations
@@ -11,10 +9,48 @@ from __future__ import annotations
 import argparse
 
 from common.errors import EcomError
+from common.progress import Progress
+from common.settings import load
+from ecom.cli_args import SubParsers, add_command, iso_date
+
+
+def _gold_rebuild(args: argparse.Namespace) -> int:
+    from compaction import configuration, rebuild
+
+    result = rebuild.rebuild(
+        configuration.load(), args.as_of, compact_lake=not args.no_compact, progress=Progress()
+    )
+    for table, n in result.row_counts.items():
+        print(f"{table:<28} {n:>12,} rows")
+    print(f"gold build #{result.build_id} as of {result.as_of} done in {result.seconds:.1f}s")
+    return 0
+
+
+def _gold_verify(args: argparse.Namespace) -> int:
+    from compaction import verify
+    from compaction.exceptions import VerifyMismatch
+
+    report = verify.verify(load())
+    print(report.format())
+    if not report.ok:
+        raise VerifyMismatch(report.summary())
+    return 0
+
+
+def _gold_schedule(args: argparse.Namespace) -> int:
+    from compaction import schedule
+
+    plan = schedule.build(args.at)  # validates --at / ECOM_GOLD_SCHEDULE_AT first
+    if not args.print:
+        raise EcomError(
+            "`ecom gold schedule` only prints the schedule; it installs nothing",
+            hint="re-run with --print and install the crontab line or the systemd units",
+        )
+    print(schedule.render(plan))
+    return 0
 
 
 def _kpi(args: argparse.Namespace) -> int:
-    from common.settings import load
     from compaction import kpis
 
     if args.list:
@@ -40,30 +76,46 @@ def _kpi(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gold_schedule(args: argparse.Namespace) -> int:
-    from compaction import schedule
-
-    plan = schedule.build(args.at)  # validates --at / ECOM_GOLD_SCHEDULE_AT first
-    if not args.print:
-        raise EcomError(
-            "`ecom gold schedule` only prints the schedule; it installs nothing",
-            hint="re-run with --print and install the crontab line or the systemd units",
-        )
-    print(schedule.render(plan))
-    return 0
-
-
-def _add_kpi_and_schedule(
-    groups: argparse._SubParsersAction,  # type: ignore[type-arg]
-    gold_cmds: argparse._SubParsersAction,  # type: ignore[type-arg]
-) -> None:
-    """Add ``kpi`` to the top-level commands and ``schedule`` to the ``gold`` group."""
-    p = groups.add_parser(
-        "kpi",
-        help="run the analytics KPIs over gold and print them as tables",
-        description="Runs the named queries of compaction/sql/kpis.sql against the gold "
-        "database (read-only). Without NAME, runs every KPI.",
+def add_gold(groups: SubParsers) -> None:
+    """`ecom gold rebuild|verify|schedule` (package compaction/)."""
+    gold = add_command(groups, "gold", "nightly lake compaction and gold tables")
+    cmds = gold.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = add_command(
+        cmds, "rebuild",
+        "compact the lake, rebuild every gold table from silver, swap atomically",
+    )  # fmt: skip
+    p.add_argument(
+        "--as-of", type=iso_date, default=None, metavar="YYYY-MM-DD",
+        help="the as-of date D of the 30-day window (default: today, UTC)",
+    )  # fmt: skip
+    p.add_argument("--no-compact", action="store_true", help="skip compacting the lake")
+    p.set_defaults(func=_gold_rebuild)
+    p = add_command(
+        cmds, "verify", "gold row counts and reconciliation with the source; exit 1 on a mismatch"
     )
+    p.set_defaults(func=_gold_verify)
+    p = add_command(
+        cmds, "schedule",
+        "print the nightly schedule: a crontab line and a systemd service + timer",
+        "Prints, for this checkout, a crontab line and a systemd service and "
+        "timer that run `.venv/bin/ecom gold rebuild` then `gold verify` every day.",
+    )  # fmt: skip
+    p.add_argument("--print", action="store_true", help="print the crontab line and units")
+    p.add_argument(
+        "--at", metavar="HH:MM", default=None,
+        help="time of day in UTC (default: ECOM_GOLD_SCHEDULE_AT, else 02:30)",
+    )  # fmt: skip
+    p.set_defaults(func=_gold_schedule)
+
+
+def add_kpi(groups: SubParsers) -> None:
+    """`ecom kpi` (compaction/kpis.py over the gold database)."""
+    p = add_command(
+        groups, "kpi",
+        "run the analytics KPIs over gold and print them as tables",
+        "Runs the named queries of compaction/sql/kpis.sql against the gold "
+        "database (read-only). Without NAME, runs every KPI.",
+    )  # fmt: skip
     p.add_argument("name", nargs="?", metavar="NAME", help="one KPI (see --list); default all")
     p.add_argument("--list", action="store_true", help="list the KPI names and descriptions")
     p.add_argument(
@@ -72,16 +124,3 @@ def _add_kpi_and_schedule(
     )  # fmt: skip
     p.add_argument("--json", action="store_true", help="machine-readable output (exact decimals)")
     p.set_defaults(func=_kpi)
-
-    p = gold_cmds.add_parser(
-        "schedule",
-        help="print the nightly schedule: a crontab line and a systemd service + timer",
-        description="Prints, for this checkout, a crontab line and a systemd service and "
-        "timer that run `.venv/bin/ecom gold rebuild` then `gold verify` every day.",
-    )
-    p.add_argument("--print", action="store_true", help="print the crontab line and units")
-    p.add_argument(
-        "--at", metavar="HH:MM", default=None,
-        help="time of day in UTC (default: ECOM_GOLD_SCHEDULE_AT, else 02:30)",
-    )  # fmt: skip
-    p.set_defaults(func=_gold_schedule)
