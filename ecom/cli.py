@@ -153,18 +153,11 @@ def _stream_status(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- status
 def _status(args: argparse.Namespace) -> int:
-    from ecom import catchup
-    from ecom.status import model, probe, report, rules
+    from ecom.status import check, model, report
     from stream_apps import configuration
 
-    s = configuration.load()
     cfg = model.load()
-    waited = args.wait_caught_up is not None
-    if waited:
-        probe.require_reachable(s.base)
-        catchup.wait_caught_up(s, args.wait_caught_up)
-    snap = probe.collect(s, cfg, waited=waited)
-    findings = rules.evaluate(snap, cfg)
+    snap, findings = check.run(configuration.load(), cfg, wait_seconds=args.wait_caught_up)
     if args.json:
         print(json.dumps(report.report_dict(snap, findings), indent=2, default=str))
     else:
