@@ -1,4 +1,4 @@
-"""Analytics KPIs over the gold tables: parse ``sql/kpis.sql``, run them, print tables.
+"""Analytics KPIs over the gold tables: parse ``sql/kpis.sql`` and run the queries.
 
 The SQL file is the single source of the queries: each one starts with
 ``-- name: <snake_case>`` and ``-- description: <one line>`` comment lines and runs to
@@ -9,13 +9,10 @@ psycopg2 gives them (money as :class:`decimal.Decimal`, never float).
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,6 @@ import psycopg2.errors
 from common.errors import EcomError, TerminalError, TransientError
 
 SQL_FILE = Path(__file__).resolve().parent / "sql" / "kpis.sql"
-DEFAULT_TABLE_LIMIT = 25
 STATEMENT_TIMEOUT_MS = 300_000
 
 _NAME_RE = re.compile(r"^--\s*name:\s*(?P<name>\S*)\s*$")
@@ -218,88 +214,3 @@ def run_many(
             yield kpi, columns, rows
     finally:
         conn.close()
-
-
-# ---------------------------------------------------------------- output
-def format_value(value: Any) -> str:
-    """Exact text for a cell: decimals as PostgreSQL prints them, NULL as ``NULL``."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Row], *, limit: int | None = None) -> str:
-    """An aligned text table (numbers right-aligned); ``limit`` rows at most (0 = all)."""
-    shown = rows if not limit else rows[:limit]
-    cells = [[format_value(v) for v in row] for row in shown]
-    numeric = [
-        any(_is_number(row[i]) for row in shown)
-        and all(_is_number(row[i]) or row[i] is None for row in shown)
-        for i in range(len(columns))
-    ]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(values)
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line(columns), "  ".join("-" * w for w in widths)]
-    out.extend(line(r) for r in cells)
-    if not rows:
-        out.append("(no rows)")
-    elif len(shown) < len(rows):
-        out.append(f"({len(shown)} of {len(rows)} rows; --limit 0 shows all)")
-    else:
-        out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
-
-
-def format_kpi(kpi: Kpi, columns: Sequence[str], rows: Sequence[Row], *, limit: int | None) -> str:
-    """A titled table for people."""
-    title = f"{kpi.name}: {kpi.description}"
-    return f"{title}\n{'=' * min(len(title), 100)}\n{format_table(columns, rows, limit=limit)}"
-
-
-def format_list(kpis: Sequence[Kpi]) -> str:
-    width = max((len(k.name) for k in kpis), default=0)
-    return "\n".join(f"{k.name:<{width}}  {k.description}" for k in kpis)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)  # exact: never through float
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return value
-
-
-def as_json(
-    kpi: Kpi, columns: Sequence[str], rows: Sequence[Row], *, limit: int | None
-) -> dict[str, Any]:
-    """JSON-friendly form: decimals as exact strings, dates as ISO text."""
-    shown = rows if not limit else rows[:limit]
-    return {
-        "name": kpi.name,
-        "description": kpi.description,
-        "columns": list(columns),
-        "row_count": len(rows),
-        "rows": [{c: _json_value(v) for c, v in zip(columns, r, strict=True)} for r in shown],
-    }
-
-
-def dumps(documents: Any) -> str:
-    return json.dumps(documents, indent=2)

@@ -18,7 +18,7 @@ from common import log
 from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
-from ecom import cli_gold
+from ecom import cli_gold, display
 from ecom.cli_args import SubParsers, add_command, iso_date
 from ecom.cli_bench import add_bench
 from ecom.cli_report import add_report
@@ -31,7 +31,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     from stack import services
 
     rows = services.up(load(), args.names or None, progress=Progress())
-    print(services.format_status(rows))
+    print(display.stack_status(rows))
     return 0
 
 
@@ -49,7 +49,7 @@ def _stack_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
     else:
-        print(services.format_status(rows))
+        print(display.stack_status(rows))
     return 0 if all(r.up for r in rows) else 1
 
 
@@ -103,7 +103,7 @@ def _connectors_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.as_dict() for s in states], indent=2))
     else:
-        print(manage.format_status(states))
+        print(display.connector_status(states))
     return 0 if all(s.healthy for s in states) else 1
 
 

@@ -11,6 +11,7 @@ import argparse
 from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
+from ecom import display
 from ecom.cli_args import SubParsers, add_command, iso_date
 
 
@@ -31,7 +32,7 @@ def _gold_verify(args: argparse.Namespace) -> int:
     from compaction.exceptions import VerifyMismatch
 
     report = verify.verify(load())
-    print(report.format())
+    print(display.verify_report(report))
     if not report.ok:
         raise VerifyMismatch(report.summary())
     return 0
@@ -56,23 +57,23 @@ def _kpi(args: argparse.Namespace) -> int:
     if args.list:
         every = kpis.load()
         if args.json:
-            print(kpis.dumps([{"name": k.name, "description": k.description} for k in every]))
+            print(display.json_text([{"name": k.name, "description": k.description} for k in every]))
         else:
-            print(kpis.format_list(every))
+            print(display.kpi_list(every))
         return 0
     if args.limit is not None and args.limit < 0:
         raise EcomError(f"--limit {args.limit} is negative", hint="use 0 for all rows")
     selected = [kpis.get(args.name).name] if args.name else None  # unknown name: one line
     results = kpis.run_many(load().gold_dsn, selected)
     if args.json:
-        docs = [kpis.as_json(k, cols, rows, limit=args.limit) for k, cols, rows in results]
-        print(kpis.dumps(docs[0] if args.name else docs))
+        docs = [display.kpi_json(k, cols, rows, limit=args.limit) for k, cols, rows in results]
+        print(display.json_text(docs[0] if args.name else docs))
         return 0
-    limit = kpis.DEFAULT_TABLE_LIMIT if args.limit is None else args.limit
+    limit = display.KPI_TABLE_LIMIT if args.limit is None else args.limit
     for i, (kpi, columns, rows) in enumerate(results):
         if i:
             print()
-        print(kpis.format_kpi(kpi, columns, rows, limit=limit), flush=True)
+        print(display.kpi_text(kpi, columns, rows, limit=limit), flush=True)
     return 0
 
 

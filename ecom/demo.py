@@ -24,7 +24,7 @@ from common.kafka import client_config
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
-from ecom import catchup, dbinit, report
+from ecom import catchup, dbinit, display, report
 from schemas import SOURCE_TABLES, lake
 from stack import services
 from stream_apps import configuration as stream_configuration
@@ -75,7 +75,7 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     fresh_text = _freshness(stream)
     return "\n".join(
         [
-            services.format_status(rows),
+            display.stack_status(rows),
             "",
             f"Captured in {latency:.2f}s on topic {settings.cdc_topic('customers')}:",
             json.dumps(_summary(event), indent=2),
@@ -111,13 +111,13 @@ def _gold(settings: Settings, progress: Reporter) -> str:
         raise VerifyMismatch(report.summary())
     parts = [
         f"Gold build #{result.build_id} as of {result.as_of} in {result.seconds:.1f}s; verify:",
-        report.format(),
+        display.verify_report(report),
     ]
     known = set(kpis.names())
     for name in HEADLINE_KPIS:
         if name in known:
             columns, rows = kpis.run(settings.gold_dsn, name)
-            parts += ["", kpis.format_kpi(kpis.get(name), columns, rows, limit=5)]
+            parts += ["", display.kpi_text(kpis.get(name), columns, rows, limit=5)]
     return "\n".join(parts)
 
 

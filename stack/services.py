@@ -167,15 +167,6 @@ def log_tail(settings: Settings, name: str, lines: int = 50) -> list[str]:
     return out
 
 
-def format_status(rows: list[ComponentStatus]) -> str:
-    header = f"{'component':<10} {'state':<6} {'version':<14} {'endpoint':<18} detail"
-    body = [
-        f"{r.name:<10} {'up' if r.up else 'DOWN':<6} {r.version or '-':<14} {r.endpoint:<18} {r.detail}"
-        for r in rows
-    ]
-    return "\n".join([header, *body])
-
-
 def describe_services(settings: Settings) -> dict[str, str]:
     """Where each service listens, for humans."""
     return {
