@@ -40,7 +40,6 @@ class BuildResult:
     position: Position
     seconds: float
     compaction: dict[str, compact.CompactionStats] = field(default_factory=dict)
-    state_rows: dict[str, int] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -132,9 +131,7 @@ def rebuild(
                 step = "current state"
                 gold.log_step(conn, build_id, step)
                 gold.create_staging(conn, schema)
-                result.position, result.state_rows = current_state_step(
-                    gs, conn, schema, scratch, progress
-                )
+                result.position = current_state_step(gs, conn, schema, scratch, progress)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
             step = "gold"
@@ -213,7 +210,7 @@ def compact_lake_step(
 
 def current_state_step(
     gs: GoldSettings, conn: gold.Connection, schema: str, scratch: Path, progress: Reporter
-) -> tuple[Position, dict[str, int]]:
+) -> Position:
     """Per table: download its silver change-log, compute the current state (and the
     customers' history) with DuckDB, COPY it into the staging schema."""
     s3 = lakeio.client(gs.base)
@@ -226,7 +223,6 @@ def current_state_step(
         temp_directory=duck_dir / "spill",
     )
     position = Position(None, None)
-    rows: dict[str, int] = {}
     try:
         for table in SOURCE_TABLES:
             objects = lakeio.list_table(s3, gs.base.silver_bucket, table)
@@ -236,13 +232,11 @@ def current_state_step(
             shutil.rmtree(folder, ignore_errors=True)
             position = position.merge(state.position(con))
             csv_path = scratch / f"{table}.csv"
-            rows[table] = state.export_csv(
-                con, state.current_state_query(table, for_csv=True), csv_path
-            )
+            rows = state.export_csv(con, state.current_state_query(table, for_csv=True), csv_path)
             gold.load_current(conn, schema, table, csv_path)
             csv_path.unlink()
             progress(
-                f"current state {table}: {rows[table]:,} rows from {versions:,} versions "
+                f"current state {table}: {rows:,} rows from {versions:,} versions "
                 f"in {len(objects):,} objects"
             )
             if table == "customers":
@@ -254,4 +248,4 @@ def current_state_step(
             state.drop_changes(con)
     finally:
         con.close()
-    return position, rows
+    return position

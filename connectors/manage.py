@@ -26,7 +26,6 @@ from connectors.exceptions import ConnectorConfigInvalid, ConnectorFailed
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = re.compile(r"\$\{ecom:([a-z_]+)\}")
-SECRET_KEYS = ("password",)
 
 
 @dataclass(frozen=True)

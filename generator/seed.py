@@ -6,7 +6,7 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extensions
@@ -34,7 +34,6 @@ class SeedResult:
     load_seconds: float
     truncated: bool
     legacy_mismatch_orders: int
-    table_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -119,14 +118,11 @@ def load(
         rows = {t: data.tables[t].num_rows for t in SOURCE_TABLES}
         progress(f"generated {sum(rows.values()):,} rows in {gen_s:.1f}s")
         t1 = time.monotonic()
-        per_table: dict[str, float] = {}
         try:
             with conn.cursor() as cur:
                 truncated = prepare(cur, config.truncate, progress)
                 for table in SOURCE_TABLES:
-                    ts = time.monotonic()
                     copy_table(cur, table, data.tables[table], config.batch_rows, progress)
-                    per_table[table] = time.monotonic() - ts
                 db.reset_sequences(cur)
             conn.commit()
         except psycopg2.Error as exc:
@@ -147,7 +143,6 @@ def load(
             load_seconds=load_s,
             truncated=truncated,
             legacy_mismatch_orders=data.legacy_mismatch_orders,
-            table_seconds=per_table,
         )
     finally:
         conn.close()
