@@ -173,8 +173,17 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
                 "objects_merged": _int(cm.group(4)),
                 "objects_written": _int(cm.group(5)),
             }
+    return {
+        "state": state,
+        "customer_history_versions": history,
+        "compaction": compaction,
+        "steps_from_progress": _step_seconds(marks),
+    }
+
+
+def _step_seconds(marks: dict[str, float]) -> dict[str, float | None]:
+    """Step durations from the progress lines' elapsed times (each step's end = next start)."""
     steps: dict[str, float | None] = {}
-    # step durations from the progress lines' elapsed times (each step's end = next start)
     start = marks.get("start", 0.0)
     state_from = marks.get("compacted", start)
     if "compacted" in marks:
@@ -183,12 +192,7 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
         steps["current_state_s"] = round(marks["gold"] - state_from, 1)
         if "swap" in marks:
             steps["gold_sql_s"] = round(marks["swap"] - marks["gold"], 1)
-    return {
-        "state": state,
-        "customer_history_versions": history,
-        "compaction": compaction,
-        "steps_from_progress": steps,
-    }
+    return steps
 
 
 # ---------------------------------------------------------------- main
