@@ -248,7 +248,7 @@ def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
 
 def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> DlqCounts:
     """Count dead letters by (stage, reason), from the beginning to the current end."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
     topic = s.dlq_topic
     consumer = Consumer(
@@ -276,29 +276,39 @@ def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> D
             if high > low:
                 todo[p] = high
                 starts.append(TopicPartition(topic, p, low))
-        counts: Counter[tuple[str, str]] = Counter()
         if not todo:
             return DlqCounts(topic)
         consumer.assign(starts)
-        deadline = time.monotonic() + seconds
-        total = 0
-        while todo and total < limit and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise TransientError(f"reading {topic} failed: {err}")
-                p, off = msg.partition(), msg.offset()
-                if p is None or off is None or p not in todo or off >= todo[p]:
-                    continue
-                counts[dlq_reason(msg.value())] += 1
-                total += 1
-                if off >= todo[p] - 1:
-                    del todo[p]
-        return DlqCounts(topic, True, total, dict(counts), partial=bool(todo))
+        counts = _count_reasons(consumer, topic, todo, limit, time.monotonic() + seconds)
+        return DlqCounts(topic, True, counts.total(), dict(counts), partial=bool(todo))
     finally:
         consumer.close()
+
+
+def _count_reasons(
+    consumer: Any, topic: str, todo: dict[int, int], limit: int, deadline: float
+) -> Counter[tuple[str, str]]:
+    """Read the assigned partitions until each reached its end offset in ``todo`` (done
+    partitions leave ``todo``), ``limit`` letters were read or the deadline passed."""
+    from confluent_kafka import KafkaError
+
+    counts: Counter[tuple[str, str]] = Counter()
+    total = 0
+    while todo and total < limit and time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise TransientError(f"reading {topic} failed: {err}")
+            p, off = msg.partition(), msg.offset()
+            if p is None or off is None or p not in todo or off >= todo[p]:
+                continue
+            counts[dlq_reason(msg.value())] += 1
+            total += 1
+            if off >= todo[p] - 1:
+                del todo[p]
+    return counts
 
 
 def dlq_reason(value: bytes | None) -> tuple[str, str]:
