@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,16 @@ class KpiFileError(TerminalError):
     """The KPI file is malformed (a developer mistake: tests catch it)."""
 
 
+@dataclass
+class _Block:
+    """The lines of one query while the file is read."""
+
+    name: str
+    line: int
+    description: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
 def parse(text: str, *, source: str = "kpis.sql") -> list[Kpi]:
     """Split the KPI file into named queries, checking names and descriptions.
 
@@ -53,38 +63,15 @@ def parse(text: str, *, source: str = "kpis.sql") -> list[Kpi]:
     query, other comment lines are kept in its SQL; a trailing ``;`` is dropped.
     """
     kpis: list[Kpi] = []
-    current: dict[str, Any] | None = None
-
-    def finish() -> None:
-        if current is None:
-            return
-        sql = "\n".join(current["lines"]).strip()
-        sql = sql.rstrip().rstrip(";").rstrip()
-        where = f"{source}:{current['line']}"
-        if not current["description"]:
-            raise KpiFileError(
-                f"{where}: query {current['name']!r} has no `-- description:` line",
-                hint="add one right after its `-- name:` line",
-            )
-        if not _strip_comments(sql):
-            raise KpiFileError(f"{where}: query {current['name']!r} has no SQL")
-        if ";" in _strip_comments(sql):
-            raise KpiFileError(
-                f"{where}: query {current['name']!r} holds more than one statement",
-                hint="one statement per `-- name:` block",
-            )
-        kpis.append(Kpi(current["name"], current["description"], sql, current["line"]))
-
+    current: _Block | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         name_match = _NAME_RE.match(line.strip())
         if name_match:
-            finish()
-            name = name_match.group("name")
-            if not _SNAKE.match(name):
-                raise KpiFileError(f"{source}:{number}: KPI name {name!r} is not snake_case")
-            if any(k.name == name for k in kpis):
-                raise KpiFileError(f"{source}:{number}: KPI name {name!r} is used twice")
-            current = {"name": name, "description": "", "lines": [], "line": number}
+            if current is not None:
+                kpis.append(_kpi_of(current, source))
+            current = _Block(
+                _new_name(name_match.group("name"), kpis, f"{source}:{number}"), number
+            )
             continue
         if current is None:
             if line.strip() and not line.lstrip().startswith("--"):
@@ -94,16 +81,41 @@ def parse(text: str, *, source: str = "kpis.sql") -> list[Kpi]:
                 )
             continue
         desc_match = _DESC_RE.match(line.strip())
-        if (
-            desc_match
-            and not current["description"]
-            and not _strip_comments("\n".join(current["lines"]))
-        ):
-            current["description"] = desc_match.group("text")
+        if desc_match and not current.description and not _strip_comments("\n".join(current.lines)):
+            current.description = desc_match.group("text")
             continue
-        current["lines"].append(line)
-    finish()
+        current.lines.append(line)
+    if current is not None:
+        kpis.append(_kpi_of(current, source))
     return kpis
+
+
+def _new_name(name: str, kpis: list[Kpi], where: str) -> str:
+    if not _SNAKE.match(name):
+        raise KpiFileError(f"{where}: KPI name {name!r} is not snake_case")
+    if any(k.name == name for k in kpis):
+        raise KpiFileError(f"{where}: KPI name {name!r} is used twice")
+    return name
+
+
+def _kpi_of(block: _Block, source: str) -> Kpi:
+    """The finished query, checked: a description, and exactly one SQL statement."""
+    sql = "\n".join(block.lines).strip()
+    sql = sql.rstrip().rstrip(";").rstrip()
+    where = f"{source}:{block.line}"
+    if not block.description:
+        raise KpiFileError(
+            f"{where}: query {block.name!r} has no `-- description:` line",
+            hint="add one right after its `-- name:` line",
+        )
+    if not _strip_comments(sql):
+        raise KpiFileError(f"{where}: query {block.name!r} has no SQL")
+    if ";" in _strip_comments(sql):
+        raise KpiFileError(
+            f"{where}: query {block.name!r} holds more than one statement",
+            hint="one statement per `-- name:` block",
+        )
+    return Kpi(block.name, block.description, sql, block.line)
 
 
 def _strip_comments(sql: str) -> str:
