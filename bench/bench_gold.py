@@ -1,4 +1,4 @@
-"""Benchmark of the nightly gold rebuild (issues 5 and 7), on the bench stack.
+"""Benchmark of the nightly gold rebuild, on the bench stack.
 
 Measures, in one run and on the same data:
 
