@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 
+from common.errors import first_line
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction import sqlfiles
@@ -57,7 +58,7 @@ def connect(settings: Settings, *, application: str = "ecom gold") -> Connection
             connect_timeout=10,
         )
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise GoldError(
             f"cannot connect to the gold database {settings.gold_db} as {settings.gold_user}: "
             f"{first}",

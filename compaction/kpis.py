@@ -20,7 +20,7 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from common.errors import EcomError, TerminalError, TransientError
+from common.errors import EcomError, TerminalError, TransientError, first_line
 
 SQL_FILE = Path(__file__).resolve().parent / "sql" / "kpis.sql"
 STATEMENT_TIMEOUT_MS = 300_000
@@ -170,7 +170,7 @@ def _connect(dsn: str) -> psycopg2.extensions.connection:
     try:
         conn = psycopg2.connect(dsn, connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise TransientError(
             f"cannot connect to the gold database: {first}",
             hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
@@ -198,7 +198,7 @@ def _execute(conn: psycopg2.extensions.connection, kpi: Kpi) -> tuple[list[str],
         ) from exc
     except psycopg2.Error as exc:
         conn.rollback()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise TerminalError(f"KPI {kpi.name} failed: {first}") from exc
     conn.rollback()  # read-only: end the transaction, keep no snapshot open
     return columns, rows

@@ -23,7 +23,7 @@ from types import FrameType
 
 import psycopg2.errors
 
-from common.errors import EcomError
+from common.errors import EcomError, first_line
 from common.progress import SILENT, Reporter
 from compaction import compact, gold, lakeio, state
 from compaction.configuration import LOCK_KEY, GoldSettings
@@ -165,7 +165,7 @@ def _privileges(gs: GoldSettings) -> Iterator[None]:
     try:
         yield
     except psycopg2.errors.InsufficientPrivilege as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise GoldError(
             f"the gold loader role {gs.base.gold_user} lacks a privilege in "
             f"{gs.base.gold_db}: {first}",

@@ -21,7 +21,7 @@ import logging
 import psycopg2
 from psycopg2 import sql
 
-from common.errors import TransientError
+from common.errors import TransientError, first_line
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction.configuration import STAGING_PREFIX
@@ -35,7 +35,7 @@ def _connect(settings: Settings, database: str):  # type: ignore[no-untyped-def]
     try:
         return psycopg2.connect(settings.dsn(database), connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise TransientError(
             f"cannot connect to PostgreSQL at {settings.host}:{settings.pg_port}/{database}: {first}",
             hint="start the stack with `ecom stack up` (or check ECOM_PG_* settings)",

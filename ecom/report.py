@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg2
 
-from common.errors import TerminalError, TransientError
+from common.errors import TerminalError, TransientError, first_line
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction import kpis
@@ -53,7 +53,7 @@ def _connect(settings: Settings) -> Any:
     try:
         conn = psycopg2.connect(settings.gold_dsn, connect_timeout=5, options="-c timezone=UTC")
     except psycopg2.OperationalError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise TransientError(
             f"cannot connect to the gold database {settings.gold_db}: {first}",
             hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",

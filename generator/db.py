@@ -8,6 +8,7 @@ import re
 import psycopg2
 import psycopg2.extensions
 
+from common.errors import first_line
 from generator.exceptions import SchemaMissingError, SourceUnavailableError
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 
@@ -26,7 +27,7 @@ def connect(
     try:
         conn = psycopg2.connect(dsn, connect_timeout=10, application_name=application_name)
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise SourceUnavailableError(
             f"cannot connect to the source database {redact(dsn)}: {first}",
             hint="start the stack with `ecom stack up`, or check ECOM_PG_* settings",

@@ -13,6 +13,7 @@ import psycopg2.extensions
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from common.errors import first_line
 from generator import db
 from generator.configuration import SeedConfig
 from generator.exceptions import LoadError, NotEmptyError
@@ -127,7 +128,7 @@ def load(
             conn.commit()
         except psycopg2.Error as exc:
             conn.rollback()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise LoadError(
                 f"seed load failed and was rolled back, nothing was loaded: {first}",
                 hint="check the source schema matches schemas/source.sql (`ecom db init`)",
