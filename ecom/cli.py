@@ -13,6 +13,7 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from common import log
 from common.errors import EcomError
@@ -24,6 +25,11 @@ from ecom.cli_bench import add_bench
 from ecom.cli_report import add_report
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _show(states: Sequence[Any], text: Callable[[Sequence[Any]], str], *, as_json: bool) -> None:
+    """Print states as a JSON list of their ``as_dict()``, or as ``text`` makes them."""
+    print(json.dumps([s.as_dict() for s in states], indent=2) if as_json else text(states))
 
 
 # ---------------------------------------------------------------- stack
@@ -46,10 +52,7 @@ def _stack_status(args: argparse.Namespace) -> int:
     from stack import services
 
     rows = services.status(load(), args.names or None)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
-    else:
-        print(display.stack_status(rows))
+    _show(rows, display.stack_status, as_json=args.json)
     return 0 if all(r.up for r in rows) else 1
 
 
@@ -100,10 +103,7 @@ def _connectors_status(args: argparse.Namespace) -> int:
     from connectors import manage
 
     states = manage.status_all(load())
-    if args.json:
-        print(json.dumps([s.as_dict() for s in states], indent=2))
-    else:
-        print(display.connector_status(states))
+    _show(states, display.connector_status, as_json=args.json)
     return 0 if all(s.healthy for s in states) else 1
 
 
@@ -141,13 +141,7 @@ def _stream_status(args: argparse.Namespace) -> int:
     from stream_apps import configuration, workers
 
     states = workers.status(configuration.load())
-    if args.json:
-        print(json.dumps([w.as_dict() for w in states], indent=2))
-    elif not states:
-        print("no stream workers (start them with `ecom stream start`)")
-    else:
-        for w in states:
-            print(f"worker {w.index}: {'up' if w.up else 'DOWN'} pid={w.pid} {w.web}")
+    _show(states, display.worker_status, as_json=args.json)
     return 0 if states and all(w.up for w in states) else 1
 
 

@@ -18,12 +18,13 @@ if TYPE_CHECKING:  # the types only: `ecom --help` should not load the stages
     from compaction.verify import VerifyReport
     from connectors.manage import ConnectorState
     from stack.services import ComponentStatus
+    from stream_apps.workers import WorkerState
 
 #: Rows `ecom kpi` shows per KPI as a table unless --limit says otherwise.
 KPI_TABLE_LIMIT = 25
 
 
-# ---------------------------------------------------------------- stack and connectors
+# ---------------------------------------------------------------- stack, connectors, workers
 def stack_status(rows: Sequence[ComponentStatus]) -> str:
     header = f"{'component':<10} {'state':<6} {'version':<14} {'endpoint':<18} detail"
     body = [
@@ -43,6 +44,14 @@ def connector_status(states: Sequence[ConnectorState]) -> str:
             lines.append("  trace:")
             lines.extend("    " + line for line in s.trace.strip().splitlines()[:40])
     return "\n".join(lines)
+
+
+def worker_status(states: Sequence[WorkerState]) -> str:
+    if not states:
+        return "no stream workers (start them with `ecom stream start`)"
+    return "\n".join(
+        f"worker {w.index}: {'up' if w.up else 'DOWN'} pid={w.pid} {w.web}" for w in states
+    )
 
 
 # ---------------------------------------------------------------- gold verify

@@ -12,6 +12,7 @@ from compaction.verify import VerifyReport
 from connectors.manage import ConnectorState
 from ecom import display
 from stack.services import ComponentStatus
+from stream_apps.workers import WorkerState
 
 
 def test_stack_status_is_one_aligned_line_per_component() -> None:
@@ -84,3 +85,13 @@ def test_json_keeps_decimals_exact() -> None:
     doc = display.kpi_json(kpi, ["d", "x"], [(dt.date(2026, 1, 5), Decimal("0.10"))], limit=None)
     assert doc["rows"] == [{"d": "2026-01-05", "x": "0.10"}]
     assert json.loads(display.json_text(doc))["row_count"] == 1
+
+
+def test_worker_status_says_how_to_start_when_there_are_none() -> None:
+    assert "ecom stream start" in display.worker_status([])
+    up = WorkerState(0, 123, True, "http://127.0.0.1:6066", "/x/stream-0.log")
+    down = WorkerState(1, None, False, "http://127.0.0.1:6067", "/x/stream-1.log")
+    assert display.worker_status([up, down]).splitlines() == [
+        "worker 0: up pid=123 http://127.0.0.1:6066",
+        "worker 1: DOWN pid=None http://127.0.0.1:6067",
+    ]
