@@ -25,7 +25,7 @@ from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
 from ecom import catchup, dbinit, display, report
-from schemas import SOURCE_TABLES, lake
+from schemas import SOURCE_TABLES
 from stack import services
 from stream_apps import configuration as stream_configuration
 from stream_apps import workers
@@ -189,27 +189,24 @@ def lake_counts(settings: Settings) -> dict[tuple[str, str], LakeCount]:
 
     import pyarrow.parquet as pq
 
+    from compaction.lakeio import list_table
+
     s3 = s3_client(settings)
     out: dict[tuple[str, str], LakeCount] = {}
     for bucket in (settings.bronze_bucket, settings.silver_bucket):
         for table in SOURCE_TABLES:
             objects = rows = 0
-            for obj in s3.list_objects(bucket, prefix=lake.table_prefix(table), recursive=True):
-                name = obj.object_name or ""
-                try:
-                    key = lake.parse_key(name)
-                except ValueError:
-                    continue
+            for obj in list_table(s3, bucket, table):
                 objects += 1
                 if bucket == settings.silver_bucket:
-                    resp = s3.get_object(bucket, name)
+                    resp = s3.get_object(bucket, obj.name)
                     try:
                         rows += pq.ParquetFile(io.BytesIO(resp.read())).metadata.num_rows
                     finally:
                         resp.close()
                         resp.release_conn()
                 else:
-                    rows += key.last_offset - key.first_offset + 1  # offsets held
+                    rows += obj.key.last_offset - obj.key.first_offset + 1  # offsets held
             out[(bucket, table)] = LakeCount(objects, rows)
     return out
 
