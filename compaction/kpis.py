@@ -20,7 +20,8 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from common.errors import EcomError, TerminalError, TransientError, first_line
+from common import pg
+from common.errors import EcomError, TerminalError, first_line
 
 SQL_FILE = Path(__file__).resolve().parent / "sql" / "kpis.sql"
 STATEMENT_TIMEOUT_MS = 300_000
@@ -167,14 +168,10 @@ def get(name: str, path: Path | None = None) -> Kpi:
 
 # ---------------------------------------------------------------- running
 def _connect(dsn: str) -> psycopg2.extensions.connection:
-    try:
-        conn = psycopg2.connect(dsn, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        first = first_line(exc)
-        raise TransientError(
-            f"cannot connect to the gold database: {first}",
-            hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
-        ) from exc
+    conn = pg.connect(
+        dsn, "the gold database", connect_timeout=5,
+        hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
+    )  # fmt: skip
     conn.set_session(readonly=True, autocommit=False)
     with conn.cursor() as cur:
         cur.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
