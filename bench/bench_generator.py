@@ -1,4 +1,4 @@
-"""Benchmark of the generator stage (issue 3). DESTRUCTIVE: empties the source tables.
+"""Benchmark of the generator stage. DESTRUCTIVE: empties the source tables.
 
 Measures, in one run, against the source database of the current settings:
 

@@ -1,4 +1,4 @@
-"""Benchmark of the nightly gold rebuild (issues 5 and 7), on the bench stack.
+"""Benchmark of the nightly gold rebuild, on the bench stack.
 
 Measures, in one run and on the same data:
 
@@ -158,18 +158,22 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
             }
         elif hm := _HIST_RE.search(msg):
             history = _int(hm.group(1))
+    return {
+        "state": state,
+        "customer_history_versions": history,
+        "steps_from_progress": _step_seconds(marks),
+    }
+
+
+def _step_seconds(marks: dict[str, float]) -> dict[str, float | None]:
+    """Step durations from the progress lines' elapsed times (each step's end = next start)."""
     steps: dict[str, float | None] = {}
-    # step durations from the progress lines' elapsed times (each step's end = next start)
     start = marks.get("start", 0.0)
     if "gold" in marks:
         steps["current_state_s"] = round(marks["gold"] - start, 1)
         if "swap" in marks:
             steps["gold_sql_s"] = round(marks["swap"] - marks["gold"], 1)
-    return {
-        "state": state,
-        "customer_history_versions": history,
-        "steps_from_progress": steps,
-    }
+    return steps
 
 
 # ---------------------------------------------------------------- main

@@ -29,8 +29,12 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from common.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "stream.json"
@@ -110,7 +114,7 @@ class Sampler(threading.Thread):
         self.join(10)
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--live-seconds", type=float, default=60.0)
@@ -125,102 +129,114 @@ def main() -> int:
     args = ap.parse_args()
     if args.timeout is None:
         args.timeout = 1800.0 * max(1.0, args.scale)
+    return args
 
-    from common.kafka import client_config
-    from common.settings import load
-    from ecom import status
-    from generator.configuration import scaled_counts
-    from stream_apps import configuration, metrics_read, workers
 
-    settings = load()
-    stream = configuration.load()
-    host = settings.host
-    ports = [stream.web_port + i for i in range(args.workers)]
+def complete(texts: list[str], agent: str, ends: dict[tuple[str, int], int]) -> bool:
+    """Every partition's last offset landed (by any worker) reached its end."""
+    from stream_apps import metrics_read
 
-    log(f"bench stack at {settings.home}: reset and start")
-    workers.stop(stream)
-    ecom("stack", "reset", "--yes")
-    ecom("stack", "up")
-    ecom("db", "init")
-    counts = scaled_counts(args.scale)
-    total_rows = sum(counts.values())
-    log(f"seeding scale {args.scale}: {total_rows:,} rows")
-    ecom(
-        "generate",
-        "seed",
-        "--scale",
-        str(args.scale),
-        "--truncate",
-        "--seed",
-        "11",
-        "--anchor-date",
-        "2026-11-01",
-    )
-    states = workers.start(stream, args.workers)
-    pids = [w.pid for w in states if w.pid]
-    sampler = Sampler(pids)
-    sampler.start()
+    seen = metrics_read.landed_offsets(texts, agent)
+    return all(seen.get((t, p), -1) >= end - 1 for (t, p), end in ends.items() if end > 0)
 
-    log("registering the connector: the snapshot starts now")
-    t0 = time.monotonic()
-    ecom("connectors", "apply")
-    t_bronze = t_silver = t_kafka = None
-    cdc_topics = [settings.cdc_topic(t) for t in counts]
-    from confluent_kafka import Consumer, TopicPartition
 
-    probe = Consumer(client_config(settings, {"group.id": "bench-probe"}))
+class Offsets:
+    """End offsets of topics, read with one consumer that never joins a group."""
 
-    def kafka_total() -> int:
-        md = probe.list_topics(timeout=10)
-        n = 0
-        for t in cdc_topics:
-            for p in md.topics[t].partitions if t in md.topics else {}:
-                n += probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-        return n
+    def __init__(self, settings: Settings) -> None:
+        from confluent_kafka import Consumer
 
-    def complete(
-        texts: list[str], agent: str, prefix_of: Any, ends: dict[tuple[str, int], int]
-    ) -> bool:
-        """Every partition's last offset landed (by any worker) reached its end."""
-        seen = metrics_read.landed_offsets(texts, agent)
-        return all(
-            seen.get((prefix_of(t), p), -1) >= end - 1 for (t, p), end in ends.items() if end > 0
-        )
+        from common.kafka import client_config
 
-    def end_offsets(topics: list[str]) -> dict[tuple[str, int], int]:
-        md = probe.list_topics(timeout=10)
+        self.consumer = Consumer(client_config(settings, {"group.id": "bench-probe"}))
+
+    def ends(self, topics: list[str]) -> dict[tuple[str, int], int]:
+        from confluent_kafka import TopicPartition
+
+        md = self.consumer.list_topics(timeout=10)
         ends = {}
         for t in topics:
             for p in md.topics[t].partitions if t in md.topics else {}:
-                ends[(t, p)] = probe.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                tp = TopicPartition(t, p)
+                ends[(t, p)] = self.consumer.get_watermark_offsets(tp, timeout=10)[1]
         return ends
 
-    silver_topics = [stream.silver_topic(t) for t in counts]
+    def total(self, topics: list[str]) -> int:
+        return sum(self.ends(topics).values())
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@dataclass
+class Snapshot:
+    """Seconds from registering the connector until every row was in Kafka, bronze, silver."""
+
+    kafka: float | None = None
+    bronze: float | None = None
+    silver: float | None = None
+
+
+def prepare_stack(args: argparse.Namespace, total_rows: int) -> None:
+    """A fresh bench stack with the source seeded at --scale (the connector not yet)."""
+    log("bench stack: reset and start")
+    ecom("stack", "reset", "--yes")
+    ecom("stack", "up")
+    ecom("db", "init")
+    log(f"seeding scale {args.scale}: {total_rows:,} rows")
+    ecom(
+        "generate", "seed", "--scale", str(args.scale), "--truncate",
+        "--seed", "11", "--anchor-date", "2026-11-01",
+    )  # fmt: skip
+
+
+def measure_snapshot(
+    args: argparse.Namespace, offsets: Offsets, topics: tuple[list[str], list[str]],
+    hosts: tuple[str, list[int]], total_rows: int,
+) -> Snapshot:  # fmt: skip
+    """Register the connector and poll the workers' metrics until bronze and silver hold
+    every row (or --timeout passes)."""
+    from stream_apps import metrics_read
+
+    cdc_topics, silver_topics = topics
+    host, ports = hosts
+    log("registering the connector: the snapshot starts now")
+    t0 = time.monotonic()
+    ecom("connectors", "apply")
+    snap = Snapshot()
     last_note = 0.0
-    while time.monotonic() - t0 < args.timeout and (t_bronze is None or t_silver is None):
+    while time.monotonic() - t0 < args.timeout and (snap.bronze is None or snap.silver is None):
         texts = [scrape(p, host) for p in ports]
-        bronze = metrics_read.counter_total(texts, "events", agent="bronze")
-        silver = metrics_read.counter_total(texts, "events", agent="silver_sink")
         now = time.monotonic() - t0
-        if t_kafka is None and kafka_total() >= total_rows:
-            t_kafka = now
-        if t_kafka is not None:
-            # done = the highest offset landed per partition reached the partition's end
-            if t_bronze is None and complete(texts, "bronze", lambda t: t, end_offsets(cdc_topics)):
-                t_bronze = now
+        if snap.kafka is None and offsets.total(cdc_topics) >= total_rows:
+            snap.kafka = now
+        # done = the highest offset landed per partition reached the partition's end
+        if snap.kafka is not None:
+            if snap.bronze is None and complete(texts, "bronze", offsets.ends(cdc_topics)):
+                snap.bronze = now
             if (
-                t_bronze is not None
-                and t_silver is None
-                and complete(texts, "silver_sink", lambda t: t, end_offsets(silver_topics))
+                snap.bronze is not None
+                and snap.silver is None
+                and complete(texts, "silver_sink", offsets.ends(silver_topics))
             ):
-                t_silver = now
+                snap.silver = now
         if now - last_note > 30:
+            bronze = metrics_read.counter_total(texts, "events", agent="bronze")
+            silver = metrics_read.counter_total(texts, "events", agent="silver_sink")
             log(f"  {now:5.0f}s bronze {bronze:,.0f} silver {silver:,.0f} / {total_rows:,}")
             last_note = now
         time.sleep(1.0)
-    snapshot_rss = sampler.max_rss
-    if t_bronze is None or t_silver is None:
+    if snap.bronze is None or snap.silver is None:
         log("snapshot did not finish within the time limit")
+    return snap
+
+
+def bare_consumer(settings: Settings, topics: list[str], target: int) -> tuple[int, float]:
+    """Messages a bare confluent-kafka loop reads from the topics (fresh group, from the
+    beginning), and the seconds from its first message to its last."""
+    from confluent_kafka import Consumer
+
+    from common.kafka import client_config
 
     log("baseline: bare confluent-kafka loop over the same topics")
     bare = Consumer(
@@ -233,8 +249,7 @@ def main() -> int:
             },
         )
     )
-    bare.subscribe(cdc_topics)
-    target = kafka_total()
+    bare.subscribe(topics)
     seen = 0
     b0 = None
     while seen < target:
@@ -246,65 +261,75 @@ def main() -> int:
         seen += sum(1 for m in msgs if not m.error())
     bare_s = time.monotonic() - (b0 or time.monotonic())
     bare.close()
+    return seen, bare_s
+
+
+def pooled(texts: list[str], path: str, q: float) -> float | None:
+    """The quantile over every worker's latency histogram, summed bucket by bucket."""
+    from stream_apps import metrics_read
+
+    value = metrics_read.latency_quantile(texts, path, q)
+    return round(value, 3) if value is not None else None
+
+
+def main() -> int:
+    args = parse_args()
+
+    from common.settings import load
+    from ecom import catchup
+    from generator.configuration import scaled_counts
+    from stream_apps import configuration, workers
+
+    settings = load()
+    stream = configuration.load()
+    host = settings.host
+    ports = [stream.web_port + i for i in range(args.workers)]
+    counts = scaled_counts(args.scale)
+    total_rows = sum(counts.values())
+    cdc_topics = [settings.cdc_topic(t) for t in counts]
+    silver_topics = [stream.silver_topic(t) for t in counts]
+
+    log(f"bench stack at {settings.home}")
+    workers.stop(stream)
+    prepare_stack(args, total_rows)
+    states = workers.start(stream, args.workers)
+    sampler = Sampler([w.pid for w in states if w.pid])
+    sampler.start()
+    offsets = Offsets(settings)
+    snap = measure_snapshot(args, offsets, (cdc_topics, silver_topics), (host, ports), total_rows)
+    snapshot_rss = sampler.max_rss
+    seen, bare_s = bare_consumer(settings, cdc_topics, offsets.total(cdc_topics))
 
     log("steady state: restart workers (fresh metrics), then live traffic")
-    status.wait_caught_up(stream, timeout=600)
+    catchup.wait_caught_up(stream, timeout=600)
     workers.stop(stream)
     states = workers.start(stream, args.workers)
     sampler.pids = [w.pid for w in states if w.pid]
-    sampler.lag_fn = lambda: sum(x.lag for x in status.consumer_lags(stream, cdc_topics))
+    sampler.lag_fn = lambda: sum(x.lag for x in catchup.consumer_lags(stream, cdc_topics))
     ecom(
-        "generate",
-        "live",
-        "--rate",
-        str(args.rate),
-        "--duration",
-        str(args.live_seconds),
+        "generate", "live", "--rate", str(args.rate), "--duration", str(args.live_seconds),
         timeout=args.live_seconds + 120,
-    )
-    status.wait_caught_up(stream, timeout=300)
+    )  # fmt: skip
+    catchup.wait_caught_up(stream, timeout=300)
     texts = [scrape(p, host) for p in ports]
     sampler.stop()
     peaks = [sampler.peak_by_pid.get(p, 0.0) for p in sampler.pids]
-    probe.close()
+    offsets.close()
 
-    def pooled(path: str, q: float) -> float | None:
-        """The quantile over every worker's latency histogram, summed bucket by bucket."""
-        value = metrics_read.latency_quantile(texts, path, q)
-        return round(value, 3) if value is not None else None
-
-    bronze_rate = total_rows / t_bronze if t_bronze else None
-    bare_rate = seen / bare_s if bare_s > 0 else None
     result = {
         "measured_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "code": code_version(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "scale": args.scale,
         "workers": args.workers,
-        "snapshot": {
-            "rows": total_rows,
-            "all_in_kafka_s": round(t_kafka, 1) if t_kafka else None,
-            "all_in_bronze_s": round(t_bronze, 1) if t_bronze else None,
-            "all_in_silver_s": round(t_silver, 1) if t_silver else None,
-            "bronze_rows_per_s": round(bronze_rate) if bronze_rate else None,
-            "target_bronze_s": 300,
-            "target_silver_s": 360,
-        },
-        "baseline_bare_consumer": {
-            "messages": seen,
-            "seconds": round(bare_s, 1),
-            "messages_per_s": round(bare_rate) if bare_rate else None,
-            "bronze_to_bare_ratio": round(bronze_rate / bare_rate, 3)
-            if bronze_rate and bare_rate
-            else None,
-        },
+        **snapshot_figures(snap, total_rows, seen, bare_s),
         "steady_state": {
             "rate": args.rate,
             "seconds": args.live_seconds,
-            "source_to_bronze_p50_s": pooled("source_to_bronze", 0.5),
-            "source_to_bronze_p99_s": pooled("source_to_bronze", 0.99),
-            "source_to_silver_p50_s": pooled("source_to_silver", 0.5),
-            "source_to_silver_p99_s": pooled("source_to_silver", 0.99),
+            "source_to_bronze_p50_s": pooled(texts, "source_to_bronze", 0.5),
+            "source_to_bronze_p99_s": pooled(texts, "source_to_bronze", 0.99),
+            "source_to_silver_p50_s": pooled(texts, "source_to_silver", 0.5),
+            "source_to_silver_p99_s": pooled(texts, "source_to_silver", 0.99),
             "max_consumer_lag": max(sampler.lags) if sampler.lags else None,
             "final_consumer_lag": sampler.lags[-1] if sampler.lags else None,
             "targets": {"bronze_p99_s": 5, "silver_p99_s": 2},
@@ -321,6 +346,33 @@ def main() -> int:
     print(json.dumps(result, indent=2))
     workers.stop(stream)
     return 0
+
+
+def snapshot_figures(
+    snap: Snapshot, total_rows: int, seen: int, bare_s: float
+) -> dict[str, dict[str, Any]]:
+    """The snapshot's timings and the bare consumer's, with their ratio."""
+    bronze_rate = total_rows / snap.bronze if snap.bronze else None
+    bare_rate = seen / bare_s if bare_s > 0 else None
+    return {
+        "snapshot": {
+            "rows": total_rows,
+            "all_in_kafka_s": round(snap.kafka, 1) if snap.kafka else None,
+            "all_in_bronze_s": round(snap.bronze, 1) if snap.bronze else None,
+            "all_in_silver_s": round(snap.silver, 1) if snap.silver else None,
+            "bronze_rows_per_s": round(bronze_rate) if bronze_rate else None,
+            "target_bronze_s": 300,
+            "target_silver_s": 360,
+        },
+        "baseline_bare_consumer": {
+            "messages": seen,
+            "seconds": round(bare_s, 1),
+            "messages_per_s": round(bare_rate) if bare_rate else None,
+            "bronze_to_bare_ratio": round(bronze_rate / bare_rate, 3)
+            if bronze_rate and bare_rate
+            else None,
+        },
+    }
 
 
 if __name__ == "__main__":

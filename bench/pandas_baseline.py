@@ -17,9 +17,13 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -62,31 +66,90 @@ def _psycopg2_url(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
+SOURCE_TABLES = (
+    "customers", "products", "marketing_campaigns", "orders", "order_items",
+    "inventory_transactions",
+)  # fmt: skip
+
+
 def pandas_baseline(as_of: date) -> dict[str, Any]:
     """The old pipeline's way: whole tables into pandas, aggregate, DataFrame.to_sql."""
-    import numpy as np
-    import pandas as pd
-    from sqlalchemy import create_engine, text
-
     from common.settings import load
 
     settings = load()
     timings: dict[str, float] = {}
     t = time.monotonic()
-    src = create_engine(_psycopg2_url(settings.source_dsn))
+    frames = read_sources(settings.source_dsn)
+    timings["read_s"] = time.monotonic() - t
+    t = time.monotonic()
+    gold = transform(frames, as_of)
+    timings["transform_s"] = time.monotonic() - t
+    t = time.monotonic()
+    rows = write_gold(gold, settings.gold_dsn)
+    timings["write_s"] = time.monotonic() - t
+    return {"rows": rows, "timings": {k: round(x, 2) for k, x in timings.items()}}
+
+
+def read_sources(source_dsn: str) -> dict[str, pd.DataFrame]:
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    src = create_engine(_psycopg2_url(source_dsn))
     frames = {}
-    for table in (
-        "customers", "products", "marketing_campaigns", "orders", "order_items",
-        "inventory_transactions",
-    ):  # fmt: skip
+    for table in SOURCE_TABLES:
         t1 = time.monotonic()
         frames[table] = pd.read_sql(f"SELECT * FROM public.{table}", src)
         print(f"read {table}: {len(frames[table]):,} rows in {time.monotonic() - t1:.1f}s",
               flush=True)  # fmt: skip
     src.dispose()
-    timings["read_s"] = time.monotonic() - t
+    return frames
 
-    t = time.monotonic()
+
+def write_gold(gold: dict[str, pd.DataFrame], gold_dsn: str) -> dict[str, int]:
+    from sqlalchemy import create_engine, text
+
+    dst = create_engine(_psycopg2_url(gold_dsn))
+    with dst.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {SCRATCH_SCHEMA}"))
+    rows = {}
+    for name, df in gold.items():
+        t1 = time.monotonic()
+        df.to_sql(name, dst, schema=SCRATCH_SCHEMA, if_exists="replace", index=False)
+        rows[name] = len(df)
+        print(f"to_sql {name}: {len(df):,} rows in {time.monotonic() - t1:.1f}s", flush=True)
+    dst.dispose()
+    return rows
+
+
+@dataclass
+class Silver:
+    """The source frames after the contract's silver rules."""
+
+    cust: pd.DataFrame
+    prod: pd.DataFrame
+    camp: pd.DataFrame
+    tx: pd.DataFrame
+    o: pd.DataFrame  # orders with a valid status
+    v: pd.DataFrame  # ... and not cancelled
+    i_o: pd.DataFrame  # valid items of the orders in o
+    iv: pd.DataFrame  # valid items of the orders in v, with customer and sale date
+
+
+def transform(frames: dict[str, pd.DataFrame], as_of: date) -> dict[str, pd.DataFrame]:
+    """The six aggregate gold tables from the whole source tables (``frames`` is changed)."""
+    s = silver(frames)
+    return {
+        "dim_customers": dim_customers(s),
+        "dim_products": dim_products(s),
+        "fact_daily_sales": fact_daily_sales(s),
+        "fact_customer_orders": fact_customer_orders(s),
+        "agg_campaign_performance": agg_campaign_performance(s),
+        "agg_inventory_status": agg_inventory_status(s, as_of),
+    }
+
+
+def silver(frames: dict[str, pd.DataFrame]) -> Silver:
     cust, prod = frames["customers"], frames["products"]
     camp, orders = frames["marketing_campaigns"], frames["orders"]
     items, tx = frames["order_items"], frames["inventory_transactions"]
@@ -110,16 +173,17 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
     iv["sale_date"] = iv["order_date"].dt.normalize()
     tx = tx[tx["transaction_type"].isin(["IN", "OUT", "ADJUSTMENT"])]
     camp = camp[~(camp["budget"] < 0)]
+    return Silver(cust=cust, prod=prod, camp=camp, tx=tx, o=o, v=v, i_o=i_o, iv=iv)
 
-    gold: dict[str, pd.DataFrame] = {}
-    # dim_customers
-    g = v.groupby("customer_id").agg(
+
+def dim_customers(s: Silver) -> pd.DataFrame:
+    g = s.v.groupby("customer_id").agg(
         total_orders=("order_id", "size"),
         lifetime_value=("total_amount", "sum"),
         first_order_date=("order_date", "min"),
         last_order_date=("order_date", "max"),
     )
-    dc = cust.drop(columns=["updated_at"]).merge(g, on="customer_id", how="left")
+    dc = s.cust.drop(columns=["updated_at"]).merge(g, on="customer_id", how="left")
     dc["total_orders"] = dc["total_orders"].fillna(0).astype("int64")
     dc["lifetime_value"] = dc["lifetime_value"].fillna(0.0)
     dc["avg_order_value"] = _round_half_away(
@@ -127,22 +191,26 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
     )
     for col in ("first_order_date", "last_order_date"):
         dc[col] = dc[col].dt.date
-    gold["dim_customers"] = dc[
+    return dc[
         ["customer_id", "email", "first_name", "last_name", "customer_segment", "loyalty_tier",
          "registration_date", "total_orders", "lifetime_value", "avg_order_value",
          "first_order_date", "last_order_date"]
     ]  # fmt: skip
-    # dim_products
-    g = iv.groupby("product_id").agg(
+
+
+def dim_products(s: Silver) -> pd.DataFrame:
+    g = s.iv.groupby("product_id").agg(
         units_sold=("quantity", "sum"), revenue=("line", "sum"), order_count=("order_id", "nunique")
     )
-    dp = prod.drop(columns=["updated_at"]).merge(g, on="product_id", how="left")
+    dp = s.prod.drop(columns=["updated_at"]).merge(g, on="product_id", how="left")
     dp["units_sold"] = dp["units_sold"].fillna(0).astype("int64")
     dp["revenue"] = dp["revenue"].fillna(0.0)
     dp["order_count"] = dp["order_count"].fillna(0).astype("int64")
-    gold["dim_products"] = dp
-    # fact_daily_sales
-    fs = iv.merge(prod[["product_id", "category"]], on="product_id", how="left", indicator=True)
+    return dp
+
+
+def fact_daily_sales(s: Silver) -> pd.DataFrame:
+    fs = s.iv.merge(s.prod[["product_id", "category"]], on="product_id", how="left", indicator=True)
     fs["category"] = fs["category"].where(fs["_merge"] == "both", "Unknown")
     fd = (
         fs.groupby(["sale_date", "category"], dropna=False)
@@ -155,18 +223,23 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
         .reset_index()
     )
     fd["sale_date"] = fd["sale_date"].dt.date
-    gold["fact_daily_sales"] = fd
-    # fact_customer_orders
-    g = i_o.groupby("order_id").agg(
+    return fd
+
+
+def fact_customer_orders(s: Silver) -> pd.DataFrame:
+    g = s.i_o.groupby("order_id").agg(
         item_count=("order_item_id", "size"), units=("quantity", "sum"), items_total=("line", "sum")
     )
-    fo = o.drop(columns=["updated_at"]).merge(g, on="order_id", how="left")
+    fo = s.o.drop(columns=["updated_at"]).merge(g, on="order_id", how="left")
     fo["item_count"] = fo["item_count"].fillna(0).astype("int64")
     fo["units"] = fo["units"].fillna(0).astype("int64")
     fo["items_total"] = fo["items_total"].fillna(0.0)
     fo["is_cancelled"] = fo["order_status"] == "Cancelled"
-    gold["fact_customer_orders"] = fo
-    # agg_campaign_performance
+    return fo
+
+
+def agg_campaign_performance(s: Silver) -> pd.DataFrame:
+    v = s.v
     g = (
         v[v["campaign_id"].notna()]
         .groupby("campaign_id")
@@ -177,7 +250,7 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
         )
     )
     g.index = g.index.astype("int64")
-    ac = camp.merge(g, on="campaign_id", how="left")
+    ac = s.camp.merge(g, on="campaign_id", how="left")
     for col in ("attributed_orders", "attributed_customers"):
         ac[col] = ac[col].fillna(0).astype("int64")
     ac["attributed_revenue"] = ac["attributed_revenue"].fillna(0.0)
@@ -187,8 +260,14 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
     ac["revenue_to_budget"] = _round_half_away(
         ac["attributed_revenue"] / ac["budget"].where(ac["budget"] != 0), 4
     )
-    gold["agg_campaign_performance"] = ac
-    # agg_inventory_status
+    return ac
+
+
+def agg_inventory_status(s: Silver, as_of: date) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    tx, iv = s.tx, s.iv
     q, kind = tx["quantity"], tx["transaction_type"]
     t_agg = (
         tx.assign(
@@ -213,7 +292,7 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
         .rename("units_sold_30d")
     )
     ai = (
-        prod[["product_id", "sku", "category", "stock_quantity"]]
+        s.prod[["product_id", "sku", "category", "stock_quantity"]]
         .merge(t_agg, on="product_id", how="left")
         .merge(s30, on="product_id", how="left")
     )
@@ -229,23 +308,7 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
         ["OUT_OF_STOCK", "NO_DEMAND", "LOW", "OVERSTOCK"],
         default="OK",
     )
-    gold["agg_inventory_status"] = ai
-    timings["transform_s"] = time.monotonic() - t
-
-    t = time.monotonic()
-    dst = create_engine(_psycopg2_url(settings.gold_dsn))
-    with dst.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {SCRATCH_SCHEMA}"))
-    rows = {}
-    for name, df in gold.items():
-        t1 = time.monotonic()
-        df.to_sql(name, dst, schema=SCRATCH_SCHEMA, if_exists="replace", index=False)
-        rows[name] = len(df)
-        print(f"to_sql {name}: {len(df):,} rows in {time.monotonic() - t1:.1f}s", flush=True)
-    dst.dispose()
-    timings["write_s"] = time.monotonic() - t
-    return {"rows": rows, "timings": {k: round(x, 2) for k, x in timings.items()}}
+    return ai
 
 
 def compare_with_gold(gold_dsn: str) -> dict[str, Any]:

@@ -325,6 +325,24 @@ def export(
     return result
 
 
+def _number_rows(
+    part: np.ndarray, next_offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Give each row the next offset of its partition (``next_offset`` advances): the rows'
+    stable order by partition, the rows per partition, and each row's offset."""
+    partitions = len(next_offset)
+    order = np.argsort(part, kind="stable")
+    counts = np.bincount(part, minlength=partitions)
+    offsets = np.empty(len(part), dtype=np.int64)
+    start = 0
+    for p in range(partitions):
+        n = int(counts[p])
+        offsets[order[start : start + n]] = next_offset[p] + np.arange(n, dtype=np.int64)
+        next_offset[p] += n
+        start += n
+    return order, counts, offsets
+
+
 def _export_table(
     table: str,
     path: Path,
@@ -353,11 +371,7 @@ def _export_table(
         if batch.num_rows == 0:
             continue
         part = partition_of(batch.column(pk).to_numpy(zero_copy_only=False), partitions)
-        offsets = np.empty(batch.num_rows, dtype=np.int64)
-        for p in range(partitions):
-            where = np.nonzero(part == p)[0]
-            offsets[where] = next_offset[p] + np.arange(len(where), dtype=np.int64)
-            next_offset[p] += len(where)
+        _order, _counts, offsets = _number_rows(part, next_offset)
         writer.add(silver_batch(table, batch, snap, topic, part, offsets, email), rows_per_file)
         stats.rows += batch.num_rows
         stats.quarantined += int(pc.sum(pc.equal(batch.column("op"), "q")).as_py() or 0)

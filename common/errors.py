@@ -40,3 +40,10 @@ class TerminalError(EcomError):
 
 class ConfigError(TerminalError):
     """A setting is missing or invalid; the hint names the environment variable."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name when the message is empty:
+    database drivers explain on several lines, and errors here are one line."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

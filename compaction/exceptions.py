@@ -17,10 +17,6 @@ class RebuildFailed(GoldError):
     """A rebuild failed; the previous gold is kept and the failure is logged."""
 
 
-class CompactionFailed(GoldError):
-    """Compacting the lake failed (objects already written stay readable)."""
-
-
 class LakeReadFailed(GoldError):
     """Listing or downloading lake objects failed."""
 

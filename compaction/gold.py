@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.extensions
 
+from common import pg
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction import sqlfiles
@@ -49,21 +50,16 @@ _SCHEMA_RE = re.compile(rf"{STAGING_PREFIX}\d+")
 def connect(settings: Settings, *, application: str = "ecom gold") -> Connection:
     """A connection to the gold database as the gold loader role (ECOM_GOLD_USER, which
     cannot reach the source database), working in UTC (autocommit)."""
-    try:
-        conn = psycopg2.connect(
-            settings.gold_loader_dsn,
-            application_name=application,
-            options="-c timezone=UTC",
-            connect_timeout=10,
-        )
-    except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise GoldError(
-            f"cannot connect to the gold database {settings.gold_db} as {settings.gold_user}: "
-            f"{first}",
-            hint="is Postgres up, and have the gold database and role been created? "
-            "(`ecom stack up`, `ecom db init`; ECOM_GOLD_USER/ECOM_GOLD_PASSWORD)",
-        ) from exc
+    conn = pg.connect(
+        settings.gold_loader_dsn,
+        f"the gold database {settings.gold_db} as {settings.gold_user}",
+        error=GoldError,
+        hint="is Postgres up, and have the gold database and role been created? "
+        "(`ecom stack up`, `ecom db init`; ECOM_GOLD_USER/ECOM_GOLD_PASSWORD)",
+        application_name=application,
+        options="-c timezone=UTC",
+        connect_timeout=10,
+    )
     conn.autocommit = True
     return conn
 

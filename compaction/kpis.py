@@ -1,4 +1,4 @@
-"""Analytics KPIs over the gold tables: parse ``sql/kpis.sql``, run them, print tables.
+"""Analytics KPIs over the gold tables: parse ``sql/kpis.sql`` and run the queries.
 
 The SQL file is the single source of the queries: each one starts with
 ``-- name: <snake_case>`` and ``-- description: <one line>`` comment lines and runs to
@@ -9,13 +9,10 @@ psycopg2 gives them (money as :class:`decimal.Decimal`, never float).
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
-import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,10 +20,10 @@ from typing import Any
 import psycopg2
 import psycopg2.errors
 
-from common.errors import EcomError, TerminalError, TransientError
+from common import pg
+from common.errors import EcomError, TerminalError, first_line
 
 SQL_FILE = Path(__file__).resolve().parent / "sql" / "kpis.sql"
-DEFAULT_TABLE_LIMIT = 25
 STATEMENT_TIMEOUT_MS = 300_000
 
 _NAME_RE = re.compile(r"^--\s*name:\s*(?P<name>\S*)\s*$")
@@ -50,6 +47,16 @@ class KpiFileError(TerminalError):
     """The KPI file is malformed (a developer mistake: tests catch it)."""
 
 
+@dataclass
+class _Block:
+    """The lines of one query while the file is read."""
+
+    name: str
+    line: int
+    description: str = ""
+    lines: list[str] = field(default_factory=list)
+
+
 def parse(text: str, *, source: str = "kpis.sql") -> list[Kpi]:
     """Split the KPI file into named queries, checking names and descriptions.
 
@@ -57,38 +64,15 @@ def parse(text: str, *, source: str = "kpis.sql") -> list[Kpi]:
     query, other comment lines are kept in its SQL; a trailing ``;`` is dropped.
     """
     kpis: list[Kpi] = []
-    current: dict[str, Any] | None = None
-
-    def finish() -> None:
-        if current is None:
-            return
-        sql = "\n".join(current["lines"]).strip()
-        sql = sql.rstrip().rstrip(";").rstrip()
-        where = f"{source}:{current['line']}"
-        if not current["description"]:
-            raise KpiFileError(
-                f"{where}: query {current['name']!r} has no `-- description:` line",
-                hint="add one right after its `-- name:` line",
-            )
-        if not _strip_comments(sql):
-            raise KpiFileError(f"{where}: query {current['name']!r} has no SQL")
-        if ";" in _strip_comments(sql):
-            raise KpiFileError(
-                f"{where}: query {current['name']!r} holds more than one statement",
-                hint="one statement per `-- name:` block",
-            )
-        kpis.append(Kpi(current["name"], current["description"], sql, current["line"]))
-
+    current: _Block | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         name_match = _NAME_RE.match(line.strip())
         if name_match:
-            finish()
-            name = name_match.group("name")
-            if not _SNAKE.match(name):
-                raise KpiFileError(f"{source}:{number}: KPI name {name!r} is not snake_case")
-            if any(k.name == name for k in kpis):
-                raise KpiFileError(f"{source}:{number}: KPI name {name!r} is used twice")
-            current = {"name": name, "description": "", "lines": [], "line": number}
+            if current is not None:
+                kpis.append(_kpi_of(current, source))
+            current = _Block(
+                _new_name(name_match.group("name"), kpis, f"{source}:{number}"), number
+            )
             continue
         if current is None:
             if line.strip() and not line.lstrip().startswith("--"):
@@ -98,16 +82,41 @@ def parse(text: str, *, source: str = "kpis.sql") -> list[Kpi]:
                 )
             continue
         desc_match = _DESC_RE.match(line.strip())
-        if (
-            desc_match
-            and not current["description"]
-            and not _strip_comments("\n".join(current["lines"]))
-        ):
-            current["description"] = desc_match.group("text")
+        if desc_match and not current.description and not _strip_comments("\n".join(current.lines)):
+            current.description = desc_match.group("text")
             continue
-        current["lines"].append(line)
-    finish()
+        current.lines.append(line)
+    if current is not None:
+        kpis.append(_kpi_of(current, source))
     return kpis
+
+
+def _new_name(name: str, kpis: list[Kpi], where: str) -> str:
+    if not _SNAKE.match(name):
+        raise KpiFileError(f"{where}: KPI name {name!r} is not snake_case")
+    if any(k.name == name for k in kpis):
+        raise KpiFileError(f"{where}: KPI name {name!r} is used twice")
+    return name
+
+
+def _kpi_of(block: _Block, source: str) -> Kpi:
+    """The finished query, checked: a description, and exactly one SQL statement."""
+    sql = "\n".join(block.lines).strip()
+    sql = sql.rstrip().rstrip(";").rstrip()
+    where = f"{source}:{block.line}"
+    if not block.description:
+        raise KpiFileError(
+            f"{where}: query {block.name!r} has no `-- description:` line",
+            hint="add one right after its `-- name:` line",
+        )
+    if not _strip_comments(sql):
+        raise KpiFileError(f"{where}: query {block.name!r} has no SQL")
+    if ";" in _strip_comments(sql):
+        raise KpiFileError(
+            f"{where}: query {block.name!r} holds more than one statement",
+            hint="one statement per `-- name:` block",
+        )
+    return Kpi(block.name, block.description, sql, block.line)
 
 
 def _strip_comments(sql: str) -> str:
@@ -159,14 +168,10 @@ def get(name: str, path: Path | None = None) -> Kpi:
 
 # ---------------------------------------------------------------- running
 def _connect(dsn: str) -> psycopg2.extensions.connection:
-    try:
-        conn = psycopg2.connect(dsn, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TransientError(
-            f"cannot connect to the gold database: {first}",
-            hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
-        ) from exc
+    conn = pg.connect(
+        dsn, "the gold database", connect_timeout=5,
+        hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
+    )  # fmt: skip
     conn.set_session(readonly=True, autocommit=False)
     with conn.cursor() as cur:
         cur.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
@@ -190,7 +195,7 @@ def _execute(conn: psycopg2.extensions.connection, kpi: Kpi) -> tuple[list[str],
         ) from exc
     except psycopg2.Error as exc:
         conn.rollback()
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise TerminalError(f"KPI {kpi.name} failed: {first}") from exc
     conn.rollback()  # read-only: end the transaction, keep no snapshot open
     return columns, rows
@@ -218,88 +223,3 @@ def run_many(
             yield kpi, columns, rows
     finally:
         conn.close()
-
-
-# ---------------------------------------------------------------- output
-def format_value(value: Any) -> str:
-    """Exact text for a cell: decimals as PostgreSQL prints them, NULL as ``NULL``."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Row], *, limit: int | None = None) -> str:
-    """An aligned text table (numbers right-aligned); ``limit`` rows at most (0 = all)."""
-    shown = rows if not limit else rows[:limit]
-    cells = [[format_value(v) for v in row] for row in shown]
-    numeric = [
-        any(_is_number(row[i]) for row in shown)
-        and all(_is_number(row[i]) or row[i] is None for row in shown)
-        for i in range(len(columns))
-    ]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(widths[i]) if numeric[i] else v.ljust(widths[i]) for i, v in enumerate(values)
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line(columns), "  ".join("-" * w for w in widths)]
-    out.extend(line(r) for r in cells)
-    if not rows:
-        out.append("(no rows)")
-    elif len(shown) < len(rows):
-        out.append(f"({len(shown)} of {len(rows)} rows; --limit 0 shows all)")
-    else:
-        out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
-
-
-def format_kpi(kpi: Kpi, columns: Sequence[str], rows: Sequence[Row], *, limit: int | None) -> str:
-    """A titled table for people."""
-    title = f"{kpi.name}: {kpi.description}"
-    return f"{title}\n{'=' * min(len(title), 100)}\n{format_table(columns, rows, limit=limit)}"
-
-
-def format_list(kpis: Sequence[Kpi]) -> str:
-    width = max((len(k.name) for k in kpis), default=0)
-    return "\n".join(f"{k.name:<{width}}  {k.description}" for k in kpis)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)  # exact: never through float
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return value
-
-
-def as_json(
-    kpi: Kpi, columns: Sequence[str], rows: Sequence[Row], *, limit: int | None
-) -> dict[str, Any]:
-    """JSON-friendly form: decimals as exact strings, dates as ISO text."""
-    shown = rows if not limit else rows[:limit]
-    return {
-        "name": kpi.name,
-        "description": kpi.description,
-        "columns": list(columns),
-        "row_count": len(rows),
-        "rows": [{c: _json_value(v) for c, v in zip(columns, r, strict=True)} for r in shown],
-    }
-
-
-def dumps(documents: Any) -> str:
-    return json.dumps(documents, indent=2)

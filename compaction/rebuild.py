@@ -25,7 +25,7 @@ from types import FrameType
 
 import psycopg2.errors
 
-from common.errors import EcomError
+from common.errors import EcomError, first_line
 from common.progress import SILENT, Reporter
 from compaction import gold, state
 from compaction.configuration import LOCK_KEY, GoldSettings
@@ -43,7 +43,6 @@ class BuildResult:
     row_counts: dict[str, int]
     position: Position
     seconds: float
-    state_rows: dict[str, int] = field(default_factory=dict)
     #: Delta version of each silver table the build read (None: the table did not exist).
     versions: dict[str, int | None] = field(default_factory=dict)
 
@@ -185,7 +184,7 @@ def _privileges(gs: GoldSettings) -> Iterator[None]:
     try:
         yield
     except psycopg2.errors.InsufficientPrivilege as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise GoldError(
             f"the gold loader role {gs.base.gold_user} lacks a privilege in "
             f"{gs.base.gold_db}: {first}",
@@ -228,7 +227,6 @@ def current_state_step(
             result.position = result.position.merge(state.position(con))
             csv_path = scratch / f"{table}.csv"
             rows = state.export_csv(con, state.current_state_query(table, for_csv=True), csv_path)
-            result.state_rows[table] = rows
             gold.load_current(conn, schema, table, csv_path)
             csv_path.unlink()
             at = f"version {dt.version()}" if dt is not None else "no table yet"

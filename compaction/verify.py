@@ -44,31 +44,6 @@ class VerifyReport:
     def ok(self) -> bool:
         return not self.mismatches
 
-    def format(self) -> str:
-        lines = [f"{'gold table':<28} {'rows':>12}"]
-        for table, n in self.row_counts.items():
-            lines.append(f"{table:<28} {'missing' if n is None else f'{n:,}':>12}")
-        if self.last_build:
-            b = self.last_build
-            lines.append(
-                f"last successful build #{b['build_id']} as of {b['as_of']}, finished "
-                f"{b['finished_at']}, source up to {b['max_commit_ts']} (LSN {b['max_source_lsn']})"
-            )
-        else:
-            lines.append("no successful build in gold_build_log")
-        for b in self.abandoned:
-            lines.append(
-                f"build #{b['build_id']} (started {b['started_at']}, pid {b['pid']} on "
-                f"{b['host']}) failed: {gold.ABANDONED_ERROR}, during {b['step']}; "
-                "the next `ecom gold rebuild` closes it"
-            )
-        verdict = "OK" if self.ok else f"{len(self.mismatches)} MISMATCH(ES)"
-        lines.append(f"reconciliation with the source: {self.checks} checks, {verdict}")
-        lines += [f"  {m}" for m in self.mismatches[:20]]
-        if len(self.mismatches) > 20:
-            lines.append(f"  ... and {len(self.mismatches) - 20} more")
-        return "\n".join(lines)
-
     def summary(self) -> str:
         more = f" (+{len(self.mismatches) - 1} more)" if len(self.mismatches) > 1 else ""
         return f"gold does not match the source: {self.mismatches[0]}{more}"

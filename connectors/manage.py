@@ -26,7 +26,6 @@ from connectors.exceptions import ConnectorConfigInvalid, ConnectorFailed
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = re.compile(r"\$\{ecom:([a-z_]+)\}")
-SECRET_KEYS = ("password",)
 
 
 @dataclass(frozen=True)
@@ -206,14 +205,3 @@ def wait_running(settings: Settings, name: str, timeout: float) -> ConnectorStat
 
 def status_all(settings: Settings) -> list[ConnectorState]:
     return [state(settings, name) for name in definition_names()]
-
-
-def format_status(states: list[ConnectorState]) -> str:
-    lines = []
-    for s in states:
-        tasks = ", ".join(f"task {t['id']} {t['state']}" for t in s.tasks) or "no tasks"
-        lines.append(f"{s.name}: {s.state} ({tasks})")
-        if s.trace:
-            lines.append("  trace:")
-            lines.extend("    " + line for line in s.trace.strip().splitlines()[:40])
-    return "\n".join(lines)

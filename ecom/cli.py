@@ -13,17 +13,23 @@ import logging
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from common import log
 from common.errors import EcomError
 from common.progress import Progress
 from common.settings import load
-from ecom import cli_lake
+from ecom import cli_gold, cli_lake, display
+from ecom.cli_args import SubParsers, add_command, iso_date
 from ecom.cli_bench import add_bench
-from ecom.cli_gold_extras import _add_kpi_and_schedule
 from ecom.cli_report import add_report
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _show(states: Sequence[Any], text: Callable[[Sequence[Any]], str], *, as_json: bool) -> None:
+    """Print states as a JSON list of their ``as_dict()``, or as ``text`` makes them."""
+    print(json.dumps([s.as_dict() for s in states], indent=2) if as_json else text(states))
 
 
 # ---------------------------------------------------------------- stack
@@ -31,7 +37,7 @@ def _stack_up(args: argparse.Namespace) -> int:
     from stack import services
 
     rows = services.up(load(), args.names or None, progress=Progress())
-    print(services.format_status(rows))
+    print(display.stack_status(rows))
     return 0
 
 
@@ -46,10 +52,7 @@ def _stack_status(args: argparse.Namespace) -> int:
     from stack import services
 
     rows = services.status(load(), args.names or None)
-    if args.json:
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
-    else:
-        print(services.format_status(rows))
+    _show(rows, display.stack_status, as_json=args.json)
     return 0 if all(r.up for r in rows) else 1
 
 
@@ -100,10 +103,7 @@ def _connectors_status(args: argparse.Namespace) -> int:
     from connectors import manage
 
     states = manage.status_all(load())
-    if args.json:
-        print(json.dumps([s.as_dict() for s in states], indent=2))
-    else:
-        print(manage.format_status(states))
+    _show(states, display.connector_status, as_json=args.json)
     return 0 if all(s.healthy for s in states) else 1
 
 
@@ -141,34 +141,22 @@ def _stream_status(args: argparse.Namespace) -> int:
     from stream_apps import configuration, workers
 
     states = workers.status(configuration.load())
-    if args.json:
-        print(json.dumps([w.as_dict() for w in states], indent=2))
-    elif not states:
-        print("no stream workers (start them with `ecom stream start`)")
-    else:
-        for w in states:
-            print(f"worker {w.index}: {'up' if w.up else 'DOWN'} pid={w.pid} {w.web}")
+    _show(states, display.worker_status, as_json=args.json)
     return 0 if states and all(w.up for w in states) else 1
 
 
 # ---------------------------------------------------------------- status
 def _status(args: argparse.Namespace) -> int:
-    from ecom import health, health_probe, health_report, health_rules, status
+    from ecom.status import check, model, report
     from stream_apps import configuration
 
-    s = configuration.load()
-    cfg = health.load()
-    waited = args.wait_caught_up is not None
-    if waited:
-        health_probe.require_reachable(s.base)
-        status.wait_caught_up(s, args.wait_caught_up)
-    snap = health_probe.collect(s, cfg, waited=waited)
-    findings = health_rules.evaluate(snap, cfg)
+    cfg = model.load()
+    snap, findings = check.run(configuration.load(), cfg, wait_seconds=args.wait_caught_up)
     if args.json:
-        print(json.dumps(health_report.report_dict(snap, findings), indent=2, default=str))
+        print(json.dumps(report.report_dict(snap, findings), indent=2, default=str))
     else:
-        print(health_report.format_report(snap, findings, cfg))
-    return health.exit_code(findings)
+        print(report.format_report(snap, findings, cfg))
+    return model.exit_code(findings)
 
 
 # ---------------------------------------------------------------- replay
@@ -240,90 +228,145 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ecom",
-        description="Streaming CDC pipeline for e-commerce analytics "
-        "(Postgres -> Debezium -> Kafka -> Faust -> MinIO lake -> gold).",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+# ---------------------------------------------------------------- generate
+def _generate_seed(args: argparse.Namespace) -> int:
+    import datetime as dt
 
-    # stack
-    stack = groups.add_parser("stack", help="run the local stack (Postgres, Kafka, Connect, MinIO)")
-    stack_cmds = stack.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = stack_cmds.add_parser(
-        "up", help="install (first time), start every component and wait until healthy"
+    from generator import SeedConfig, load_seed, today_utc_midnight
+
+    anchor = (
+        dt.datetime.combine(args.anchor_date, dt.time())
+        if args.anchor_date
+        else today_utc_midnight()
     )
-    p.add_argument(
-        "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
+    config = SeedConfig(
+        scale=args.scale, seed=args.seed, dirty_rate=args.dirty_rate,
+        truncate=args.truncate, anchor=anchor,
+    )  # fmt: skip
+    result = load_seed(load().source_dsn, config, progress=Progress())
+    for table, n in result.rows.items():
+        print(f"{table:<24} {n:>10,} rows")
+    print(
+        f"loaded {result.total_rows:,} rows (seed {config.seed}, anchor "
+        f"{config.anchor.date()}) in {result.generate_seconds + result.load_seconds:.1f}s"
     )
-    p.set_defaults(func=_stack_up)
-    p = stack_cmds.add_parser("down", help="stop every component (data is kept)")
-    p.add_argument(
-        "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
+    return 0
+
+
+def _generate_live(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from generator import LiveConfig, run_live
+
+    config = LiveConfig(
+        rate=args.rate, duration=args.duration, seed=args.seed, dirty_rate=args.dirty_rate,
+        report_every=args.report_every,
+    )  # fmt: skip
+    stop = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in signals}
+    progress = Progress()
+    try:
+        summary = run_live(
+            load().source_dsn, config, stop=stop,
+            on_report=lambda r: progress(
+                f"{r.total_rows:,} row changes, {r.interval_rate:,.0f}/s now, "
+                f"{r.overall_rate:,.0f}/s overall, {r.errors} rejected"
+            ),
+        )  # fmt: skip
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.json:
+        print(json.dumps(summary.as_dict(), indent=2))
+        return 0
+    print(f"stopped by {summary.stopped_by} after {summary.elapsed:.1f}s: "
+          f"{summary.total_rows:,} row changes in {summary.transactions:,} transactions "
+          f"({summary.rate:,.0f}/s), {summary.errors} rejected")  # fmt: skip
+    for key, n in sorted(summary.changes.items()):
+        table, kind = key.split(".")
+        print(f"  {table:<24} {kind:<7} {n:>10,}")
+    return 0
+
+
+# ---------------------------------------------------------------- the parser
+def _add_stack(groups: SubParsers) -> None:
+    stack = add_command(groups, "stack", "run the local stack (Postgres, Kafka, Connect, MinIO)")
+    cmds = stack.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    up = add_command(
+        cmds, "up", "install (first time), start every component and wait until healthy"
     )
-    p.set_defaults(func=_stack_down)
-    p = stack_cmds.add_parser(
-        "status", help="show each component up/down, version and port; exit 1 if any is down"
+    up.set_defaults(func=_stack_up)
+    down = add_command(cmds, "down", "stop every component (data is kept)")
+    down.set_defaults(func=_stack_down)
+    status = add_command(
+        cmds, "status", "show each component up/down, version and port; exit 1 if any is down"
     )
-    p.add_argument(
-        "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=_stack_status)
-    p = stack_cmds.add_parser("reset", help="stop everything and delete all stack data")
+    status.set_defaults(func=_stack_status)
+    for p in (up, down, status):
+        p.add_argument(
+            "names", nargs="*", metavar="NAME", help="only these (postgres kafka connect minio)"
+        )
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    p = add_command(cmds, "reset", "stop everything and delete all stack data")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=_stack_reset)
-    p = stack_cmds.add_parser("logs", help="print the end of a component's log")
+    p = add_command(cmds, "logs", "print the end of a component's log")
     p.add_argument("name", help="postgres, kafka, connect or minio")
     p.add_argument("-n", "--lines", type=int, default=50, help="how many lines (default 50)")
     p.set_defaults(func=_stack_logs)
 
-    # db
-    db = groups.add_parser("db", help="source and gold databases")
-    db_cmds = db.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = db_cmds.add_parser(
-        "init",
-        help="create the source schema, CDC tables, publication, replication role, "
+
+def _add_db(groups: SubParsers) -> None:
+    db = add_command(groups, "db", "source and gold databases")
+    cmds = db.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = add_command(
+        cmds, "init",
+        "create the source schema, CDC tables, publication, replication role, "
         "the gold database and the gold loader role (idempotent)",
-    )
+    )  # fmt: skip
     p.set_defaults(func=_db_init)
 
-    # connectors
-    conn = groups.add_parser("connectors", help="Debezium connectors in Kafka Connect")
-    conn_cmds = conn.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = conn_cmds.add_parser(
-        "apply", help="validate and PUT every connector config in connectors/ (idempotent)"
+
+def _add_connectors(groups: SubParsers) -> None:
+    conn = add_command(groups, "connectors", "Debezium connectors in Kafka Connect")
+    cmds = conn.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = add_command(
+        cmds, "apply", "validate and PUT every connector config in connectors/ (idempotent)"
     )
     p.set_defaults(func=_connectors_apply)
-    p = conn_cmds.add_parser("status", help="connector and task state, with the error trace")
+    p = add_command(cmds, "status", "connector and task state, with the error trace")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_connectors_status)
 
-    # stream
-    stream = groups.add_parser("stream", help="Faust stream workers (CDC topics -> bronze and silver lake, silver topics)")
-    stream_cmds = stream.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = stream_cmds.add_parser("run", help="run one worker in the foreground (Ctrl-C stops it)")
+
+def _add_stream(groups: SubParsers) -> None:
+    stream = add_command(
+        groups, "stream", "Faust stream workers (CDC topics -> bronze and silver lake, silver topics)"
+    )
+    cmds = stream.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = add_command(cmds, "run", "run one worker in the foreground (Ctrl-C stops it)")
     p.set_defaults(func=_stream_run)
-    p = stream_cmds.add_parser("start", help="start background workers (pid files and logs)")
+    p = add_command(cmds, "start", "start background workers (pid files and logs)")
     p.add_argument("--workers", type=int, default=1, help="how many workers (default 1)")
     p.set_defaults(func=_stream_start)
-    p = stream_cmds.add_parser("stop", help="stop the background workers")
+    p = add_command(cmds, "stop", "stop the background workers")
     p.set_defaults(func=_stream_stop)
-    p = stream_cmds.add_parser("status", help="each worker up/down; exit 1 if none or any down")
+    p = add_command(cmds, "status", "each worker up/down; exit 1 if none or any down")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_stream_status)
 
-    # status
-    p = groups.add_parser(
-        "status",
-        help="pipeline health: connector, slot, consumer lag, lake, gold, dead letters, workers",
-        description="Exit 0 when healthy; otherwise the sum of: 2 connector or task not "
+
+def _add_status(groups: SubParsers) -> None:
+    p = add_command(
+        groups, "status",
+        "pipeline health: connector, slot, consumer lag, lake, gold, dead letters, workers",
+        "Exit 0 when healthy; otherwise the sum of: 2 connector or task not "
         "RUNNING, 4 replication slot lost/missing/stalled/over ECOM_SLOT_LAG_WARN_BYTES, "
         "8 consumer lag over ECOM_STATUS_MAX_LAG or stuck, 16 a started stream worker down. "
         "1: the check itself failed (e.g. a component unreachable).",
-    )
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="one JSON document")
     p.add_argument(
         "--wait-caught-up",
@@ -333,10 +376,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_status)
 
-    # replay
-    p = groups.add_parser(
-        "replay", help="reprocess changes by resetting a consumer group's committed offsets"
-    )
+
+def _add_replay(groups: SubParsers) -> None:
+    p = add_command(
+        groups, "replay",
+        "reprocess changes by resetting a consumer group's committed offsets",
+        "Moves a consumer group's committed offsets on the CDC topics (and, for the "
+        "stream workers' group, the silver topics) of every source table, or those named "
+        "by --table, back to the target, so the group processes those changes again. "
+        "Refused while the group has members unless --stop-workers; prints the plan "
+        "first (--dry-run stops there) and logs every run to <home>/logs/replay-audit.jsonl.",
+    )  # fmt: skip
     p.add_argument("--group", required=True, help="consumer group, e.g. ecom-stream")
     p.add_argument(
         "--table", action="append", metavar="T", help="source table (repeatable; default all)"
@@ -352,18 +402,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-workers", action="store_true", help="stop our stream workers first")
     p.set_defaults(func=_replay)
 
-    # config
-    cfg = groups.add_parser("config", help="effective settings")
-    cfg_cmds = cfg.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = cfg_cmds.add_parser("show", help="print the effective settings (secrets masked)")
+
+def _add_config(groups: SubParsers) -> None:
+    cfg = add_command(groups, "config", "effective settings")
+    cmds = cfg.add_subparsers(dest="cmd", metavar="ACTION", required=True)
+    p = add_command(cmds, "show", "print the effective settings (secrets masked)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--show-secrets", action="store_true", help="print credentials in clear")
     p.set_defaults(func=_config_show)
 
-    # demo
-    p = groups.add_parser(
-        "demo",
-        help="bring everything up and show a live change captured end to end",
+
+def _add_demo(groups: SubParsers) -> None:
+    p = add_command(
+        groups, "demo", "bring everything up and show a live change captured end to end"
     )
     p.add_argument("--down", action="store_true", help="stop everything the demo started")
     p.add_argument(
@@ -378,168 +429,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="stream workers to start (default 1)")
     p.set_defaults(func=_demo)
 
-    _add_generate(groups)
-    _add_kpi_and_schedule(groups, _add_gold(groups))  # ecom kpi, ecom gold schedule
-    cli_lake.add_lake(groups)
-    add_report(groups)  # ecom report
-    add_bench(groups)  # ecom bench (runs python -m bench)
-    return parser
 
-
-def _add_generate(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_generate(groups: SubParsers) -> None:
     """`ecom generate seed|live` (the generator stage, package generator/)."""
-    import datetime as dt
-
-    def anchor_date(text: str) -> dt.date:
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-    def seed(args: argparse.Namespace) -> int:
-        from generator import SeedConfig, load_seed, today_utc_midnight
-
-        anchor = (
-            dt.datetime.combine(args.anchor_date, dt.time())
-            if args.anchor_date
-            else today_utc_midnight()
-        )
-        config = SeedConfig(
-            scale=args.scale, seed=args.seed, dirty_rate=args.dirty_rate,
-            truncate=args.truncate, anchor=anchor,
-        )  # fmt: skip
-        result = load_seed(load().source_dsn, config, progress=Progress())
-        for table, n in result.rows.items():
-            print(f"{table:<24} {n:>10,} rows")
-        print(
-            f"loaded {result.total_rows:,} rows (seed {config.seed}, anchor "
-            f"{config.anchor.date()}) in {result.generate_seconds + result.load_seconds:.1f}s"
-        )
-        return 0
-
-    def live(args: argparse.Namespace) -> int:
-        import signal
-        import threading
-
-        from generator import LiveConfig, run_live
-
-        config = LiveConfig(
-            rate=args.rate, duration=args.duration, seed=args.seed, dirty_rate=args.dirty_rate,
-            report_every=args.report_every,
-        )  # fmt: skip
-        stop = threading.Event()
-        signals = (signal.SIGINT, signal.SIGTERM)
-        previous = {s: signal.signal(s, lambda *_: stop.set()) for s in signals}
-        progress = Progress()
-        try:
-            summary = run_live(
-                load().source_dsn, config, stop=stop,
-                on_report=lambda r: progress(
-                    f"{r.total_rows:,} row changes, {r.interval_rate:,.0f}/s now, "
-                    f"{r.overall_rate:,.0f}/s overall, {r.errors} rejected"
-                ),
-            )  # fmt: skip
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if args.json:
-            print(json.dumps(summary.as_dict(), indent=2))
-            return 0
-        print(f"stopped by {summary.stopped_by} after {summary.elapsed:.1f}s: "
-              f"{summary.total_rows:,} row changes in {summary.transactions:,} transactions "
-              f"({summary.rate:,.0f}/s), {summary.errors} rejected")  # fmt: skip
-        for key, n in sorted(summary.changes.items()):
-            table, kind = key.split(".")
-            print(f"  {table:<24} {kind:<7} {n:>10,}")
-        return 0
-
-    gen = groups.add_parser("generate", help="synthetic source data: seed loads and live traffic")
+    gen = add_command(groups, "generate", "synthetic source data: seed loads and live traffic")
     cmds = gen.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = cmds.add_parser(
-        "seed",
-        help="bulk-load the six source tables (scale 1.0 = 2.36M rows) in one transaction",
-        description="Identical output needs the same --seed AND the same --anchor-date.",
-    )
+    p = add_command(
+        cmds, "seed",
+        "bulk-load the six source tables (scale 1.0 = 2.36M rows) in one transaction",
+        "Bulk-loads the six source tables in one transaction. Identical output needs the "
+        "same --seed AND the same --anchor-date.",
+    )  # fmt: skip
     p.add_argument("--scale", type=float, default=1.0, help="multiplies every count (default 1.0)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--dirty-rate", type=float, default=0.001, help="share of dirty values")
     p.add_argument("--truncate", action="store_true", help="empty the six tables first")
     p.add_argument(
-        "--anchor-date", type=anchor_date, default=None,
+        "--anchor-date", type=iso_date, default=None,
         help="orders fall in the two years before this UTC date (default: today, UTC)",
     )  # fmt: skip
-    p.set_defaults(func=seed)
-    p = cmds.add_parser("live", help="apply realistic OLTP traffic until stopped (Ctrl-C)")
+    p.set_defaults(func=_generate_seed)
+    p = add_command(cmds, "live", "apply realistic OLTP traffic until stopped (Ctrl-C)")
     p.add_argument("--rate", type=float, default=500.0, help="row changes per second (default 500)")
     p.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     p.add_argument("--dirty-rate", type=float, default=0.001, help="share of dirty values")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between rate lines")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=live)
+    p.set_defaults(func=_generate_live)
 
 
-# ---------------------------------------------------------------- gold
-def _gold_rebuild(args: argparse.Namespace) -> int:
-    from compaction import configuration, rebuild
-
-    result = rebuild.rebuild(configuration.load(), args.as_of, progress=Progress())
-    for table, n in result.row_counts.items():
-        print(f"{table:<28} {n:>12,} rows")
-    print(f"gold build #{result.build_id} as of {result.as_of} done in {result.seconds:.1f}s")
-    return 0
+#: Each adds one command group, in the order `ecom --help` lists them.
+GROUPS = (
+    _add_stack, _add_db, _add_connectors, _add_stream, _add_status, _add_replay, _add_config,
+    _add_demo, _add_generate, cli_gold.add_gold, cli_lake.add_lake, cli_gold.add_kpi,
+    add_report, add_bench,
+)  # fmt: skip
 
 
-def _gold_verify(args: argparse.Namespace) -> int:
-    from compaction import verify
-    from compaction.exceptions import VerifyMismatch
-
-    report = verify.verify(load())
-    print(report.format())
-    if not report.ok:
-        raise VerifyMismatch(report.summary())
-    return 0
-
-
-def _add_gold(groups: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
-    """`ecom gold ...` (package compaction/); returns the group's subparsers so more
-    gold commands can be added next to these."""
-    import datetime as dt
-
-    def as_of_date(text: str) -> dt.date | dt.datetime:
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError:
-            pass
-        try:
-            when = dt.datetime.fromisoformat(text)
-        except ValueError:
-            when = None
-        if when is None or when.tzinfo is None:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is not a date (YYYY-MM-DD) or a time with its zone "
-                "(YYYY-MM-DDTHH:MM:SSZ)"
-            )
-        return when
-
-    gold = groups.add_parser("gold", help="the gold tables: rebuild, verify, schedule")
-    cmds = gold.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = cmds.add_parser(
-        "rebuild",
-        help="rebuild every gold table from the silver lake, swap atomically",
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ecom",
+        description="Streaming CDC pipeline for e-commerce analytics "
+        "(Postgres -> Debezium -> Kafka -> Faust -> MinIO lake -> gold).",
     )
-    p.add_argument(
-        "--as-of", type=as_of_date, default=None, metavar="D",
-        help="build gold as of date D (UTC): the contract's as-of date, from the lake's "
-        "table versions committed by the end of D (Delta time travel); or as of a time "
-        "such as 2026-11-29T14:00:00Z. Default: now",
-    )  # fmt: skip
-    p.set_defaults(func=_gold_rebuild)
-    p = cmds.add_parser(
-        "verify", help="gold row counts and reconciliation with the source; exit 1 on a mismatch"
-    )
-    p.set_defaults(func=_gold_verify)
-    return cmds
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    for add_group in GROUPS:
+        add_group(groups)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

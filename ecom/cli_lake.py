@@ -11,6 +11,7 @@ from typing import Any
 
 from common.errors import EcomError
 from common.progress import Progress
+from ecom.cli_args import SubParsers, add_command
 from schemas import SOURCE_TABLES
 
 
@@ -136,20 +137,22 @@ def _info_json(i: Any) -> dict[str, Any]:
     }
 
 
-def add_lake(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_lake(groups: SubParsers) -> None:
     """``ecom lake optimize|vacuum|history|files``."""
-    lake = groups.add_parser(
+    lake = add_command(
+        groups,
         "lake",
-        help="the bronze and silver Delta tables: compact, vacuum, history, files",
-        description="Maintain and inspect the lake's Delta tables (s3://<bucket>/<table>).",
+        "the bronze and silver Delta tables: compact, vacuum, history, files",
+        "Maintain and inspect the lake's Delta tables (s3://<bucket>/<table>).",
     )
     cmds = lake.add_subparsers(dest="cmd", metavar="ACTION", required=True)
-    p = cmds.add_parser(
+    p = add_command(
+        cmds,
         "optimize",
-        help="compact small files into large ones (Delta optimize) and checkpoint the log",
-        description="Compact each table's small files per day partition into files of "
-        "about the target size, in both layers, then write a log checkpoint. Safe while "
-        "the stream runs. Default: every table.",
+        "compact small files into large ones (Delta optimize) and checkpoint the log",
+        "Compact each table's small files per day partition into files of about the "
+        "target size, in both layers, then write a log checkpoint. Safe while the stream "
+        "runs. Default: every table.",
     )
     p.add_argument("table", nargs="?", type=_table, help="one table (default: all six)")
     p.add_argument(
@@ -157,12 +160,13 @@ def add_lake(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="target file size (default ECOM_GOLD_LAKE_TARGET_FILE_MB)",
     )  # fmt: skip
     p.set_defaults(func=_optimize)
-    p = cmds.add_parser(
+    p = add_command(
+        cmds,
         "vacuum",
-        help="delete data files no longer referenced, older than the retention",
-        description="Delete the data files that no table version within the retention "
-        "needs (the ones compaction replaced), and expired log entries. Time travel "
-        "(`ecom gold rebuild --as-of`) reaches back as far as the retention.",
+        "delete data files no longer referenced, older than the retention",
+        "Delete the data files that no table version within the retention needs (the "
+        "ones compaction replaced), and expired log entries. Time travel (`ecom gold "
+        "rebuild --as-of`) reaches back as far as the retention.",
     )
     p.add_argument("table", nargs="?", type=_table, help="one table (default: all six)")
     p.add_argument(
@@ -170,9 +174,10 @@ def add_lake(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         help="hours of history to keep (default ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS, 168)",
     )  # fmt: skip
     p.set_defaults(func=_vacuum)
-    p = cmds.add_parser(
+    p = add_command(
+        cmds,
         "history",
-        help="a table's commits, with the topic partitions and offsets each one covers",
+        "a table's commits, with the topic partitions and offsets each one covers",
     )
     p.add_argument("table", type=_table, help="the source table")
     p.add_argument("--layer", choices=("bronze", "silver"), default=None,
@@ -180,7 +185,7 @@ def add_lake(groups: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--limit", type=int, default=20, help="newest N commits (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_history)
-    p = cmds.add_parser("files", help="data files and bytes per table and layer")
+    p = add_command(cmds, "files", "data files and bytes per table and layer")
     p.add_argument("table", nargs="?", type=_table, help="one table (default: all six)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_files)

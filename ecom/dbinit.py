@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import logging
 
-import psycopg2
 from psycopg2 import sql
 
-from common.errors import TransientError
+from common import pg
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction.configuration import STAGING_PREFIX
@@ -32,14 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def _connect(settings: Settings, database: str):  # type: ignore[no-untyped-def]
-    try:
-        return psycopg2.connect(settings.dsn(database), connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TransientError(
-            f"cannot connect to PostgreSQL at {settings.host}:{settings.pg_port}/{database}: {first}",
-            hint="start the stack with `ecom stack up` (or check ECOM_PG_* settings)",
-        ) from exc
+    return pg.connect(
+        settings.dsn(database), f"PostgreSQL at {settings.host}:{settings.pg_port}/{database}",
+        hint="start the stack with `ecom stack up` (or check ECOM_PG_* settings)",
+        connect_timeout=5,
+    )  # fmt: skip
 
 
 def _ensure_database(settings: Settings, name: str) -> bool:

@@ -24,7 +24,7 @@ from common.kafka import client_config
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from connectors import manage
-from ecom import dbinit, report, status
+from ecom import catchup, dbinit, display, report
 from schemas import SOURCE_TABLES
 from stack import services
 from stream_apps import configuration as stream_configuration
@@ -63,7 +63,7 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
         applied = _live(settings, opts, progress)
     progress("waiting until the pipeline has caught up")
     t0 = time.monotonic()
-    status.wait_caught_up(stream, timeout=300)
+    catchup.wait_caught_up(stream, timeout=300)
     progress(f"caught up in {time.monotonic() - t0:.1f}s")
     after = lake_counts(settings)
     progress("rebuilding gold from the silver change-log")
@@ -74,7 +74,7 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     fresh_text = _freshness(stream)
     return "\n".join(
         [
-            services.format_status(rows),
+            display.stack_status(rows),
             "",
             f"Captured in {latency:.2f}s on topic {settings.cdc_topic('customers')}:",
             json.dumps(_summary(event), indent=2),
@@ -110,24 +110,24 @@ def _gold(settings: Settings, progress: Reporter) -> str:
         raise VerifyMismatch(report.summary())
     parts = [
         f"Gold build #{result.build_id} as of {result.as_of} in {result.seconds:.1f}s; verify:",
-        report.format(),
+        display.verify_report(report),
     ]
     known = set(kpis.names())
     for name in HEADLINE_KPIS:
         if name in known:
             columns, rows = kpis.run(settings.gold_dsn, name)
-            parts += ["", kpis.format_kpi(kpis.get(name), columns, rows, limit=5)]
+            parts += ["", display.kpi_text(kpis.get(name), columns, rows, limit=5)]
     return "\n".join(parts)
 
 
 def _freshness(stream: stream_configuration.StreamSettings) -> str:
     """Per table, now minus the newest source commit visible in bronze, silver and gold
     (the figures `ecom status` reports)."""
-    from ecom import health, health_probe
-    from ecom.health_report import human_age, table
+    from ecom.status import model, probe
+    from ecom.status.report import human_age, table
 
-    snap = health_probe.collect(stream, health.load())
-    ages = health.freshness(snap)
+    snap = probe.collect(stream, model.load())
+    ages = model.freshness(snap)
     rows = [
         [t, *(human_age(ages[t][layer]) for layer in ("bronze", "silver", "gold"))]
         for t in SOURCE_TABLES

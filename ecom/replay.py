@@ -215,14 +215,7 @@ def build_plan(
     ``by_time`` is the offset list_offsets returned for the timestamp (-1: past the end).
     """
     if target.mode == "offset":
-        counts = {r.topic: len(partitions.get(r.topic, ())) for r in refs}
-        for p in target.offsets:
-            bad = [t for t, n in counts.items() if not 0 <= p < n]
-            if bad:
-                raise ReplayError(
-                    f"partition {p} out of range for {bad[0]} ({counts[bad[0]]} partitions)",
-                    hint=f"use 0..{counts[bad[0]] - 1}",
-                )
+        _check_partitions(target, refs, partitions)
     plans: list[PartitionPlan] = []
     for ref in refs:
         for p in sorted(partitions.get(ref.topic, ())):
@@ -230,22 +223,46 @@ def build_plan(
             lo, hi = earliest[tp], end[tp]
             cur = committed.get(tp, NO_OFFSET)
             cur = cur if cur >= 0 else -1
-            if target.mode == "earliest":
-                new = lo
-            elif target.mode == "datetime":
-                found = (by_time or {}).get(tp, -1)
-                new = hi if found < 0 else max(found, lo)
-            else:
-                if p not in target.offsets:
-                    continue
-                new = target.offsets[p]
-                if not lo <= new <= hi:
-                    raise ReplayError(
-                        f"offset {new} out of range for {ref.topic}[{p}]",
-                        hint=f"valid offsets are {lo}..{hi}",
-                    )
-            plans.append(PartitionPlan(ref.table, ref.layer, ref.topic, p, lo, hi, cur, new))
+            new = _new_offset(target, tp, lo, hi, by_time or {})
+            if new is not None:
+                plans.append(PartitionPlan(ref.table, ref.layer, ref.topic, p, lo, hi, cur, new))
     return ReplayPlan(group, tuple(tables), target, plans)
+
+
+def _check_partitions(
+    target: Target, refs: Sequence[TopicRef], partitions: Mapping[str, Sequence[int]]
+) -> None:
+    """Every partition named by --to-offset exists in every topic."""
+    counts = {r.topic: len(partitions.get(r.topic, ())) for r in refs}
+    for p in target.offsets:
+        bad = [t for t, n in counts.items() if not 0 <= p < n]
+        if bad:
+            raise ReplayError(
+                f"partition {p} out of range for {bad[0]} ({counts[bad[0]]} partitions)",
+                hint=f"use 0..{counts[bad[0]] - 1}",
+            )
+
+
+def _new_offset(
+    target: Target, tp: TP, lo: int, hi: int, by_time: Mapping[TP, int]
+) -> int | None:
+    """Where the target puts the partition ``tp`` (earliest ``lo``, end ``hi``); None
+    when --to-offset leaves it alone."""
+    if target.mode == "earliest":
+        return lo
+    if target.mode == "datetime":
+        found = by_time.get(tp, -1)
+        return hi if found < 0 else max(found, lo)
+    topic, p = tp
+    if p not in target.offsets:
+        return None
+    new = target.offsets[p]
+    if not lo <= new <= hi:
+        raise ReplayError(
+            f"offset {new} out of range for {topic}[{p}]",
+            hint=f"valid offsets are {lo}..{hi}",
+        )
+    return new
 
 
 # ---------------------------------------------------------------- audit

@@ -16,9 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-
-from common.errors import TerminalError, TransientError
+from common import pg
+from common.errors import TerminalError
 from common.progress import SILENT, Reporter
 from common.settings import Settings
 from compaction import kpis
@@ -50,14 +49,11 @@ def default_path(settings: Settings) -> Path:
 
 # ---------------------------------------------------------------- gold
 def _connect(settings: Settings) -> Any:
-    try:
-        conn = psycopg2.connect(settings.gold_dsn, connect_timeout=5, options="-c timezone=UTC")
-    except psycopg2.OperationalError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TransientError(
-            f"cannot connect to the gold database {settings.gold_db}: {first}",
-            hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
-        ) from exc
+    conn = pg.connect(
+        settings.gold_dsn, f"the gold database {settings.gold_db}",
+        hint="start the stack with `ecom stack up`, or check ECOM_PG_* and ECOM_GOLD_DB",
+        connect_timeout=5, options="-c timezone=UTC",
+    )  # fmt: skip
     conn.set_session(readonly=True, autocommit=True)
     return conn
 

@@ -8,6 +8,7 @@ import re
 import psycopg2
 import psycopg2.extensions
 
+from common import pg
 from generator.exceptions import SchemaMissingError, SourceUnavailableError
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 
@@ -23,15 +24,11 @@ def connect(
     dsn: str, *, application_name: str = "ecom-generator"
 ) -> psycopg2.extensions.connection:
     """Open a connection or raise :class:`SourceUnavailableError` with a hint."""
-    try:
-        conn = psycopg2.connect(dsn, connect_timeout=10, application_name=application_name)
-    except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SourceUnavailableError(
-            f"cannot connect to the source database {redact(dsn)}: {first}",
-            hint="start the stack with `ecom stack up`, or check ECOM_PG_* settings",
-        ) from None
-    return conn
+    return pg.connect(
+        dsn, f"the source database {redact(dsn)}", error=SourceUnavailableError,
+        hint="start the stack with `ecom stack up`, or check ECOM_PG_* settings",
+        connect_timeout=10, application_name=application_name,
+    )  # fmt: skip
 
 
 def check_schema(conn: psycopg2.extensions.connection) -> None:

@@ -6,13 +6,14 @@ import io
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.extensions
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from common.errors import first_line
 from generator import db
 from generator.configuration import SeedConfig
 from generator.exceptions import LoadError, NotEmptyError
@@ -34,7 +35,6 @@ class SeedResult:
     load_seconds: float
     truncated: bool
     legacy_mismatch_orders: int
-    table_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -119,19 +119,16 @@ def load(
         rows = {t: data.tables[t].num_rows for t in SOURCE_TABLES}
         progress(f"generated {sum(rows.values()):,} rows in {gen_s:.1f}s")
         t1 = time.monotonic()
-        per_table: dict[str, float] = {}
         try:
             with conn.cursor() as cur:
                 truncated = prepare(cur, config.truncate, progress)
                 for table in SOURCE_TABLES:
-                    ts = time.monotonic()
                     copy_table(cur, table, data.tables[table], config.batch_rows, progress)
-                    per_table[table] = time.monotonic() - ts
                 db.reset_sequences(cur)
             conn.commit()
         except psycopg2.Error as exc:
             conn.rollback()
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise LoadError(
                 f"seed load failed and was rolled back, nothing was loaded: {first}",
                 hint="check the source schema matches schemas/source.sql (`ecom db init`)",
@@ -147,7 +144,6 @@ def load(
             load_seconds=load_s,
             truncated=truncated,
             legacy_mismatch_orders=data.legacy_mismatch_orders,
-            table_seconds=per_table,
         )
     finally:
         conn.close()

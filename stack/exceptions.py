@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.errors import TerminalError, TransientError
+from common.errors import TerminalError
 
 
 class StackError(TerminalError):
@@ -23,7 +23,3 @@ class PortInUse(StackError):
 
 class StartFailed(StackError):
     """A component's process exited or never became healthy."""
-
-
-class NotRunning(TransientError):
-    """A component that a command needs is down."""

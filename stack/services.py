@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from common import process
 from common.progress import SILENT, Reporter
 from common.retry import poll
-from common.settings import Settings, mask
+from common.settings import Settings
 from stack import install
 from stack.component import Health
 from stack.components import NAMES, ORDER, Component, Connect, Minio, Postgres, by_name
@@ -165,25 +165,6 @@ def log_tail(settings: Settings, name: str, lines: int = 50) -> list[str]:
             f"no log for {name} yet at {comp.log_file}", hint="start the stack with `ecom stack up`"
         )
     return out
-
-
-def format_status(rows: list[ComponentStatus]) -> str:
-    header = f"{'component':<10} {'state':<6} {'version':<14} {'endpoint':<18} detail"
-    body = [
-        f"{r.name:<10} {'up' if r.up else 'DOWN':<6} {r.version or '-':<14} {r.endpoint:<18} {r.detail}"
-        for r in rows
-    ]
-    return "\n".join([header, *body])
-
-
-def describe_services(settings: Settings) -> dict[str, str]:
-    """Where each service listens, for humans."""
-    return {
-        "postgres": mask("source_dsn", settings.source_dsn),
-        "kafka": settings.kafka_bootstrap,
-        "connect": settings.connect_url,
-        "minio": f"http://{settings.s3_endpoint} (console http://{settings.host}:{settings.s3_console_port})",
-    }
 
 
 __all__ = ["NAMES", "Connect", "up", "down", "kill", "restart", "status", "reset", "log_tail"]

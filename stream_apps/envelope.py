@@ -220,6 +220,31 @@ def _key(table: str, key: bytes | None) -> dict[str, Any]:
     return parsed
 
 
+def _envelope(value: bytes) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """The message's JSON object, its op and its source block, each checked."""
+    if len(value) > MAX_MESSAGE_BYTES:
+        raise DecodeError("oversized", f"{len(value)} bytes > {MAX_MESSAGE_BYTES}")
+    obj = _load_json(value)
+    if not isinstance(obj, dict):
+        raise DecodeError("not_an_object", f"JSON {type(obj).__name__}")
+    op = obj.get("op")
+    if op not in OPS:
+        raise DecodeError("unknown_op", f"op={op!r:.40}")
+    source = obj.get("source")
+    if not isinstance(source, dict):
+        raise DecodeError("missing_source", "no source block")
+    return obj, op, source
+
+
+def _commit_ts_us(source: dict[str, Any]) -> int | None:
+    """The source commit time in microseconds (``ts_us``, else ``ts_ms`` x 1000)."""
+    ts_us = _opt_int(source.get("ts_us"), "source.ts_us")
+    if ts_us is None:
+        ts_ms = _opt_int(source.get("ts_ms"), "source.ts_ms")
+        ts_us = None if ts_ms is None else ts_ms * 1000
+    return ts_us
+
+
 def decode(
     topic: str,
     partition: int,
@@ -238,17 +263,7 @@ def decode(
         )
     if value is None:
         return None
-    if len(value) > MAX_MESSAGE_BYTES:
-        raise DecodeError("oversized", f"{len(value)} bytes > {MAX_MESSAGE_BYTES}")
-    obj = _load_json(value)
-    if not isinstance(obj, dict):
-        raise DecodeError("not_an_object", f"JSON {type(obj).__name__}")
-    op = obj.get("op")
-    if op not in OPS:
-        raise DecodeError("unknown_op", f"op={op!r:.40}")
-    source = obj.get("source")
-    if not isinstance(source, dict):
-        raise DecodeError("missing_source", "no source block")
+    obj, op, source = _envelope(value)
     before = _image(obj, "before")
     after = _image(obj, "after")
     if op in ("c", "r", "u") and after is None:
@@ -260,10 +275,7 @@ def decode(
     transaction = obj.get("transaction")
     if transaction is not None and not isinstance(transaction, dict):
         raise DecodeError("wrong_type", "transaction: expected an object")
-    ts_us = _opt_int(source.get("ts_us"), "source.ts_us")
-    if ts_us is None:
-        ts_ms = _opt_int(source.get("ts_ms"), "source.ts_ms")
-        ts_us = None if ts_ms is None else ts_ms * 1000
+    ts_us = _commit_ts_us(source)
     snapshot = source.get("snapshot")
     return ChangeEvent(
         table=table,

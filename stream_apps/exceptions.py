@@ -3,11 +3,7 @@ worker before anything is committed."""
 
 from __future__ import annotations
 
-from common.errors import TerminalError, TransientError
-
-
-class LakeWriteTransient(TransientError):
-    """A lake write failed in a way that may heal (MinIO down, timeout)."""
+from common.errors import TerminalError
 
 
 class LakeWriteFailed(TerminalError):

@@ -3,8 +3,9 @@
 faust-streaming hands every fetched message to the streams with
 ``await self.wait_first(callback(message), self.suspend_flow.wait())``: four tasks are
 created, raced with ``asyncio.wait`` and three of them cancelled, for every message.
-On the snapshot of a 2.4-million-row database that per-message machinery cost more
-CPU than our own decoding (measured with py-spy: about a fifth of the worker's time).
+During a snapshot, when messages arrive as fast as the broker sends them, that
+per-message machinery costs a large share of the worker's CPU, more than our own
+decoding.
 
 :class:`FastDrainConsumer` recognises exactly that call and, while the consumer's flow
 is active, awaits the callback directly in the draining task. Everything else (flow

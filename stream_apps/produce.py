@@ -1,7 +1,7 @@
 """Silver records to Kafka with confluent-kafka (librdkafka), one whole batch at a time.
 
-The silver agent used to await Faust's (aiokafka, pure Python) producer once per record;
-on a snapshot that per-record bookkeeping on the event loop cost more than encoding the
+Faust's own producer (aiokafka, pure Python) would be awaited once per record, and on a
+snapshot that per-record bookkeeping on the event loop costs more than encoding the
 records. Here a batch is handed to librdkafka from the landing thread and the call
 returns only when the broker acknowledged every record, so the agent's offsets are
 still committed only after silver landed.

@@ -131,7 +131,12 @@ def convert(table: str, col: Column, value: Any) -> Any:
         return value
     if kind == "str" and type(value) is str:
         return value
-    what = f"{table}.{col.name}"
+    return _convert_checked(f"{table}.{col.name}", col, value)
+
+
+def _convert_checked(what: str, col: Column, value: Any) -> Any:
+    """:func:`convert` of a value that is not already of its column's plain type."""
+    kind = col.kind
     if kind == "int":
         return _int(value, what)
     if kind == "str":

@@ -1,6 +1,6 @@
 """Background stream workers: start N, stop them, report their state.
 
-Each worker is `python -m faust -A stream_apps.app worker` with its own web port
+Each worker is `python -m stream_apps.worker worker` with its own web port
 (``ECOM_STREAM_WEB_PORT`` + i), pid file ``run/stream-<i>.pid`` and log
 ``logs/stream-<i>.log`` under the state folder. Workers of one app share the
 consumer group, so Kafka spreads the partitions over them.

@@ -39,7 +39,7 @@ from common import process
 from common.kafka import client_config
 from common.progress import SILENT
 from connectors import manage
-from ecom import status as pipeline_status
+from ecom import catchup
 from stack import services
 from stream_apps import metrics_read, workers
 from stream_apps.configuration import StreamSettings
@@ -254,7 +254,7 @@ def _seen_change_after(s: StreamSettings, start: Offsets, wal: int, deadline: fl
                     if lsn is not None and int(lsn) >= wal:
                         return
             with contextlib.suppress(Exception):  # quiet source: the slot tells as well
-                _active, _status, confirmed, _lag = pipeline_status._slot(s.base)
+                _active, _status, confirmed, _lag = catchup._slot(s.base)
                 if confirmed is not None and confirmed >= wal:
                     return
         raise AssertionError(f"no change past WAL {wal} reached Kafka in time")
@@ -265,7 +265,7 @@ def _seen_change_after(s: StreamSettings, start: Offsets, wal: int, deadline: fl
 def _committed_reach(s: StreamSettings, target: Offsets, deadline: float) -> None:
     topics = sorted({t for t, _p in target})
     while True:
-        lags = _retrying(lambda: pipeline_status.consumer_lags(s, topics), deadline, "lags")
+        lags = _retrying(lambda: catchup.consumer_lags(s, topics), deadline, "lags")
         got = {(x.topic, x.partition): x.committed for x in lags}
         if all(got.get(tp, -1) >= off for tp, off in target.items() if off > 0):
             return

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 
 from common.progress import Progress
@@ -50,15 +49,6 @@ def capture(stack: Settings) -> Settings:
 
     manage.apply_all(stack, progress=Progress())
     return stack
-
-
-@pytest.fixture()
-def source_conn(stack: Settings) -> Iterator[psycopg2.extensions.connection]:
-    conn = psycopg2.connect(stack.source_dsn)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def run_cli(

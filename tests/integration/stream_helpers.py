@@ -23,7 +23,7 @@ from common import process
 from common.kafka import client_config
 from common.s3 import stream_client as s3_client
 from compaction.lake import Lake
-from ecom import status as pipeline_status
+from ecom import catchup
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
 from schemas.avro import AvroRegistry, UnknownSchema
 from schemas.columns import COLUMNS
@@ -50,7 +50,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: fl
 
 def wait_caught_up(s: StreamSettings, timeout: float = 120.0) -> None:
     """Nothing in flight: Debezium confirmed the WAL, CDC and silver topics fully consumed."""
-    pipeline_status.wait_caught_up(s, timeout, poll=0.5)
+    catchup.wait_caught_up(s, timeout, poll=0.5)
 
 
 # ---------------------------------------------------------------- workers

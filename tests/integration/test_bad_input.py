@@ -223,17 +223,17 @@ def test_topic_of_an_unknown_table_is_left_in_kafka(stream: StreamSettings, s3: 
     h.wait_caught_up(s, CAUGHT_UP)
     kept = h.read_window(bootstrap, {(topic, partition): offset}, {(topic, partition): offset + 1})
     assert [m[4] for m in kept] == [value], "the message must stay in Kafka"
-    lags = h.pipeline_status.consumer_lags(s, [topic])
+    lags = h.catchup.consumer_lags(s, [topic])
     assert lags and all(x.committed < 0 for x in lags), "the stream group must not consume it"
     assert not [r for r in h.read_dlq(s, dlq_start) if r["topic"] == topic]
     assert not list(s3.list_objects(s.base.bronze_bucket, prefix="_unknown/", recursive=True))
     assert h.worker_pids(s).get(0) == pid and h.workers_up(s, 1)
     # counted where operators look: `ecom status` names the topic and its messages
-    from ecom import health, health_probe
+    from ecom.status import model, probe
 
-    counts = health_probe.unknown_topic_counts(s)
+    counts = probe.unknown_topic_counts(s)
     assert counts.get(topic, 0) >= 1, counts
-    assert health.unknown_table_topics([topic], s.base.topic_prefix) == [topic]
+    assert model.unknown_table_topics([topic], s.base.topic_prefix) == [topic]
 
 
 # ---------------------------------------------------------------- truncate

@@ -23,7 +23,7 @@ from common.settings import Settings
 from compaction.configuration import LOCK_KEY
 from compaction.gold import GOLD_TABLES
 from compaction.lake import Lake
-from ecom import status as pipeline_status
+from ecom import catchup
 from stream_apps.configuration import StreamSettings
 from tests.integration import gold_reference as ref
 from tests.integration.conftest import run_cli
@@ -79,7 +79,7 @@ def built(stream: StreamSettings) -> Iterator[dict[str, Any]]:
     res = run_cli("generate", "live", "--rate", "300", "--duration", "8", "--seed", "5",
                   "--dirty-rate", "0.02", "--json")  # fmt: skip
     assert res.returncode == 0, res.stderr
-    pipeline_status.wait_caught_up(stream, 240)
+    catchup.wait_caught_up(stream, 240)
     res, seconds = _rebuild("--as-of", AS_OF.isoformat())
     assert res.returncode == 0, res.stderr
     print(f"gold rebuild took {seconds:.1f}s\n{res.stderr}")
@@ -204,7 +204,7 @@ def test_as_of_a_time_reads_the_lake_as_it_was_then(built: dict[str, Any]) -> No
     time.sleep(1.5)
     res = run_cli("generate", "live", "--rate", "200", "--duration", "4", "--seed", "77")
     assert res.returncode == 0, res.stderr
-    pipeline_status.wait_caught_up(stream, 240)
+    catchup.wait_caught_up(stream, 240)
     try:
         res, _ = _rebuild("--as-of", then.isoformat().replace("+00:00", "Z"))
         assert res.returncode == 0, res.stderr

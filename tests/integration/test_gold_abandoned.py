@@ -21,7 +21,7 @@ import pytest
 from common.settings import Settings
 from compaction import gold
 from compaction.gold import GOLD_TABLES
-from ecom import health_probe
+from ecom.status import probe
 from tests.integration import gold_reference as ref
 from tests.integration.conftest import run_cli
 from tests.integration.exported_lake import ExportedLake, rebuilt
@@ -97,7 +97,7 @@ def _check_reported_and_recovered(lake: ExportedLake, dead: int, before: dict[st
     assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == before, "the previous gold must be intact"
     assert _log(s, dead)["status"] == "running", "nothing has closed the row yet"
     assert _abandoned(s) == [dead]
-    info = health_probe.gold_info(s)
+    info = probe.gold_info(s)
     assert info.last is not None and info.last.build_id == dead
     assert info.last.status == "failed" and (info.last.error or "").startswith("abandoned:")
     assert info.last_succeeded is not None and info.last_succeeded.build_id < dead
@@ -122,7 +122,7 @@ def _check_reported_and_recovered(lake: ExportedLake, dead: int, before: dict[st
             assert cur.fetchall() == [], "the dead build's staging schema must be dropped"
     finally:
         conn.close()
-    info = health_probe.gold_info(s)
+    info = probe.gold_info(s)
     assert info.last is not None and info.last.status == "succeeded"
 
 

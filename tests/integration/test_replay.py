@@ -14,8 +14,7 @@ import pytest
 
 from compaction import state
 from compaction.gold import GOLD_TABLES
-from ecom import replay
-from ecom import status as pipeline_status
+from ecom import catchup, replay
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from stream_apps import workers
 from stream_apps.configuration import StreamSettings
@@ -27,7 +26,7 @@ TABLE = "marketing_campaigns"  # the smallest table: a quick replay
 
 def committed(s: StreamSettings) -> dict[tuple[str, int], int]:
     topics = [s.base.cdc_topic(TABLE)]
-    return {(x.topic, x.partition): x.committed for x in pipeline_status.consumer_lags(s, topics)}
+    return {(x.topic, x.partition): x.committed for x in catchup.consumer_lags(s, topics)}
 
 
 def one_error_line(out: str) -> str:
@@ -113,7 +112,7 @@ def test_reset_to_earliest_then_catch_up_without_extra_copies(stream: StreamSett
         }
     finally:
         workers.start(stream, 1, wait_seconds=90)
-    pipeline_status.wait_caught_up(stream, 240)
+    catchup.wait_caught_up(stream, 240)
     # the same rows and the same data files in both layers: nothing was landed again
     assert _files_and_rows(stream) == lake_before
 
@@ -247,7 +246,7 @@ def test_full_replay_changes_nothing_in_bronze_silver_or_gold(stream: StreamSett
     changes = json.loads(r.stdout)["changes"]
     assert changes.get("orders.delete", 0) > 0, f"live traffic deleted no order: {changes}"
     h.wait_until(lambda: h.workers_up(stream, 1), 90, "worker up")
-    pipeline_status.wait_caught_up(stream, 300)
+    catchup.wait_caught_up(stream, 300)
 
     bronze_before, coords_before = bronze_snapshot(stream)
     silver_before = silver_snapshot(stream)
@@ -268,7 +267,7 @@ def test_full_replay_changes_nothing_in_bronze_silver_or_gold(stream: StreamSett
         assert reprocess >= sum(coords_before.values()), "the replay reprocesses too little"
     finally:
         workers.start(stream, 1, wait_seconds=90)
-    pipeline_status.wait_caught_up(stream, 900)
+    catchup.wait_caught_up(stream, 900)
 
     bronze_after, coords_after = bronze_snapshot(stream)
     assert bronze_after == bronze_before, f"bronze files or rows changed: {bronze_after}"

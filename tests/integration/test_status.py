@@ -20,7 +20,7 @@ import pytest
 from common.connect import ConnectClient
 from common.kafka import client_config
 from connectors import manage
-from ecom import health
+from ecom.status import model
 from stream_apps.configuration import StreamSettings
 from tests.integration import stream_helpers as h
 from tests.integration.conftest import run_cli
@@ -132,7 +132,7 @@ def test_healthy_pipeline_exits_0_with_every_section(stream: StreamSettings) -> 
 def test_slot_over_its_wal_threshold_exits_4(stream: StreamSettings) -> None:
     _insert_customer(stream.base.source_dsn)  # some WAL after the slot's restart point
     code, doc = _status(ECOM_SLOT_LAG_WARN_BYTES="0", ECOM_STATUS_SAMPLE_SECONDS="0")
-    assert code & health.EXIT_SLOT, doc["findings"]
+    assert code & model.EXIT_SLOT, doc["findings"]
     (finding,) = [f for f in doc["findings"] if f["component"] == "slot"]
     assert "ECOM_SLOT_LAG_WARN_BYTES=0" in finding["message"]
     assert finding["fix"][0].startswith("curl -s -X POST ")
@@ -148,7 +148,7 @@ def test_paused_connector_exits_2_with_the_resume_command(stream: StreamSettings
     try:
         h.wait_until(lambda: manage.state(s.base, name).state == "PAUSED", 60, "PAUSED")
         code, doc = _status(ECOM_STATUS_SAMPLE_SECONDS="0")
-        assert code & health.EXIT_CONNECTOR, doc["findings"]
+        assert code & model.EXIT_CONNECTOR, doc["findings"]
         assert doc["healthy"] is False and doc["connectors"][0]["state"] == "PAUSED"
         (finding,) = [f for f in doc["findings"] if f["component"] == "connector"]
         assert finding["fix"] == [f"curl -s -X PUT '{s.base.connect_url}/connectors/{name}/resume'"]
@@ -164,7 +164,7 @@ def test_crashed_worker_exits_16_until_restarted(stream: StreamSettings) -> None
     h.kill_hard(pid)  # a crash: the pid file stays, as after exit 70
     try:
         done = run_cli("status", env={"ECOM_STATUS_SAMPLE_SECONDS": "0"}, timeout=240)
-        assert done.returncode & health.EXIT_WORKER, done.stdout + done.stderr
+        assert done.returncode & model.EXIT_WORKER, done.stdout + done.stderr
         assert "UNHEALTHY" in done.stdout.splitlines()[0]
         assert "stream worker 0 was started but is down" in done.stdout
         assert "fix: ecom stream start --workers 1" in done.stdout

@@ -259,7 +259,7 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(stream: StreamSettings, s3:
         # the worker is busy with this test's events (a batch in flight) before the kill
         def consumed_some() -> bool:
             lags = {(x.topic, x.partition): x.committed
-                    for x in h.pipeline_status.consumer_lags(s, h.cdc_topics(s))}  # fmt: skip
+                    for x in h.catchup.consumer_lags(s, h.cdc_topics(s))}  # fmt: skip
             return any(c > start.get(tp, 0) for tp, c in lags.items())
 
         h.wait_until(consumed_some, 30, "the worker to commit some of this test's events")
@@ -275,7 +275,7 @@ def test_kill_9_mid_batch_then_restart_loses_nothing(stream: StreamSettings, s3:
         victim = h.worker_pids(s)[0]
         h.kill_hard(victim)
         frozen = {(x.topic, x.partition): x.committed
-                  for x in h.pipeline_status.consumer_lags(s, h.cdc_topics(s))}  # fmt: skip
+                  for x in h.catchup.consumer_lags(s, h.cdc_topics(s))}  # fmt: skip
         lake = Lake(s.base)
         topic = s.base.cdc_topic("orders")
         landed = lake.info(lake.ref("bronze", "orders"), {topic: s.partitions}).offsets[topic]

@@ -100,3 +100,12 @@ def test_select_nulls_every_column_but_the_key_in_a_marker(table: str) -> None:
         assert any(x.strip().endswith(f"WHEN {rule} THEN NULL ELSE {expr} END") or
                    x.strip().startswith(f"WHEN {rule} THEN NULL ELSE {expr} END")
                    for x in items), c.name  # fmt: skip
+
+
+def test_rows_get_the_next_offsets_of_their_partition() -> None:
+    next_offset = np.array([5, 0, 0], dtype=np.int64)
+    order, counts, offsets = ex._number_rows(np.array([1, 0, 1, 0, 2]), next_offset)
+    assert order.tolist() == [1, 3, 0, 2, 4]
+    assert counts.tolist() == [2, 2, 1]
+    assert offsets.tolist() == [0, 5, 1, 6, 0]
+    assert next_offset.tolist() == [7, 2, 1]

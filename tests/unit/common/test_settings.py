@@ -6,8 +6,8 @@ from pydantic import SecretStr, ValidationError
 from common.errors import ConfigError
 from common.settings import EcomSettings, Settings, load
 from compaction.configuration import GoldSettings
-from ecom import health
-from ecom.health import HealthSettings
+from ecom.status import model
+from ecom.status.model import HealthSettings
 from stream_apps import configuration as stream_configuration
 from stream_apps.configuration import StreamSettings
 
@@ -181,4 +181,4 @@ def test_a_range_error_of_an_aliased_setting_gives_its_bounds(
 ) -> None:
     monkeypatch.setenv("ECOM_STATUS_SAMPLE_SECONDS", "90")
     with pytest.raises(ConfigError, match=r"ECOM_STATUS_SAMPLE_SECONDS='90' is out of range \[0, 60\]"):
-        health.load()
+        model.load()

@@ -78,5 +78,3 @@ def test_connector_state_health() -> None:
     assert ok.healthy
     assert not failed_task.healthy
     assert not no_tasks.healthy
-    text = manage.format_status([manage.ConnectorState("c", "FAILED", [], trace="boom\nat x")])
-    assert "FAILED" in text and "boom" in text

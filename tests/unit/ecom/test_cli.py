@@ -2,44 +2,79 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
 from ecom.cli import build_parser, main
 
-COMMANDS = [
-    [],
-    ["stack"],
-    ["stack", "up"],
-    ["stack", "down"],
-    ["stack", "status"],
-    ["stack", "reset"],
-    ["stack", "logs"],
-    ["db"],
-    ["db", "init"],
-    ["connectors"],
-    ["connectors", "apply"],
-    ["connectors", "status"],
-    ["config"],
-    ["config", "show"],
-    ["demo"],
-    ["stream"], ["stream", "run"], ["stream", "start"], ["stream", "stop"], ["stream", "status"],
-    ["status"], ["generate"], ["generate", "seed"], ["generate", "live"],
-    ["gold"], ["gold", "rebuild"], ["gold", "verify"], ["gold", "schedule"], ["kpi"],
-]
+
+def _walk(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser, str | None]]:
+    """Every command of the real parser, depth first: (words, parser, summary in the
+    parent's listing)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            summaries = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                yield (*path, name), sub, summaries.get(name)
+                yield from _walk(sub, (*path, name))
 
 
-@pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "ecom")
-def test_every_command_has_help(cmd: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+COMMANDS = list(_walk(build_parser()))
+
+
+def _words(text: str) -> str:
+    """The text without white space (argparse re-wraps lines, also at hyphens)."""
+    return "".join(text.split())
+
+
+def test_the_walk_reaches_every_level() -> None:
+    paths = {path for path, _, _ in COMMANDS}
+    # a group and one of its actions, a command without actions, an action of the last group
+    assert {("stack",), ("stack", "up"), ("status",), ("gold", "schedule")} <= paths
+    assert len(paths) == len(COMMANDS) > 20
+
+
+@pytest.mark.parametrize(
+    ("path", "parser", "summary"), COMMANDS, ids=[" ".join(c[0]) for c in COMMANDS]
+)
+def test_every_command_has_help_with_usage_and_description(
+    path: tuple[str, ...],
+    parser: argparse.ArgumentParser,
+    summary: str | None,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    assert summary, f"`ecom {' '.join(path)}` has no summary in `ecom --help`"
     with pytest.raises(SystemExit) as exit_:
-        main([*cmd, "--help"])
+        code = main([*path, "--help"])
+        raise SystemExit(code)  # a command that hands --help on (ecom bench) returns
+    assert exit_.value.code == 0
+    out = capfd.readouterr().out
+    assert out.startswith("usage: "), out[:200]
+    if parser.add_help:
+        assert out.startswith(f"usage: ecom {' '.join(path)}")
+        assert parser.description, f"`ecom {' '.join(path)} --help` has no description"
+        assert _words(parser.description) in _words(out)
+    else:  # its arguments, --help included, go to the program it runs
+        assert parser.description and len(out.splitlines()) > 3
+
+
+def test_top_level_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: ecom")
+    for path, _, summary in COMMANDS:
+        if len(path) == 1:
+            assert path[0] in out and summary and _words(summary) in _words(out)
 
 
 def test_config_show_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,9 +146,3 @@ def test_reset_without_yes_refuses_when_not_interactive(tmp_path) -> None:
     assert res.returncode == 1
     assert "--yes" in res.stderr
     assert (tmp_path / "keep").exists()
-
-
-def test_parser_lists_the_groups() -> None:
-    help_text = build_parser().format_help()
-    for group in ("stack", "db", "connectors", "config", "demo"):
-        assert group in help_text

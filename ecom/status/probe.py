@@ -1,4 +1,4 @@
-"""Read the real components into a :class:`ecom.health.Snapshot` for `ecom status`.
+"""Read the real components into a :class:`ecom.status.model.Snapshot` for `ecom status`.
 
 Every read is bounded: of the lake, only each Delta table's log is read (its newest
 checkpoint and the commits since; file statistics give the newest commit time); the
@@ -29,8 +29,8 @@ from common.settings import Settings
 from compaction.gold import ABANDONED_ERROR, abandoned_builds
 from compaction.lake import Lake
 from connectors import manage
-from ecom import health
-from ecom.health import (
+from ecom.status import model
+from ecom.status.model import (
     LAKE_KINDS,
     DlqCounts,
     GoldBuild,
@@ -179,7 +179,7 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
     ``topics``; ``first`` (an earlier sample) fills the prev_* fields."""
     from confluent_kafka.admin import AdminClient
 
-    from ecom.status import consumer_lags
+    from ecom.catchup import consumer_lags
 
     lags = consumer_lags(s, topics)
     present = {x.topic for x in lags}
@@ -216,7 +216,7 @@ def group_lag(s: StreamSettings, topics: list[str], first: GroupLag | None = Non
 
 def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
     """Messages held by topics of tables outside the contract (see
-    :func:`ecom.health.unknown_table_topics`): end minus start offset, summed."""
+    :func:`ecom.status.model.unknown_table_topics`): end minus start offset, summed."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
@@ -231,7 +231,7 @@ def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
     try:
         md = consumer.list_topics(timeout=10)
         counts: dict[str, int] = {}
-        for topic in health.unknown_table_topics(list(md.topics), s.base.topic_prefix):
+        for topic in model.unknown_table_topics(list(md.topics), s.base.topic_prefix):
             total = 0
             for p in md.topics[topic].partitions:
                 low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
@@ -244,7 +244,7 @@ def unknown_topic_counts(s: StreamSettings) -> dict[str, int]:
 
 def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> DlqCounts:
     """Count dead letters by (stage, reason), from the beginning to the current end."""
-    from confluent_kafka import Consumer, KafkaError, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
     topic = s.dlq_topic
     consumer = Consumer(
@@ -272,29 +272,39 @@ def dlq_counts(s: StreamSettings, limit: int, seconds: float = DLQ_SECONDS) -> D
             if high > low:
                 todo[p] = high
                 starts.append(TopicPartition(topic, p, low))
-        counts: Counter[tuple[str, str]] = Counter()
         if not todo:
             return DlqCounts(topic)
         consumer.assign(starts)
-        deadline = time.monotonic() + seconds
-        total = 0
-        while todo and total < limit and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise TransientError(f"reading {topic} failed: {err}")
-                p, off = msg.partition(), msg.offset()
-                if p is None or off is None or p not in todo or off >= todo[p]:
-                    continue
-                counts[dlq_reason(msg.value())] += 1
-                total += 1
-                if off >= todo[p] - 1:
-                    del todo[p]
-        return DlqCounts(topic, True, total, dict(counts), partial=bool(todo))
+        counts = _count_reasons(consumer, topic, todo, limit, time.monotonic() + seconds)
+        return DlqCounts(topic, True, counts.total(), dict(counts), partial=bool(todo))
     finally:
         consumer.close()
+
+
+def _count_reasons(
+    consumer: Any, topic: str, todo: dict[int, int], limit: int, deadline: float
+) -> Counter[tuple[str, str]]:
+    """Read the assigned partitions until each reached its end offset in ``todo`` (done
+    partitions leave ``todo``), ``limit`` letters were read or the deadline passed."""
+    from confluent_kafka import KafkaError
+
+    counts: Counter[tuple[str, str]] = Counter()
+    total = 0
+    while todo and total < limit and time.monotonic() < deadline:
+        for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise TransientError(f"reading {topic} failed: {err}")
+            p, off = msg.partition(), msg.offset()
+            if p is None or off is None or p not in todo or off >= todo[p]:
+                continue
+            counts[dlq_reason(msg.value())] += 1
+            total += 1
+            if off >= todo[p] - 1:
+                del todo[p]
+    return counts
 
 
 def dlq_reason(value: bytes | None) -> tuple[str, str]:

@@ -1,9 +1,9 @@
 """`ecom status`: the pipeline's health, judged from plain data.
 
-:mod:`ecom.health_probe` reads the real components into a :class:`Snapshot` (the
-plain data defined here); :func:`ecom.health_rules.evaluate` turns it into findings, each
+:mod:`ecom.status.probe` reads the real components into a :class:`Snapshot` (the
+plain data defined here); :func:`ecom.status.rules.evaluate` turns it into findings, each
 with the command that fixes it; :func:`exit_code` turns those into the command's exit
-status, :func:`freshness` gives per-table ages, and :mod:`ecom.health_report` prints it
+status, :func:`freshness` gives per-table ages, and :mod:`ecom.status.report` prints it
 all. Only the probe talks to services: everything else is unit-tested with hand-made
 snapshots.
 

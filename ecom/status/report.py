@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from ecom.health import (
+from ecom.status.model import (
     EXIT_NAMES,
     LAKE_KINDS,
     Finding,

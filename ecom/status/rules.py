@@ -1,13 +1,13 @@
 """`ecom status` rules: which states are problems, and the command that fixes each.
 
-Pure functions over a :class:`ecom.health.Snapshot` (no service is contacted); the exit
-status they lead to is described in :mod:`ecom.health`.
+Pure functions over a :class:`ecom.status.model.Snapshot` (no service is contacted); the exit
+status they lead to is described in :mod:`ecom.status.model`.
 """
 
 from __future__ import annotations
 
 from connectors.manage import ConnectorState
-from ecom.health import (
+from ecom.status.model import (
     CRITICAL,
     EXIT_CONNECTOR,
     EXIT_CONSUMER_LAG,

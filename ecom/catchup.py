@@ -1,6 +1,6 @@
 """`ecom status --wait-caught-up`: has the pipeline caught up with the source?
 
-(The health report itself is :mod:`ecom.health` and its siblings.)
+(The health report itself is the package :mod:`ecom.status`.)
 
 Caught up means no change is in flight:
 1. Debezium has confirmed (on its replication slot) every WAL position the source had
@@ -12,8 +12,7 @@ Caught up means no change is in flight:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 import psycopg2
 
@@ -41,9 +40,6 @@ class Lag:
 @dataclass
 class PipelineStatus:
     connector: str = "?"
-    slot_active: bool | None = None
-    slot_wal_status: str | None = None
-    slot_lag_bytes: int | None = None
     wal_target_confirmed: bool = False
     lags: list[Lag] = field(default_factory=list)
 
@@ -54,12 +50,6 @@ class PipelineStatus:
     @property
     def caught_up(self) -> bool:
         return self.connector == "RUNNING" and self.wal_target_confirmed and self.total_lag == 0
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["lags"] = [dict(asdict(x), lag=x.lag) for x in self.lags]
-        data.update(total_lag=self.total_lag, caught_up=self.caught_up)
-        return data
 
 
 def _current_wal(settings: Settings) -> int:
@@ -123,8 +113,7 @@ def pipeline_status(s: StreamSettings, wal_target: int | None = None) -> Pipelin
         st.connector = manage.state(s.base, manage.definition_names()[0]).state
     except TransientError:
         st.connector = "UNREACHABLE"
-    active, wal_status, confirmed, lag_bytes = _slot(s.base)
-    st.slot_active, st.slot_wal_status, st.slot_lag_bytes = active, wal_status, lag_bytes
+    _active, _wal_status, confirmed, _lag_bytes = _slot(s.base)
     st.wal_target_confirmed = (
         confirmed is not None and wal_target is not None and confirmed >= wal_target
     )

@@ -11,8 +11,8 @@ import pytest
 
 from common.errors import ConfigError
 from connectors.manage import ConnectorState
-from ecom import health, health_report, health_rules
-from ecom.health import (
+from ecom.status import model, report, rules
+from ecom.status.model import (
     DlqCounts,
     GoldBuild,
     GoldInfo,
@@ -23,9 +23,9 @@ from ecom.health import (
     SlotSample,
     Snapshot,
 )
-from ecom.health_probe import dlq_reason
+from ecom.status.probe import dlq_reason
 from schemas import SOURCE_TABLES
-from stream_apps import rules
+from stream_apps import rules as stream_rules
 from stream_apps.envelope import Coordinates
 from stream_apps.workers import WorkerState
 
@@ -102,16 +102,16 @@ def _snap(**changes: object) -> Snapshot:
     return snap
 
 
-def _critical(snap: Snapshot, cfg: HealthSettings = CFG) -> list[health.Finding]:
-    return [f for f in health_rules.evaluate(snap, cfg) if f.severity == health.CRITICAL]
+def _critical(snap: Snapshot, cfg: HealthSettings = CFG) -> list[model.Finding]:
+    return [f for f in rules.evaluate(snap, cfg) if f.severity == model.CRITICAL]
 
 
 def test_healthy_pipeline_exits_0_and_has_no_problem() -> None:
     snap = _snap()
-    findings = health_rules.evaluate(snap, CFG)
+    findings = rules.evaluate(snap, CFG)
     assert findings == []
-    assert health.exit_code(findings) == 0
-    assert health.caught_up(snap)
+    assert model.exit_code(findings) == 0
+    assert model.caught_up(snap)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_healthy_pipeline_exits_0_and_has_no_problem() -> None:
 def test_connector_not_running_exits_2_with_its_fix(connector: ConnectorState, fix: str) -> None:
     # the slot stays active (as right after the failure) so only the connector rule fires
     findings = _critical(_snap(connectors=[connector]))
-    assert [f.code for f in findings] == [health.EXIT_CONNECTOR]
+    assert [f.code for f in findings] == [model.EXIT_CONNECTOR]
     assert findings[0].fix[0] == fix
     if connector.trace:
         assert "ConnectException: boom" in findings[0].message
@@ -151,7 +151,7 @@ def test_lost_slot_exits_4_with_the_resnapshot_runbook() -> None:
     snap = _snap(slot=SlotSample(True, False, "lost", None, None, None, 5000))
     findings = _critical(snap)
     codes = {f.code for f in findings}
-    assert codes == {health.EXIT_SLOT}
+    assert codes == {model.EXIT_SLOT}
     lost = [f for f in findings if "lost" in f.message]
     assert len(lost) == 1
     assert f"curl -s -X DELETE '{URL}/connectors/ecommerce-source/offsets'" in lost[0].fix
@@ -160,33 +160,33 @@ def test_lost_slot_exits_4_with_the_resnapshot_runbook() -> None:
 
 def test_missing_slot_is_lost_only_when_the_connector_exists() -> None:
     gone = _critical(_snap(slot=SlotSample(False)))
-    assert [f.code for f in gone] == [health.EXIT_SLOT]
+    assert [f.code for f in gone] == [model.EXIT_SLOT]
     assert "missing" in gone[0].message and "re-snapshot" in gone[0].message
-    fresh = health_rules.evaluate(
+    fresh = rules.evaluate(
         _snap(
             slot=SlotSample(False),
             connectors=[ConnectorState("ecommerce-source", "NOT_REGISTERED")],
         ),
         CFG,
     )
-    assert health.exit_code(fresh) == health.EXIT_CONNECTOR  # no slot yet is expected
-    assert any(f.component == "slot" and f.severity == health.WARNING for f in fresh)
+    assert model.exit_code(fresh) == model.EXIT_CONNECTOR  # no slot yet is expected
+    assert any(f.component == "slot" and f.severity == model.WARNING for f in fresh)
 
 
 def test_inactive_slot_while_connector_runs_is_stalled() -> None:
     snap = _snap(slot=SlotSample(True, False, "reserved", 100, 200, 4 << 30, 5000))
     (finding,) = _critical(snap)
-    assert finding.code == health.EXIT_SLOT and "stalled" in finding.message
-    assert finding.fix == (health_rules.restart_cmd(URL, "ecommerce-source"),)
+    assert finding.code == model.EXIT_SLOT and "stalled" in finding.message
+    assert finding.fix == (rules.restart_cmd(URL, "ecommerce-source"),)
 
 
 def test_inactive_slot_of_a_paused_connector_points_to_resume() -> None:
     paused = ConnectorState("ecommerce-source", "PAUSED", [{"id": "0", "state": "PAUSED"}])
     snap = _snap(connectors=[paused], slot=SlotSample(True, False, "reserved", 1, 2, 4 << 30, 5000))
     findings = _critical(snap)
-    assert health.exit_code(findings) == health.EXIT_CONNECTOR | health.EXIT_SLOT
-    slot = [f for f in findings if f.code == health.EXIT_SLOT][0]
-    assert slot.fix == (health_rules.resume_cmd(URL, "ecommerce-source"),)
+    assert model.exit_code(findings) == model.EXIT_CONNECTOR | model.EXIT_SLOT
+    slot = [f for f in findings if f.code == model.EXIT_SLOT][0]
+    assert slot.fix == (rules.resume_cmd(URL, "ecommerce-source"),)
 
 
 def test_wal_retained_over_the_threshold_exits_4() -> None:
@@ -194,14 +194,14 @@ def test_wal_retained_over_the_threshold_exits_4() -> None:
     assert _critical(at_limit) == []
     over = _snap(slot=SlotSample(True, True, "extended", 10, 1001, 4 << 30, 5000))
     (finding,) = _critical(over)
-    assert finding.code == health.EXIT_SLOT
+    assert finding.code == model.EXIT_SLOT
     assert "ECOM_SLOT_LAG_WARN_BYTES=1000" in finding.message
-    assert finding.fix[0] == health_rules.restart_cmd(URL, "ecommerce-source")
+    assert finding.fix[0] == rules.restart_cmd(URL, "ecommerce-source")
 
 
 def test_unreserved_slot_is_about_to_be_lost() -> None:
     (finding,) = _critical(_snap(slot=SlotSample(True, True, "unreserved", 1, 2, -5, 5000)))
-    assert finding.code == health.EXIT_SLOT and "about to be lost" in finding.message
+    assert finding.code == model.EXIT_SLOT and "about to be lost" in finding.message
 
 
 def test_lag_over_the_maximum_exits_8() -> None:
@@ -209,7 +209,7 @@ def test_lag_over_the_maximum_exits_8() -> None:
     assert _critical(ok) == []
     over = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(501, 501), 2.0))
     (finding,) = _critical(over)
-    assert finding.code == health.EXIT_CONSUMER_LAG and "ECOM_STATUS_MAX_LAG=500" in finding.message
+    assert finding.code == model.EXIT_CONSUMER_LAG and "ECOM_STATUS_MAX_LAG=500" in finding.message
     # one worker, one partition per topic: more workers would not help
     assert finding.fix[0].startswith("ecom stream start --workers 1 ")
 
@@ -217,20 +217,20 @@ def test_lag_over_the_maximum_exits_8() -> None:
 def test_lag_with_nobody_consuming_exits_8() -> None:
     snap = _snap(lag=GroupLag("ecom-stream", "EMPTY", 0, _parts(5, 5, moved=False), 2.0))
     (finding,) = _critical(snap)
-    assert finding.code == health.EXIT_CONSUMER_LAG and "no member" in finding.message
+    assert finding.code == model.EXIT_CONSUMER_LAG and "no member" in finding.message
     assert finding.fix == ("ecom stream start",)
 
 
 def test_growing_lag_is_critical_only_when_nothing_is_committed() -> None:
     stuck = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(40, 20, moved=False), 2.0))
     (finding,) = _critical(stuck)
-    assert finding.code == health.EXIT_CONSUMER_LAG and "from 20 to 40" in finding.message
+    assert finding.code == model.EXIT_CONSUMER_LAG and "from 20 to 40" in finding.message
     busy = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(40, 20, moved=True), 2.0))
-    findings = health_rules.evaluate(busy, CFG)
-    assert health.exit_code(findings) == 0
-    assert [f.severity for f in findings] == [health.WARNING]
+    findings = rules.evaluate(busy, CFG)
+    assert model.exit_code(findings) == 0
+    assert [f.severity for f in findings] == [model.WARNING]
     shrinking = _snap(lag=GroupLag("ecom-stream", "STABLE", 1, _parts(20, 40, moved=False), 2.0))
-    assert health_rules.evaluate(shrinking, CFG) == []
+    assert rules.evaluate(shrinking, CFG) == []
 
 
 def test_a_started_worker_down_exits_16() -> None:
@@ -239,19 +239,19 @@ def test_a_started_worker_down_exits_16() -> None:
         WorkerState(1, None, False, "http://h:6067/metrics", "/x/stream-1.log"),
     ]
     (finding,) = _critical(_snap(workers=workers))
-    assert finding.code == health.EXIT_WORKER
+    assert finding.code == model.EXIT_WORKER
     assert "stream worker 1" in finding.message and "/x/stream-1.log" in finding.message
     assert finding.fix == ("ecom stream start --workers 2",)
 
 
 def test_no_worker_here_is_a_warning_unless_the_group_has_members() -> None:
-    alone = health_rules.evaluate(
+    alone = rules.evaluate(
         _snap(workers=[], lag=GroupLag("ecom-stream", "EMPTY", 0, _parts(0, 0), 2.0)), CFG
     )
-    assert health.exit_code(alone) == 0
+    assert model.exit_code(alone) == 0
     assert [f.component for f in alone] == ["stream worker"]
     elsewhere = _snap(workers=[])  # the group has a member: workers run on another host
-    assert health_rules.evaluate(elsewhere, CFG) == []
+    assert rules.evaluate(elsewhere, CFG) == []
 
 
 def test_gold_problems_are_warnings() -> None:
@@ -266,12 +266,12 @@ def test_gold_problems_are_warnings() -> None:
         None,
         "done",
     )
-    findings = health_rules.evaluate(_snap(gold=GoldInfo(None, failed, good)), CFG)
-    assert health.exit_code(findings) == 0
+    findings = rules.evaluate(_snap(gold=GoldInfo(None, failed, good)), CFG)
+    assert model.exit_code(findings) == 0
     messages = " | ".join(f.message for f in findings)
     assert "#8 failed during gold: boom" in messages
     assert "#6 finished 30h ago" in messages
-    none = health_rules.evaluate(_snap(gold=GoldInfo()), CFG)
+    none = rules.evaluate(_snap(gold=GoldInfo()), CFG)
     assert [f.message for f in none] == ["no gold build yet"]
 
 
@@ -282,29 +282,29 @@ def test_exit_bits_add_up() -> None:
         lag=GroupLag("ecom-stream", "EMPTY", 0, _parts(5, 5, moved=False), 2.0),
         workers=[WorkerState(0, None, False, "w", "l")],
     )
-    assert health.exit_code(health_rules.evaluate(snap, CFG)) == 2 | 4 | 8 | 16 == 30
+    assert model.exit_code(rules.evaluate(snap, CFG)) == 2 | 4 | 8 | 16 == 30
 
 
 def test_caught_up_needs_the_wal_confirmed_and_no_lag() -> None:
-    assert health.caught_up(_snap())
-    assert not health.caught_up(_snap(wal_at_start=5001))
-    assert not health.caught_up(_snap(lag=GroupLag("g", "STABLE", 1, _parts(1, 1), 2.0)))
-    assert health.caught_up(_snap(wal_at_start=5001, waited_caught_up=True))
+    assert model.caught_up(_snap())
+    assert not model.caught_up(_snap(wal_at_start=5001))
+    assert not model.caught_up(_snap(lag=GroupLag("g", "STABLE", 1, _parts(1, 1), 2.0)))
+    assert model.caught_up(_snap(wal_at_start=5001, waited_caught_up=True))
 
 
 def test_freshness_is_now_minus_the_newest_commit_per_layer() -> None:
-    fresh = health.freshness(_snap())
+    fresh = model.freshness(_snap())
     assert set(fresh) == set(SOURCE_TABLES)
     assert fresh["orders"] == {"bronze": 8.0, "silver": 9.0, "gold": 3 * 3600.0}
-    empty = health.freshness(_snap(lake=[], gold=GoldInfo()))
+    empty = model.freshness(_snap(lake=[], gold=GoldInfo()))
     assert empty["orders"] == {"bronze": None, "silver": None, "gold": None}
 
 
 def test_json_document_has_every_section() -> None:
     snap = _snap(workers=[WorkerState(0, None, False, "w", "l")])
-    doc = health_report.report_dict(snap, health_rules.evaluate(snap, CFG))
+    doc = report.report_dict(snap, rules.evaluate(snap, CFG))
     doc = json.loads(json.dumps(doc))  # serialisable as is
-    assert doc["healthy"] is False and doc["exit_code"] == health.EXIT_WORKER
+    assert doc["healthy"] is False and doc["exit_code"] == model.EXIT_WORKER
     for key in (
         "connectors",
         "slot",
@@ -331,41 +331,41 @@ def test_json_document_has_every_section() -> None:
 def test_readable_report() -> None:
     paused = ConnectorState("ecommerce-source", "PAUSED", [{"id": "0", "state": "PAUSED"}])
     snap = _snap(connectors=[paused], slot=SlotSample(True, False, "reserved", 1, 2, 4 << 30, 5000))
-    text = health_report.format_report(snap, health_rules.evaluate(snap, CFG), CFG)
+    text = report.format_report(snap, rules.evaluate(snap, CFG), CFG)
     assert "UNHEALTHY (exit 6: connector, replication slot)" in text.splitlines()[0]
     assert "ecommerce-source  PAUSED" in text
     assert "caught up: no" in text
     assert f"fix: curl -s -X PUT '{URL}/connectors/ecommerce-source/resume'" in text
     assert "decode  not_json" in text
-    healthy = health_report.format_report(_snap(), [], CFG)
+    healthy = report.format_report(_snap(), [], CFG)
     assert "HEALTHY (exit 0)" in healthy and "problems" not in healthy
     assert "caught up: yes" in healthy
-    unproven = health_report.format_report(_snap(wal_at_start=5001), [], CFG)
+    unproven = report.format_report(_snap(wal_at_start=5001), [], CFG)
     assert "caught up: not proven" in unproven
 
 
 def test_human_sizes_and_ages() -> None:
-    assert health.human_bytes(None) == "-"
-    assert health.human_bytes(512) == "512 B"
-    assert health.human_bytes(3 << 30) == "3.0 GiB"
-    assert health_report.human_age(59.9) == "59s"
-    assert health_report.human_age(3 * 3600 + 120) == "3h02m"
-    assert health_report.human_age(None) == "-"
+    assert model.human_bytes(None) == "-"
+    assert model.human_bytes(512) == "512 B"
+    assert model.human_bytes(3 << 30) == "3.0 GiB"
+    assert report.human_age(59.9) == "59s"
+    assert report.human_age(3 * 3600 + 120) == "3h02m"
+    assert report.human_age(None) == "-"
 
 
 def test_thresholds_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert health.load() == HealthSettings()
+    assert model.load() == HealthSettings()
     monkeypatch.setenv("ECOM_SLOT_LAG_WARN_BYTES", "2048")
     monkeypatch.setenv("ECOM_STATUS_SAMPLE_SECONDS", "0")
-    cfg = health.load()
+    cfg = model.load()
     assert cfg.slot_lag_warn_bytes == 2048 and cfg.sample_seconds == 0
     monkeypatch.setenv("ECOM_STATUS_MAX_LAG", "lots")
     with pytest.raises(ConfigError, match="ECOM_STATUS_MAX_LAG"):
-        health.load()
+        model.load()
 
 
 def test_dlq_reason_reads_what_the_stream_writes() -> None:
-    record = rules.dlq_record("decode", "not_json", Coordinates("t", 1, 2, 3), b"k", b"v", "orders")
+    record = stream_rules.dlq_record("decode", "not_json", Coordinates("t", 1, 2, 3), b"k", b"v", "orders")
     assert dlq_reason(record) == ("decode", "not_json")
     assert dlq_reason(b"\xff garbage") == ("?", "unreadable")
     assert dlq_reason(b"[1]") == ("?", "unreadable")
@@ -398,14 +398,14 @@ def test_partition_lag_never_negative_and_counts_uncommitted() -> None:
 def test_a_connector_that_lost_its_position_is_fixed_by_the_runbook_not_a_restart() -> None:
     trace = "io.debezium.DebeziumException: ... but this is no longer available on the server."
     failed = ConnectorState("ecommerce-source", "RUNNING", [{"id": "0", "state": "FAILED"}], trace)
-    gone = health_rules.evaluate(_snap(connectors=[failed], slot=SlotSample(False)), CFG)
-    assert health.exit_code(gone) == health.EXIT_CONNECTOR | health.EXIT_SLOT
-    runbook = health_rules.resnapshot_fix(URL, "ecommerce-source", "ecom_cdc_slot")
+    gone = rules.evaluate(_snap(connectors=[failed], slot=SlotSample(False)), CFG)
+    assert model.exit_code(gone) == model.EXIT_CONNECTOR | model.EXIT_SLOT
+    runbook = rules.resnapshot_fix(URL, "ecommerce-source", "ecom_cdc_slot")
     assert [f.fix for f in gone] == [runbook, runbook]
     assert "SELECT pg_drop_replication_slot('ecom_cdc_slot');" in " ".join(runbook)
     stopped = ConnectorState("ecommerce-source", "STOPPED", [])
     lost = _snap(connectors=[stopped], slot=SlotSample(True, False, "lost", None, None, None, 1))
-    assert {f.fix for f in health_rules.evaluate(lost, CFG)} == {runbook}
+    assert {f.fix for f in rules.evaluate(lost, CFG)} == {runbook}
 
 
 def test_unknown_table_topics_are_named_like_table_topics_of_other_tables() -> None:
@@ -419,14 +419,14 @@ def test_unknown_table_topics_are_named_like_table_topics_of_other_tables() -> N
         "other.public.wishlists",
         "ecom.public.x.y",
     ]
-    assert health.unknown_table_topics(topics, "ecom") == ["ecom.public.wishlists"]
+    assert model.unknown_table_topics(topics, "ecom") == ["ecom.public.wishlists"]
 
 
 def test_unknown_table_topic_is_a_warning_with_its_count() -> None:
     snap = _snap(unknown_table_topics={"ecom.public.wishlists": 3})
-    findings = health_rules.evaluate(snap, CFG)
+    findings = rules.evaluate(snap, CFG)
     (f,) = [f for f in findings if f.component == "topics"]
-    assert f.severity == health.WARNING and "3 message(s)" in f.message and f.fix
-    assert health.exit_code(findings) == 0
-    doc = health_report.report_dict(snap, findings)
+    assert f.severity == model.WARNING and "3 message(s)" in f.message and f.fix
+    assert model.exit_code(findings) == 0
+    doc = report.report_dict(snap, findings)
     assert doc["unknown_table_topics"] == {"ecom.public.wishlists": 3}

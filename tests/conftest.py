@@ -1,1 +1,0 @@
-"""Shared test configuration: integration tests are marked and need the real stack."""
