@@ -198,7 +198,7 @@ def measure_snapshot(
     every row (or --timeout passes)."""
     from stream_apps import metrics_read
 
-    cdc_topics, silver_topics = topics
+    cdc_topics, _silver_topics = topics
     host, ports = hosts
     log("registering the connector: the snapshot starts now")
     t0 = time.monotonic()
@@ -214,16 +214,14 @@ def measure_snapshot(
         if snap.kafka is not None:
             if snap.bronze is None and complete(texts, "bronze", offsets.ends(cdc_topics)):
                 snap.bronze = now
-            if (
-                snap.bronze is not None
-                and snap.silver is None
-                and complete(texts, "silver_sink", offsets.ends(silver_topics))
-            ):
+            # both layers are landed from the CDC topics (silver rows carry the bronze
+            # offsets): silver is complete when its landed offsets reach the CDC ends too
+            if snap.silver is None and complete(texts, "silver", offsets.ends(cdc_topics)):
                 snap.silver = now
         if now - last_note > 30:
-            bronze = metrics_read.counter_total(texts, "events", agent="bronze")
-            silver = metrics_read.counter_total(texts, "events", agent="silver_sink")
-            log(f"  {now:5.0f}s bronze {bronze:,.0f} silver {silver:,.0f} / {total_rows:,}")
+            bronze = metrics_read.counter_total(texts, "rows", agent="bronze")
+            silver = metrics_read.counter_total(texts, "rows", agent="silver")
+            log(f"  {now:5.0f}s bronze rows {bronze:,.0f} silver rows {silver:,.0f} / {total_rows:,}")
             last_note = now
         time.sleep(1.0)
     if snap.bronze is None or snap.silver is None:

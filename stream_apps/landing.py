@@ -170,7 +170,11 @@ class Landing:
                     )
         for layer, table, buf, future in futures:
             self.metrics.flushed(layer, table, future.result(), buf.commit_us)
-            self.metrics.landed(layer, buf.topic, buf.spans)
+        for _table, buf in taken:
+            # every offset a buffer covers is done in both layers, also those without a
+            # silver row (a tombstone)
+            for layer in self.destinations:
+                self.metrics.landed(layer, buf.topic, buf.spans)
 
     def _write(self, layer: str, batch: TableBatch) -> WriteResult:
         return self.destinations[layer].write(batch)
