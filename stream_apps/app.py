@@ -133,15 +133,27 @@ class _Flusher:
     One flush runs at a time. Events are held per table from the moment their rows are
     buffered; a flush takes the table's buffer and the events held so far together, so it
     never acknowledges an event whose rows it does not write.
+
+    A rebalance makes every event fetched before it stale: Faust reads the partitions
+    again from their committed offsets. Stale events are never buffered nor
+    acknowledged (an acknowledgement past offsets that were not landed yet could let
+    Faust commit over them); what a flush in flight writes of them is harmless, as each
+    Delta commit records the offsets it holds and a later write skips them.
     """
 
-    def __init__(self, landing: Landing, prefix: str) -> None:
+    def __init__(self, app: faust.App, landing: Landing, prefix: str) -> None:
+        self.app = app
         self.landing = landing
         self.prefix = prefix
         self.stream: Any = None
         self.held: dict[str, list[Any]] = defaultdict(list)
         self.task: asyncio.Future[None] | None = None
         self.ingesting = False
+
+    def current(self, events: list[Any]) -> bool:
+        """Whether every event was fetched in the consumer's current generation."""
+        generation = self.app.consumer_generation_id
+        return all(e.message.generation_id == generation for e in events)
 
     def hold(self, events: list[Any]) -> None:
         for e in events:
@@ -159,8 +171,10 @@ class _Flusher:
 
     async def _flush(self, taken: list[Any], events: list[Any]) -> None:
         await _blocking("flush", partial(self.landing.write, taken))
+        generation = self.app.consumer_generation_id
         for event in events:
-            await self.stream.ack(event)
+            if event.message.generation_id == generation:
+                await self.stream.ack(event)
 
     async def settle(self) -> None:
         """Wait for the flush under way, if any."""
@@ -220,7 +234,7 @@ def create_app(s: StreamSettings) -> faust.App:
         allow_empty=True,
     )
     landing = build_landing(s)
-    flusher = _Flusher(landing, s.base.topic_prefix)
+    flusher = _Flusher(app, landing, s.base.topic_prefix)
 
     @app.agent(cdc_topic, concurrency=1, name="changes")
     async def changes(stream: Any) -> None:
@@ -231,9 +245,13 @@ def create_app(s: StreamSettings) -> faust.App:
                 await flusher.settle()  # backpressure: the lake is behind
             flusher.ingesting = True
             try:
-                full = len(events) >= s.batch_size
-                await _blocking("ingest", partial(landing.ingest, _msgs(events), full=full))
-                flusher.hold(events)
+                if flusher.current(events):
+                    processed = await _blocking("process", partial(landing.process, _msgs(events)))
+                    # a rebalance while the batch was processed makes it stale: the
+                    # partitions are read again from their committed offsets
+                    if flusher.current(events):
+                        landing.buffer(processed, full=len(events) >= s.batch_size)
+                        flusher.hold(events)
             finally:
                 flusher.ingesting = False
             flusher.start()

@@ -79,7 +79,11 @@ class TableBuffer:
             self.silver.append(silver)
         for p, span in spans.items():
             held = self.spans.get(p)
-            self.spans[p] = span if held is None else Span(held.first, max(held.last, span.last))
+            self.spans[p] = (
+                span
+                if held is None
+                else Span(min(held.first, span.first), max(held.last, span.last))
+            )
         self.rows += bronze.num_rows
         self.nbytes += bronze.nbytes + silver.nbytes
 
@@ -118,12 +122,17 @@ class Landing:
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="lake-write")
 
     # ------------------------------------------------------------ batches
-    def ingest(self, msgs: list[Msg], *, full: bool = False) -> Processed:
-        """Process a batch, produce its silver and dead-letter records (returns once the
-        broker acknowledged them all) and buffer its lake rows."""
+    def process(self, msgs: list[Msg]) -> Processed:
+        """Process a batch and produce its silver and dead-letter records; returns once the
+        broker acknowledged them all. Its lake rows are buffered by :meth:`buffer`."""
         processed = self.processor.process(msgs)
         if processed.outputs:
             self.producer.send_all(_records(processed.outputs))
+        self.metrics.processed(processed, len(msgs))
+        return processed
+
+    def buffer(self, processed: Processed, *, full: bool = False) -> None:
+        """Add a processed batch's lake rows to the tables' buffers (cheap: no copy)."""
         now = self.clock()
         with self._lock:
             for table, part in processed.tables.items():
@@ -133,7 +142,11 @@ class Landing:
                 buf.add(part.bronze, part.silver, part.spans, now)
                 buf.commit_us.extend(part.commit_us)
                 buf.backlog = buf.backlog or full
-        self.metrics.processed(processed, len(msgs))
+
+    def ingest(self, msgs: list[Msg], *, full: bool = False) -> Processed:
+        """:meth:`process` then :meth:`buffer`."""
+        processed = self.process(msgs)
+        self.buffer(processed, full=full)
         return processed
 
     def due(self) -> list[str]:

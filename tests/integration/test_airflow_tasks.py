@@ -24,14 +24,14 @@ from common.settings import Settings
 from tests import airflow_run
 from tests.integration.exported_lake import ExportedLake, drop, seed_and_export
 
-AS_OF = date(2026, 11, 1)
+ANCHOR = date(2026, 11, 1)  # the seed's anchor date
 DAG_ID = "nightly_gold_rebuild"
 ECOM_BIN = str(Path(sys.executable).with_name("ecom"))
 
 
 @pytest.fixture(scope="module")
 def lake(stack: Settings) -> Iterator[ExportedLake]:
-    exported = seed_and_export(stack, "airflow-test", scale=0.01, seed=6, as_of=AS_OF)
+    exported = seed_and_export(stack, "airflow-test", scale=0.01, seed=6, anchor=ANCHOR)
     try:
         yield exported
     finally:

@@ -174,3 +174,13 @@ def test_wrong_credentials_fail_at_once(table: tuple[DeltaConfig, str]) -> None:
     w = DeltaDestination(replace(config, storage_options=bad, retry_seconds=600))
     with pytest.raises(LakeWriteFailed, match="refused"):
         w.write(_batch(name, 0, 0, 9))
+
+
+def test_an_offset_held_twice_in_one_write_lands_once(table: tuple[DeltaConfig, str]) -> None:
+    """A buffer can hold a message twice (Faust fetched it again): one row per offset."""
+    config, name = table
+    w = DeltaDestination(config)
+    first, again = _batch(name, 0, 0, 9), _batch(name, 0, 5, 14)
+    both = TableBatch(name, TOPIC, pa.concat_tables([first.rows, again.rows]), {0: Span(0, 14)})
+    assert w.write(both).rows == 15
+    assert _offsets(config, name) == {0: list(range(15))}
