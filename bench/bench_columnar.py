@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import pyarrow as pa  # noqa: E402
 
+from generator.configuration import BASE_COUNTS  # noqa: E402
 from schemas import PRIMARY_KEYS  # noqa: E402
 from schemas.avro import AvroRegistry  # noqa: E402
 from stream_apps import configuration  # noqa: E402
@@ -43,14 +44,7 @@ from stream_apps.pipeline import BatchProcessor, Msg, Processed  # noqa: E402
 PREFIX = "ecom"
 NOW_US = 1_795_843_872_254_467
 #: Rows per table of the seed at scale 1 (the data contract).
-SEED = {
-    "customers": 100_000,
-    "products": 50_000,
-    "marketing_campaigns": 10_000,
-    "orders": 500_000,
-    "order_items": 1_500_000,
-    "inventory_transactions": 200_000,
-}
+SEED = BASE_COUNTS
 #: (table, op) weights of live traffic.
 LIVE = {
     ("orders", "c"): 20,

@@ -46,6 +46,16 @@ SCHEDULE = cron_from_hhmm(os.environ.get("ECOM_GOLD_SCHEDULE_AT") or DEFAULT_AT)
 ECOM_BIN = os.environ.get("ECOM_BIN") or "ecom"
 ECOM_REPO_DIR = os.environ.get("ECOM_REPO_DIR") or None
 
+def ecom_task(task_id: str, command: str, timeout: timedelta) -> BashOperator:
+    """A task running ``ecom <command>`` in ECOM_REPO_DIR."""
+    return BashOperator(
+        task_id=task_id,
+        bash_command=f"{ECOM_BIN} {command}",
+        cwd=ECOM_REPO_DIR,
+        execution_timeout=timeout,
+    )
+
+
 with DAG(
     dag_id="nightly_gold_rebuild",
     description="Rebuild the gold tables, verify them against the source, then maintain the lake",
@@ -60,32 +70,11 @@ with DAG(
     },
     tags=["ecom", "gold"],
 ) as dag:
-    gold_rebuild = BashOperator(
-        task_id="gold_rebuild",
-        bash_command=f"{ECOM_BIN} gold rebuild",
-        cwd=ECOM_REPO_DIR,
-        execution_timeout=timedelta(hours=2),
-    )
-    gold_verify = BashOperator(
-        task_id="gold_verify",
-        bash_command=f"{ECOM_BIN} gold verify",
-        cwd=ECOM_REPO_DIR,
-        execution_timeout=timedelta(minutes=30),
-    )
-
+    gold_rebuild = ecom_task("gold_rebuild", "gold rebuild", timedelta(hours=2))
+    gold_verify = ecom_task("gold_verify", "gold verify", timedelta(minutes=30))
     # The lake's Delta tables are compacted and vacuumed after the swap: maintenance never
     # delays gold, and a rebuild never reads files a vacuum is deleting.
-    lake_optimize = BashOperator(
-        task_id="lake_optimize",
-        bash_command=f"{ECOM_BIN} lake optimize",
-        cwd=ECOM_REPO_DIR,
-        execution_timeout=timedelta(hours=1),
-    )
-    lake_vacuum = BashOperator(
-        task_id="lake_vacuum",
-        bash_command=f"{ECOM_BIN} lake vacuum",
-        cwd=ECOM_REPO_DIR,
-        execution_timeout=timedelta(hours=1),
-    )
+    lake_optimize = ecom_task("lake_optimize", "lake optimize", timedelta(hours=1))
+    lake_vacuum = ecom_task("lake_vacuum", "lake vacuum", timedelta(hours=1))
 
     gold_rebuild >> gold_verify >> lake_optimize >> lake_vacuum
