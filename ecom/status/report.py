@@ -13,6 +13,7 @@ from ecom.status.model import (
     Finding,
     GoldBuild,
     HealthSettings,
+    LakeTable,
     PartitionLag,
     Snapshot,
     caught_up,
@@ -265,37 +266,51 @@ def _lag_lines(snap: Snapshot, cfg: HealthSettings) -> list[str]:
 
 
 def _lake_lines(snap: Snapshot) -> list[str]:
+    rows, behind_parts = [], []
+    for t in sorted(snap.lake, key=lambda t: (LAKE_KINDS.index(t.kind), t.table)):
+        if not t.exists:
+            rows.append((t.kind, t.table, "-", "-", "-", "-", "error" if t.error else "no table"))
+            continue
+        behind = t.behind(snap.lag, t.landed_topic) if t.landed_topic else None
+        rows.append((
+            t.kind,
+            t.table,
+            str(t.version),
+            _ts(t.last_commit),
+            f"{t.files:,}",
+            f"{t.bytes / 1048576:.1f}",
+            "?" if behind is None else f"{behind:,}",
+        ))  # fmt: skip
+        behind_parts += _partitions_behind(t, snap)
     fresh = freshness(snap)
-    lake = {(t.kind, t.table): t for t in snap.lake}
-    rows = []
-    for name in SOURCE_TABLES:
-        cells: list[str] = [name]
-        for kind in LAKE_KINDS:
-            t = lake.get((kind, name))
-            if t is None or not t.exists:
-                cells += ["-", "-", "-", "-"]
-                continue
-            behind = t.behind(snap.lag, t.landed_topic) if t.landed_topic else None
-            cells += [
-                str(t.version),
-                f"{t.files:,}",
-                f"{t.bytes / 1048576:.1f}",
-                "?" if behind is None else f"{behind:,}",
-            ]
-        age = fresh[name]
-        cells += [human_age(age["bronze"]), human_age(age["silver"]), human_age(age["gold"])]
-        rows.append(tuple(cells))
-    errors = [f"{t.kind} {t.table}: {t.error}" for t in snap.lake if t.error]
-    return [
-        "lake: Delta tables per layer (BEHIND: offsets in Kafka not landed yet) and "
-        "freshness (now - newest source commit)",
-        *table(
-            ["TABLE", "BRONZE V", "FILES", "MIB", "BEHIND", "SILVER V", "FILES", "MIB",
-             "BEHIND", "AGE:BRONZE", "SILVER", "GOLD"],
-            rows,
-        ),  # fmt: skip
-        *errors,
+    ages = [
+        (name, *(human_age(fresh[name][layer]) for layer in ("bronze", "silver", "gold")))
+        for name in SOURCE_TABLES
     ]
+    errors = [f"{t.kind} {t.table}: {t.error}" for t in snap.lake if t.error]
+    shown = ", ".join(behind_parts[:12]) + (" ..." if len(behind_parts) > 12 else "")
+    return [
+        "lake: Delta tables (BEHIND: offsets of the table's CDC topic in Kafka not landed yet)",
+        *table(
+            ["LAYER", "TABLE", "VERSION", "LAST COMMIT (UTC)", "FILES", "MIB", "BEHIND"], rows
+        ),  # fmt: skip
+        *([f"partitions behind (layer table[partition]: landed/end): {shown}"] if shown else []),
+        *errors,
+        "",
+        "freshness (now - newest source commit)",
+        *table(["TABLE", "BRONZE", "SILVER", "GOLD"], ages),
+    ]
+
+
+def _partitions_behind(t: LakeTable, snap: Snapshot) -> list[str]:
+    """``layer table[p] landed/end`` for each partition of the table not fully landed."""
+    out = []
+    for p in snap.lag.partitions:
+        if p.topic == t.landed_topic and t.landed.get(p.partition, -1) < p.end - 1:
+            out.append(
+                f"{t.kind} {t.table}[{p.partition}] {t.landed.get(p.partition, -1)}/{p.end - 1}"
+            )
+    return out
 
 
 def _gold_lines(snap: Snapshot) -> list[str]:

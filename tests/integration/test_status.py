@@ -123,8 +123,8 @@ def test_healthy_pipeline_exits_0_with_every_section(stream: StreamSettings) -> 
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert out.splitlines()[0].endswith("HEALTHY (exit 0)")
-    for heading in ("CONNECTOR", "REPLICATION SLOT", "consumer group", "TOPIC", "BRONZE V",
-                    "BEHIND", "dead letters", "STREAM WORKER", "caught up: "):  # fmt: skip
+    for heading in ("CONNECTOR", "REPLICATION SLOT", "consumer group", "TOPIC", "LAST COMMIT",
+                    "BEHIND", "freshness", "dead letters", "STREAM WORKER", "caught up: "):  # fmt: skip
         assert heading in out
     assert "not_json" in out
 

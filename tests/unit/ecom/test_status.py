@@ -430,3 +430,17 @@ def test_unknown_table_topic_is_a_warning_with_its_count() -> None:
     assert model.exit_code(findings) == 0
     doc = report.report_dict(snap, findings)
     assert doc["unknown_table_topics"] == {"ecom.public.wishlists": 3}
+
+
+def test_readable_report_lists_each_lake_table_and_the_partitions_behind() -> None:
+    base = _snap()
+    # the snapshot's lag: ecom.public.orders[0] ends at offset 1000 (last offset 999)
+    caught = _snap(lake=[replace(t, landed={0: 999}) for t in base.lake])
+    text = report.format_report(caught, [], CFG)
+    assert "LAYER" in text and "LAST COMMIT (UTC)" in text and "BEHIND" in text
+    (orders,) = [line for line in text.splitlines() if line.startswith("bronze  orders ")]
+    assert orders.split()[2] == "12" and orders.split()[-1] == "0"  # version, nothing behind
+    assert "partitions behind" not in text
+    lagging = _snap(lake=[replace(t, landed={0: 40}) for t in base.lake])
+    text = report.format_report(lagging, [], CFG)
+    assert "bronze orders[0] 40/999" in text and "silver orders[0] 40/999" in text
