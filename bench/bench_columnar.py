@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import pyarrow as pa  # noqa: E402
 
+from bench.bench_avro import local_ids  # noqa: E402
 from generator.configuration import BASE_COUNTS  # noqa: E402
 from schemas import PRIMARY_KEYS  # noqa: E402
 from schemas.avro import AvroRegistry  # noqa: E402
@@ -170,11 +171,10 @@ def _no_avro(registry: AvroRegistry, table: str, rows: pa.Table) -> list[bytes]:
 def measure(batches: list[list[Msg]], repeat: int) -> dict[str, float]:
     settings = configuration.load()
     at = datetime(2026, 11, 29, tzinfo=UTC)
-    s3: Any = None
-    per_record = BatchProcessor(settings, AvroRegistry.from_package(), s3, clock=lambda: at)
-    columnar = ColumnarProcessor(settings, AvroRegistry.from_package(), s3, clock=lambda: at)
+    per_record = BatchProcessor(settings, AvroRegistry.from_package(local_ids), clock=lambda: at)
+    columnar = ColumnarProcessor(settings, AvroRegistry.from_package(local_ids), clock=lambda: at)
     bare = ColumnarProcessor(
-        settings, AvroRegistry.from_package(), s3, clock=lambda: at, encoder=_no_avro
+        settings, AvroRegistry.from_package(local_ids), clock=lambda: at, encoder=_no_avro
     )
     events = sum(len(b) for b in batches)
     for b in batches:  # same results, and every batch column-wise

@@ -198,9 +198,11 @@ def _bounds(metadata: list[Any]) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- the settings
-_SERVICE_HOSTS = ("pg_host", "kafka_host", "connect_host", "s3_host")
+_SERVICE_HOSTS = ("pg_host", "kafka_host", "connect_host", "s3_host", "registry_host")
 _PORTS = ("pg_port", "kafka_port", "kafka_controller_port", "connect_port", "s3_port",
-          "s3_console_port")  # fmt: skip
+          "s3_console_port", "registry_port", "registry_management_port")  # fmt: skip
+#: The schema registry's Confluent-compatible API, under its root URL.
+CCOMPAT_PATH = "/apis/ccompat/v7"
 
 
 class Settings(EcomSettings):
@@ -224,6 +226,8 @@ class Settings(EcomSettings):
     """Where clients reach Kafka Connect. Default: ECOM_HOST."""
     s3_host: Host = DEFAULT_HOST
     """Where clients reach MinIO. Default: ECOM_HOST."""
+    registry_host: Host = DEFAULT_HOST
+    """Where clients reach the schema registry. Default: ECOM_HOST."""
     pg_port: Port = 5432
     """PostgreSQL port."""
     pg_user: PgName = "ecom"
@@ -274,12 +278,23 @@ class Settings(EcomSettings):
     """Bucket of the raw change log."""
     silver_bucket: Bucket = "silver"
     """Bucket of the cleaned change log."""
-    lake_bucket: Bucket = "lake-meta"
-    """Bucket of the lake's indexes and compaction state."""
     kafka_heap: JvmHeap = "768m"
     """JVM max heap (-Xmx) of the broker."""
     connect_heap: JvmHeap = "768m"
     """JVM max heap (-Xmx) of Kafka Connect."""
+    registry_port: Port = 8081
+    """Schema registry (Apicurio) HTTP port: its Confluent-compatible API is
+    ``/apis/ccompat/v7`` there."""
+    registry_management_port: Port = 9002
+    """Schema registry management port (health and metrics)."""
+    registry_db: PgName = "ecom_registry"
+    """The database the schema registry stores its schemas in."""
+    registry_user: PgName = "ecom_registry"
+    """The schema registry's role: owns its database, nothing else."""
+    registry_password: SecretStr = SecretStr("registry-dev")
+    """Password of the schema registry's role."""
+    registry_heap: JvmHeap = "384m"
+    """JVM max heap (-Xmx) of the schema registry."""
     max_slot_wal_keep_size: WalSize = "4GB"
     """Postgres cap on the WAL retained for replication slots."""
     pii_email: PiiEmailMode = "keep"
@@ -349,7 +364,13 @@ class Settings(EcomSettings):
 
     @property
     def buckets(self) -> tuple[str, ...]:
-        return (self.bronze_bucket, self.silver_bucket, self.lake_bucket)
+        return (self.bronze_bucket, self.silver_bucket)
+
+    @property
+    def schema_registry_url(self) -> str:
+        """The registry's Confluent-compatible API: what a Kafka client's schema registry
+        URL setting takes."""
+        return f"http://{self.registry_host}:{self.registry_port}{CCOMPAT_PATH}"
 
     def cdc_topic(self, table: str) -> str:
         return f"{self.topic_prefix}.public.{table}"
@@ -374,6 +395,7 @@ class Settings(EcomSettings):
             kafka_bootstrap=self.kafka_bootstrap,
             connect_url=self.connect_url,
             s3_endpoint=self.s3_endpoint,
+            schema_registry_url=self.schema_registry_url,
         )
         return data
 
@@ -427,10 +449,16 @@ def _check_distinct_users(s: Settings) -> None:
             "ECOM_STREAM_S3_ACCESS_KEY must differ from ECOM_S3_ACCESS_KEY (the root user)",
             hint="give the stream workers their own MinIO user name",
         )
-    if len({s.pg_user, s.replication_user, s.gold_user}) < 3:
+    if len({s.pg_user, s.replication_user, s.gold_user, s.registry_user}) < 4:
         raise ConfigError(
-            "ECOM_PG_USER, ECOM_REPLICATION_USER and ECOM_GOLD_USER must be three different roles",
+            "ECOM_PG_USER, ECOM_REPLICATION_USER, ECOM_GOLD_USER and ECOM_REGISTRY_USER must "
+            "be four different roles",
             hint="each role has its own privileges; give each its own name",
+        )
+    if s.registry_db in (s.source_db, s.gold_db):
+        raise ConfigError(
+            f"ECOM_REGISTRY_DB={s.registry_db!r} is the source or the gold database",
+            hint="give the schema registry a database of its own",
         )
 
 

@@ -1,5 +1,5 @@
-"""`ecom db init`: the source schema, CDC plumbing, replication role, gold database and
-gold loader role.
+"""`ecom db init`: the source schema, CDC plumbing, replication role, gold database,
+gold loader role, and the schema registry's role and database.
 
 Idempotent: every statement is CREATE ... IF NOT EXISTS or re-asserts state
 (grants, ownership, publication membership), so it is safe to run on every deploy.
@@ -11,7 +11,9 @@ Who may do what (least privilege):
   source tables, upsert the heartbeat and write signals; it cannot reach gold;
 * the gold loader role (ECOM_GOLD_USER) may connect to the gold database only: it
   creates the staging schemas and owns the gold tables and ``gold_build_log``; it
-  cannot connect to the source database (CONNECT is revoked from PUBLIC there).
+  cannot connect to the source database (CONNECT is revoked from PUBLIC there);
+* the schema registry's role (ECOM_REGISTRY_USER) owns its own database
+  (ECOM_REGISTRY_DB) and may connect to nothing else (:func:`stack.registry.ensure_store`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from common.settings import Settings
 from compaction.configuration import STAGING_PREFIX
 from compaction.gold import GOLD_TABLES
 from schemas import CDC_SCHEMA, HEARTBEAT_TABLE, SIGNAL_TABLE, SOURCE_TABLES, read_sql
+from stack.registry import ensure_store
 
 log = logging.getLogger(__name__)
 
@@ -200,4 +203,7 @@ def init(settings: Settings, progress: Reporter = SILENT) -> None:
     finally:
         conn.close()
     _grant_gold(settings)
+    progress(f"schema registry role {settings.registry_user} (database {settings.registry_db} only)")
+    if ensure_store(settings):
+        progress(f"created database {settings.registry_db}")
     progress("database ready")

@@ -6,9 +6,9 @@ union branches, same zig-zag varints, same decimal byte strings. It works on who
 columns with numpy and ``pyarrow.compute`` instead of one Python call per value.
 
 Framing is a separate step: :meth:`TableEncoder.encode` takes a ``header`` written in
-front of every body (the single-object header ``C3 01`` + fingerprint, or the
-Confluent wire header ``00`` + 4-byte schema id), joined in the same pass; :func:`frame`
-prefixes bodies that are already encoded.
+front of every body (the Confluent wire header ``00`` + 4-byte schema id,
+:func:`confluent_header`), joined in the same pass; :func:`frame` prefixes bodies that
+are already encoded.
 
 What the encoder takes (anything else raises :class:`ArrowAvroError`, so a caller can
 fall back to fastavro record by record):
@@ -44,8 +44,6 @@ import pyarrow.compute as pc
 
 from common.errors import TerminalError
 
-#: First bytes of a single-object encoded value (before the 8-byte fingerprint).
-SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 #: First byte of a Confluent wire-format value (before the 4-byte schema id).
 CONFLUENT_MAGIC = b"\x00"
 
@@ -101,13 +99,6 @@ class _Fixed(NamedTuple):
 
 
 _Part: TypeAlias = "_Fixed | pa.Array | pa.Scalar"
-
-
-def single_object_header(fingerprint: bytes) -> bytes:
-    """Avro single-object framing: ``C3 01`` + the 8-byte CRC-64-AVRO fingerprint."""
-    if len(fingerprint) != 8:
-        raise ArrowAvroError(f"a schema fingerprint has 8 bytes, not {len(fingerprint)}")
-    return SINGLE_OBJECT_MAGIC + fingerprint
 
 
 def confluent_header(schema_id: int) -> bytes:

@@ -10,6 +10,10 @@ runs it first. It is quiet and quick when nothing is missing.
   are installed; otherwise one line names the command to run, and the script exits 1
   before anything else has run.
 - Go 1.24+ builds MinIO, until MinIO is in the download cache.
+- Java 21+ runs the schema registry (Apicurio): found as ``stack.install`` finds it
+  (JAVA_HOME, else `java` on PATH or any JDK under /usr/lib/jvm); installed from the
+  system's packages when they have one (Debian 13: openjdk-21-jre-headless), otherwise
+  one line says where to get one (Eclipse Temurin).
 - Debian's own PostgreSQL cluster (started by the package) is stopped when it holds the
   port our cluster uses.
 - Airflow gets a virtualenv of its own in the download cache (``ECOM_CACHE``, default
@@ -41,6 +45,10 @@ AIRFLOW_CONSTRAINTS = REPO / "airflow" / "constraints.txt"
 VERSIONS = REPO / "stack" / "versions.py"
 PYTHONS = ((3, 11), (3, 12))  # pyproject.toml's requires-python
 MIN_JAVA = 17
+MIN_REGISTRY_JAVA = 21
+JVM_ROOT = Path("/usr/lib/jvm")  # where JDKs go (stack.install looks there too)
+#: Debian packages that bring a Java new enough for the schema registry, preferred first.
+REGISTRY_JAVA_PACKAGES = ("openjdk-21-jre-headless", "openjdk-25-jre-headless")
 MIN_POSTGRES = 15
 MIN_GO = (1, 24)
 GO_FALLBACK = "/usr/local/go/bin/go"  # where Go's own installer puts it (stack.install too)
@@ -77,6 +85,22 @@ def has_java() -> bool:
         return False
     major = _major(_run([java, "-version"]), r'version "(\d+)')
     return major >= MIN_JAVA
+
+
+def java_programs() -> list[str]:
+    """JAVA_HOME's java alone when set; else `java` on PATH and every one under /usr/lib/jvm."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        return [str(Path(java_home) / "bin" / "java")]
+    found = [shutil.which("java") or ""] + sorted(glob.glob(str(JVM_ROOT / "*" / "bin" / "java")))
+    return [j for j in found if j and Path(j).exists()]
+
+
+def has_registry_java() -> bool:
+    return any(
+        _major(_run([java, "-version"]), r'version "(\d+)') >= MIN_REGISTRY_JAVA
+        for java in java_programs()
+    )
 
 
 def has_postgres_server() -> bool:
@@ -211,6 +235,33 @@ def ensure_go(cache: Path) -> None:
     )
 
 
+# ---------------------------------------------------------------- Java 21+ (the registry)
+def apt_has(package: str) -> bool:
+    """Whether apt-get could install ``package`` here."""
+    m = re.search(r"Candidate:\s*(\S+)", _run(["apt-cache", "policy", package]))
+    return bool(m) and m.group(1) != "(none)"
+
+
+def ensure_registry_java() -> None:
+    if has_registry_java():
+        return
+    packages = [p for p in REGISTRY_JAVA_PACKAGES if shutil.which("apt-get") and apt_has(p)]
+    if packages and can_install():
+        apt_install(packages[:1])
+        if has_registry_java():
+            return
+    if packages:
+        raise Missing(
+            f"missing Java {MIN_REGISTRY_JAVA}+ for the schema registry "
+            f"(run: {install_command(packages[:1])})"
+        )
+    raise Missing(
+        f"missing Java {MIN_REGISTRY_JAVA}+ for the schema registry, and this system's packages "
+        "have none that new (install Eclipse Temurin 21 or newer from https://adoptium.net "
+        "under /usr/lib/jvm, or set JAVA_HOME to a Java 21+)"
+    )
+
+
 # ---------------------------------------------------------------- Debian's own cluster
 def stop_debian_cluster_on(port: int) -> None:
     """The postgresql package starts a cluster of its own (5432 by default); ours needs
@@ -303,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         check_python()
         ensure_packages()
         ensure_go(cache)
+        ensure_registry_java()
         stop_debian_cluster_on(int(os.environ.get("ECOM_PG_PORT") or 5432))
         ensure_airflow(cache)
     except Missing as exc:

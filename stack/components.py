@@ -1,6 +1,7 @@
-"""The four components of the local stack: how each is configured, started, checked, stopped.
+"""The five components of the local stack: how each is configured, started, checked, stopped.
 
-State lives under ``settings.home`` (``ECOM_HOME``)::
+State lives under ``settings.home`` (``ECOM_HOME``); the schema registry keeps its data
+in its own PostgreSQL database::
 
     postgres/data   postgres/run (socket)   kafka/data   minio/data   connect/
     conf/           rendered configuration files
@@ -13,6 +14,7 @@ from stack.exceptions import StackError
 from stack.kafka import Connect, Kafka
 from stack.minio import Minio
 from stack.postgres import Postgres
+from stack.registry import Registry
 
 __all__ = [
     "Component",
@@ -21,13 +23,14 @@ __all__ = [
     "Kafka",
     "Minio",
     "Postgres",
+    "Registry",
     "ORDER",
     "NAMES",
     "by_name",
 ]
 
 
-ORDER: tuple[type[Component], ...] = (Postgres, Kafka, Connect, Minio)
+ORDER: tuple[type[Component], ...] = (Postgres, Kafka, Connect, Minio, Registry)
 NAMES: tuple[str, ...] = tuple(c.name for c in ORDER)
 
 

@@ -37,6 +37,8 @@ class Installed:
     plugin_path: Path  # Connect plugin.path (holds debezium-connector-postgres/)
     minio: Path  # the minio server binary
     pg_bin: Path  # PostgreSQL server programs (initdb, pg_ctl, postgres)
+    registry_java: str  # a Java new enough for the schema registry
+    registry_app: Path  # the schema registry's quarkus-run.jar
 
 
 # ---------------------------------------------------------------- tool checks
@@ -48,25 +50,71 @@ def _run_version(cmd: list[str]) -> str:
     return (out.stdout or "") + (out.stderr or "")
 
 
-def find_java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-    if not java or not Path(java).exists():
-        raise ToolMissing(
-            f"Java {versions.MIN_JAVA}+ not found (Kafka and Connect need it)",
-            hint="apt-get install openjdk-17-jre-headless, or set JAVA_HOME",
-        )
-    text = _run_version([java, "-version"])
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+#: Where Debian packages and vendor installers (Temurin's tarball, its .deb) put JDKs.
+JVM_ROOT = Path("/usr/lib/jvm")
+
+KAFKA_JAVA_HINT = "apt-get install openjdk-17-jre-headless, or set JAVA_HOME"
+REGISTRY_JAVA_HINT = (
+    "install a Java 21+ JRE: apt-get install openjdk-21-jre-headless where the system has it, "
+    "else Eclipse Temurin 21+ (https://adoptium.net) unpacked under /usr/lib/jvm; "
+    "or set JAVA_HOME to one (Kafka runs on it too)"
+)
+
+
+def java_major(java: str) -> int:
+    """The major version ``java -version`` reports (8 for 1.8), 0 when unknown."""
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', _run_version([java, "-version"]))
     major = int(m.group(1)) if m else 0
     if major == 1 and m and m.group(2):
         major = int(m.group(2))
-    if major < versions.MIN_JAVA:
-        raise ToolMissing(
-            f"{java} is Java {major or 'unknown'}; Kafka 4.x needs Java {versions.MIN_JAVA}+",
-            hint="install openjdk-17 or set JAVA_HOME to a newer JDK",
-        )
-    return java
+    return major
+
+
+def java_candidates() -> list[str]:
+    """The Java programs to consider, in order: JAVA_HOME's alone when it is set (the user's
+    choice); else `java` on PATH, then every JDK or JRE under /usr/lib/jvm, newest first."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home:
+        found = [str(Path(java_home) / "bin" / "java")]
+    else:
+        homes = sorted(JVM_ROOT.iterdir(), key=_version_in_name, reverse=True) if JVM_ROOT.is_dir() else []
+        found = [shutil.which("java") or "", *(str(h / "bin" / "java") for h in homes)]
+    out: list[str] = []
+    for java in found:
+        if java and Path(java).exists() and java not in out:
+            out.append(java)
+    return out
+
+
+def _version_in_name(path: Path) -> int:
+    m = re.search(r"(\d+)", path.name)
+    return int(m.group(1)) if m else 0
+
+
+def find_java(
+    minimum: int = versions.MIN_JAVA, needed_by: str = "Kafka and Connect", hint: str = KAFKA_JAVA_HINT
+) -> str:
+    """The first of :func:`java_candidates` that is Java ``minimum`` or newer; otherwise one
+    :class:`ToolMissing` naming what to install."""
+    first: tuple[str, int] | None = None
+    for java in java_candidates():
+        major = java_major(java)
+        if major >= minimum:
+            return java
+        first = first or (java, major)
+    if first is None:
+        raise ToolMissing(f"Java {minimum}+ not found ({needed_by} need it)", hint=hint)
+    java, major = first
+    raise ToolMissing(
+        f"{java} is Java {major or 'unknown'}; {needed_by} need Java {minimum}+", hint=hint
+    )
+
+
+def find_registry_java() -> str:
+    """A Java new enough for the schema registry (a Quarkus app built for Java 21)."""
+    return find_java(
+        versions.MIN_REGISTRY_JAVA, "the schema registry (Apicurio Registry)", REGISTRY_JAVA_HINT
+    )
 
 
 def find_maven() -> str:
@@ -179,6 +227,10 @@ def minio_dir(settings: Settings) -> Path:
     return settings.cache / f"minio-{versions.MINIO_VERSION}"
 
 
+def registry_dir(settings: Settings) -> Path:
+    return settings.cache / f"apicurio-registry-{versions.apicurio_version()}"
+
+
 def ensure_kafka(settings: Settings, progress: Reporter = SILENT) -> Path:
     """Resolve Kafka, Connect and the Debezium plugin with Maven into the cache."""
     final = kafka_dir(settings)
@@ -258,16 +310,57 @@ def ensure_minio(settings: Settings, progress: Reporter = SILENT) -> Path:
     return binary
 
 
+def ensure_registry(settings: Settings, progress: Reporter = SILENT) -> Path:
+    """Unpack the pinned Apicurio Registry (a Quarkus app) into the cache with Maven;
+    returns its ``quarkus-run.jar``."""
+    final = registry_dir(settings)
+    jar = final / "quarkus-run.jar"
+    if (final / COMPLETE_MARKER).exists() and jar.exists():
+        return jar
+    mvn = find_maven()
+    settings.cache.mkdir(parents=True, exist_ok=True)
+    progress(
+        f"downloading Apicurio Registry {versions.apicurio_version()} with Maven "
+        "(first run only, about 160 MB)"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix=".registry-", dir=settings.cache))
+    log_file = settings.cache / "maven-registry.log"
+    try:
+        _run_logged(
+            [mvn, "-B", "-q", "-C", "-f", str(versions.POM), f"-DbuildDir={tmp / '.target'}",
+             f"-DregistryDir={tmp}", "dependency:unpack@registry-app"],
+            log_file=log_file,
+            what="downloading the schema registry",
+            progress=progress,
+        )  # fmt: skip
+        shutil.rmtree(tmp / ".target", ignore_errors=True)
+        if not (tmp / "quarkus-run.jar").exists():
+            raise DownloadFailed(
+                "the Apicurio Registry archive did not unpack to quarkus-run.jar",
+                hint=f"see {log_file}",
+            )
+        (tmp / COMPLETE_MARKER).write_text("ok\n")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return jar
+
+
 def ensure_all(settings: Settings, progress: Reporter = SILENT) -> Installed:
     """Check the toolchains and make sure every artifact is in the cache."""
     java = find_java()
+    registry_java = find_registry_java()
     pg_bin = find_postgres()
     kafka = ensure_kafka(settings, progress)
     minio = ensure_minio(settings, progress)
+    registry = ensure_registry(settings, progress)
     return Installed(
         java=java,
         kafka_lib=kafka / "lib",
         plugin_path=kafka / "plugins",
         minio=minio,
         pg_bin=pg_bin,
+        registry_java=registry_java,
+        registry_app=registry,
     )

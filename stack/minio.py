@@ -12,7 +12,7 @@ from stack.exceptions import StackError
 from stack.install import Installed
 
 #: Bucket-level and object-level actions of the stream workers' user: list and read
-#: (replay dedup, stored schemas) and write objects. No delete, no bucket creation or
+#: (the Delta logs: replay dedup) and write objects. No delete, no bucket creation or
 #: removal, no policy or admin action, no other bucket: S3 denies what is not allowed.
 STREAM_BUCKET_ACTIONS = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
 STREAM_OBJECT_ACTIONS = (

@@ -16,7 +16,9 @@ from stack.component import Health
 from stack.components import NAMES, ORDER, Component, Connect, Minio, Postgres, by_name
 from stack.exceptions import StackError, StartFailed
 
-START_TIMEOUT = {"postgres": 90.0, "kafka": 120.0, "connect": 180.0, "minio": 60.0}
+START_TIMEOUT = {
+    "postgres": 90.0, "kafka": 120.0, "connect": 180.0, "minio": 60.0, "registry": 150.0,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

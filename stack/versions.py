@@ -1,7 +1,7 @@
 """Pinned versions of the stack's components: one place to read them from.
 
-Kafka, Connect and Debezium versions live in ``stack/pom.xml`` (Maven resolves and
-checksum-verifies them); MinIO is pinned here as a Go module version because the
+Kafka, Connect, Debezium and the Apicurio schema registry versions live in
+``stack/pom.xml`` (Maven resolves and checksum-verifies them); MinIO is pinned here as a Go module version because the
 community edition ships as source only.
 """
 
@@ -19,6 +19,7 @@ MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 #: Oldest toolchains that build/run the pinned versions.
 MIN_JAVA = 17
+MIN_REGISTRY_JAVA = 21
 MIN_GO = (1, 24)
 MIN_POSTGRES = 15
 
@@ -39,3 +40,7 @@ def kafka_version() -> str:
 
 def debezium_version() -> str:
     return pom_properties()["debezium.version"]
+
+
+def apicurio_version() -> str:
+    return pom_properties()["apicurio.version"]

@@ -30,7 +30,8 @@ from typing import Any, TypeVar
 
 import faust
 
-from common.s3 import delta_storage_options, stream_client
+from common.s3 import delta_storage_options
+from common.schema_registry import RegistryClient, subject_of_topic
 from schemas import SOURCE_TABLES
 from schemas import lake as lake_layout
 from schemas.avro import AvroRegistry
@@ -42,6 +43,7 @@ from stream_apps.landing import FlushPolicy, Landing, Processor
 from stream_apps.metrics import CONTENT_TYPE, METRICS
 from stream_apps.pipeline import BatchProcessor, Msg
 from stream_apps.produce import BatchProducer
+from stream_apps.schema_ids import RegistryIds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,17 +91,22 @@ def _msgs(events: list[Any]) -> list[Msg]:
     return out
 
 
-def build_processor(s: StreamSettings, s3: Any) -> Processor:
-    """The batch processor: column-wise unless ECOM_STREAM_COLUMNAR=false."""
-    registry = AvroRegistry.from_package()
+def build_processor(s: StreamSettings) -> Processor:
+    """The batch processor: column-wise unless ECOM_STREAM_COLUMNAR=false. Silver records
+    carry their schema's id in the schema registry, under their topic's subject."""
+    ids = RegistryIds(
+        RegistryClient(s.base.schema_registry_url),
+        lambda table: subject_of_topic(s.silver_topic(table)),
+        deadline=s.retry_seconds,
+    )
+    registry = AvroRegistry.from_package(ids)
     if s.columnar:
-        return ColumnarProcessor(s, registry, s3)
-    return BatchProcessor(s, registry, s3)
+        return ColumnarProcessor(s, registry)
+    return BatchProcessor(s, registry)
 
 
 def build_landing(s: StreamSettings) -> Landing:
     """The worker's clients and its landing, from the settings."""
-    s3 = stream_client(s.base)
     options = delta_storage_options(s.base, stream=True)
 
     def destination(layer: str, bucket: str) -> DeltaDestination:
@@ -117,7 +124,7 @@ def build_landing(s: StreamSettings) -> Landing:
         s.base.kafka_bootstrap, timeout_seconds=s.retry_seconds, max_request_bytes=10 * 1024 * 1024
     )
     return Landing(
-        build_processor(s, s3),
+        build_processor(s),
         producer,
         destination(lake_layout.BRONZE, s.base.bronze_bucket),
         destination(lake_layout.SILVER, s.base.silver_bucket),

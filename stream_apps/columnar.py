@@ -11,7 +11,9 @@ Fallback: when a table's messages hold anything the column-wise steps cannot
 guarantee to treat identically (bad JSON, a wrong type, a value out of range, an
 added column, a truncate, ...; see ``columnar_decode.Unsupported``), that table's
 messages of the batch go through the record-by-record path, which stays the
-reference. Tables are independent, so the other tables of the batch stay
+reference. So do a table's messages when the schema registry refuses the schema their
+silver records would be written with: the reference path dead-letters each record the
+same way. Tables are independent, so the other tables of the batch stay
 column-wise; the records to produce are put back in the batch's order.
 """
 
@@ -30,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.schema_registry import SchemaIncompatible
 from schemas import PRIMARY_KEYS
 from schemas.avro import AvroError, AvroRegistry
 from schemas.columns import COLUMNS
@@ -39,12 +42,22 @@ from stream_apps.columnar_rules import normalise, quarantine, typed
 from stream_apps.configuration import StreamSettings
 from stream_apps.destinations import Span
 from stream_apps.formats import _MAX_US, _MIN_US
-from stream_apps.pipeline import BatchProcessor, Msg, Out, Processed, TablePart, micros, utc_now
+from stream_apps.pipeline import (
+    SCHEMA_INCOMPATIBLE,
+    BatchProcessor,
+    Msg,
+    Out,
+    Processed,
+    TablePart,
+    micros,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
 #: Encodes a table's silver rows (``formats.silver_schema`` columns, plus ``commit_date``)
-#: as single-object Avro records of the table's latest schema, one per row, in order.
+#: as Avro records of the table's latest schema in the Confluent wire format, one per row,
+#: in order.
 SilverEncoder = Callable[[AvroRegistry, str, pa.Table], list[bytes]]
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -217,12 +230,11 @@ class ColumnarProcessor:
         self,
         settings: StreamSettings,
         registry: AvroRegistry,
-        s3: Any,
         *,
         clock: Callable[[], datetime] = utc_now,
         encoder: SilverEncoder = encode_columns,
     ) -> None:
-        self.reference = BatchProcessor(settings, registry, s3, clock=clock)
+        self.reference = BatchProcessor(settings, registry, clock=clock)
         self.s = settings
         self.registry = registry
         self.prefix = settings.base.topic_prefix
@@ -381,7 +393,10 @@ class ColumnarProcessor:
         part: TablePart,
         at: datetime,
     ) -> _Part:
-        encoded = self.encoder(self.registry, table, silver.table)
+        try:
+            encoded = self.encoder(self.registry, table, silver.table)
+        except SchemaIncompatible:
+            raise Unsupported(SCHEMA_INCOMPATIBLE) from None
         pk = silver.table.column(PRIMARY_KEYS[table]).cast(pa.string()).cast(pa.binary())
         records = list(map(Out, repeat(self.s.silver_topic(table)), pk.to_pylist(), encoded))
         q = silver.quarantined

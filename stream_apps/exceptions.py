@@ -16,3 +16,8 @@ class WorkerError(TerminalError):
 
 class SilverProduceFailed(TerminalError):
     """Silver records were not acknowledged by Kafka in time (the batch is not committed)."""
+
+
+class SchemaIdFailed(TerminalError):
+    """The schema registry gave no id for a silver schema in time (the batch is not
+    committed)."""

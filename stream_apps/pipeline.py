@@ -1,14 +1,19 @@
 """The pure work of one batch of change events: decode each once, build its bronze row,
 clean it to silver, and route bad input to the dead-letter topic.
 
-No I/O except the silver schema store (a new schema version is written to the lake's
-metadata bucket when a source table gains a column); kept free of Faust so it can be
-tested and benchmarked directly. Agents run it in a thread.
+No I/O of its own: the silver records' schema ids come from the ``AvroRegistry``, which
+asks the schema registry once per schema (see :mod:`stream_apps.schema_ids`). Kept free
+of Faust so it can be tested and benchmarked directly. Agents run it in a thread.
+
+A silver record whose schema the registry refuses (the subject's compatibility rule)
+cannot go to its topic: its message goes to the dead-letter topic instead (reason
+``schema_incompatible``, the detail naming the subject and the rule), and its silver
+row still goes to the lake, which is built from the batch, not from the topic. After
+the subject is fixed, replaying the message's offset publishes the record.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections import Counter
@@ -18,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import pyarrow as pa
-from minio import Minio
 
+from common.schema_registry import SchemaIncompatible
 from schemas.avro import AvroRegistry
 from schemas.lake import PARTITION_COLUMN
 from stream_apps import envelope, formats, rules
@@ -28,8 +33,9 @@ from stream_apps.destinations import Span
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PREFIX = "schemas/"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Dead-letter reason of a record whose schema the registry refuses.
+SCHEMA_INCOMPATIBLE = "schema_incompatible"
 
 
 class Msg(NamedTuple):
@@ -127,13 +133,12 @@ class BatchProcessor:
         self,
         settings: StreamSettings,
         registry: AvroRegistry,
-        s3: Minio,
         *,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.s = settings
         self.registry = registry
-        self.s3 = s3
+        self._announced: set[bytes] = set()  # evolved schemas logged
         self.prefix = settings.base.topic_prefix
         self.clock = clock
 
@@ -213,10 +218,7 @@ class BatchProcessor:
         if isinstance(outcome, rules.Quarantined):
             self._dead_letter(out, "silver", outcome.reason, m, outcome.table, "", at)
             marker = rules.quarantine_marker(outcome)
-            value = self.registry.encode(outcome.table, marker)
-            out.outputs.append(
-                Out(self.s.silver_topic(outcome.table), _silver_key(outcome.key), value)
-            )
+            self._publish(out, m, outcome.table, outcome.key, marker, None, at)
             part.silver.append({**marker, PARTITION_COLUMN: day})
             return
         record = dict(outcome.record)
@@ -227,12 +229,31 @@ class BatchProcessor:
             extra = {k: _as_text(v) for k, v in outcome.extra_columns.items()}
             fingerprint = self._evolve(outcome.table, extra)
             record.update(extra)
-        value = self.registry.encode(outcome.table, record, fingerprint)
-        out.outputs.append(Out(self.s.silver_topic(outcome.table), _silver_key(outcome.key), value))
+        if self._publish(out, m, outcome.table, outcome.key, record, fingerprint, at):
+            out.silver += 1
+            if event.commit_ts_us is not None:
+                out.silver_commit_us.append(event.commit_ts_us)
         part.silver.append({**record, PARTITION_COLUMN: day})
-        out.silver += 1
-        if event.commit_ts_us is not None:
-            out.silver_commit_us.append(event.commit_ts_us)
+
+    def _publish(
+        self,
+        out: Processed,
+        m: Msg,
+        table: str,
+        key: Any,
+        record: dict[str, Any],
+        fingerprint: bytes | None,
+        at: datetime,
+    ) -> bool:
+        """Add ``record`` to the outputs for its silver topic; when the schema registry
+        refuses its schema, add the message's dead letter instead (False)."""
+        try:
+            value = self.registry.encode(table, record, fingerprint)
+        except SchemaIncompatible as exc:
+            self._dead_letter(out, "silver", SCHEMA_INCOMPATIBLE, m, table, exc.message, at)
+            return False
+        out.outputs.append(Out(self.s.silver_topic(table), _silver_key(key), value))
+        return True
 
     def _dead_letter(
         self,
@@ -250,21 +271,14 @@ class BatchProcessor:
         out.dead_letters[(stage, reason)] += 1
 
     def _evolve(self, table: str, extra: dict[str, Any]) -> bytes:
-        """A new optional field per added column; the new schema is stored in the lake so
-        every reader of the silver topic can resolve its fingerprint."""
+        """A new optional field per added column: a new version of the table's schema,
+        registered under its subject when its first record is encoded."""
         types = dict.fromkeys(extra, "string")
         before = self.registry.latest(table)[0]
         fingerprint = self.registry.evolve(table, types)
-        if fingerprint != before:
+        if fingerprint != before and fingerprint not in self._announced:
+            self._announced.add(fingerprint)
             schema = self.registry.schema(fingerprint)
-            body = json.dumps(schema, sort_keys=True).encode()
-            self.s3.put_object(
-                self.s.base.lake_bucket,
-                f"{SCHEMA_PREFIX}{fingerprint.hex()}.avsc",
-                io.BytesIO(body),
-                len(body),
-                content_type="application/json",
-            )
             log.warning(
                 "table %s gained columns %s: silver schema version %s",
                 table,
@@ -286,16 +300,3 @@ def _as_text(value: Any) -> str | None:
         return value
     return json.dumps(value, sort_keys=True)
 
-
-def load_lake_schemas(registry: AvroRegistry, s3: Minio, bucket: str) -> int:
-    """Register every evolved schema stored in the lake (readers call this on a miss)."""
-    n = 0
-    for obj in s3.list_objects(bucket, prefix=SCHEMA_PREFIX, recursive=True):
-        resp = s3.get_object(bucket, obj.object_name or "")
-        try:
-            registry.register(json.loads(resp.read()))
-            n += 1
-        finally:
-            resp.close()
-            resp.release_conn()
-    return n

@@ -17,6 +17,7 @@ Exit status (bits, OR-ed together; 1 stays "could not check", as for every comma
 * 8   consumer lag: above ``ECOM_STATUS_MAX_LAG``, or pending with nobody consuming,
       or growing between the two samples while no offset was committed
 * 16  a stream worker that was started is down
+* 32  the schema registry does not answer
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ EXIT_CONNECTOR = 2
 EXIT_SLOT = 4
 EXIT_CONSUMER_LAG = 8
 EXIT_WORKER = 16
+EXIT_REGISTRY = 32
 EXIT_NAMES = {
     EXIT_CONNECTOR: "connector",
     EXIT_SLOT: "replication slot",
     EXIT_CONSUMER_LAG: "consumer lag",
     EXIT_WORKER: "stream worker",
+    EXIT_REGISTRY: "schema registry",
 }
 CRITICAL = "critical"
 WARNING = "warning"
@@ -195,6 +198,27 @@ class DlqCounts:
     partial: bool = False  # stopped at the limit or the time-out before the end
 
 
+@dataclass(frozen=True)
+class SubjectState:
+    """A silver topic's subject in the schema registry (``version`` None: no subject yet,
+    the topic's first record registers it)."""
+
+    subject: str
+    topic: str
+    version: int | None = None
+    schema_id: int | None = None
+    compatibility: str | None = None  # the subject's own rule; None: the registry default
+
+
+@dataclass(frozen=True)
+class RegistryInfo:
+    url: str
+    up: bool
+    version: str = ""
+    problem: str | None = None  # why it could not be read
+    subjects: tuple[SubjectState, ...] = ()
+
+
 @dataclass
 class Snapshot:
     """Everything `ecom status` read, at ``checked_at``."""
@@ -211,6 +235,7 @@ class Snapshot:
     gold: GoldInfo
     dlq: DlqCounts
     workers: list[WorkerState]
+    registry: RegistryInfo
     waited_caught_up: bool = False  # --wait-caught-up already proved it
     #: messages held by topics that look like CDC topics of tables outside the contract
     #: (the workers do not read them: kept in Kafka, counted here)

@@ -5,7 +5,8 @@ checkpoint and the commits since; file statistics give the newest commit time); 
 dead-letter topic is read once from its beginning to the end offsets seen at
 the start, by a consumer that joins no group and commits nothing. When a component
 cannot be reached at all, :func:`collect` raises one :class:`StatusUnavailable` naming
-every unreachable component.
+every unreachable component; the schema registry is the exception: when it does not
+answer, the snapshot says so (a finding of its own) and everything else is still read.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from common.connect import ConnectClient
 from common.errors import EcomError, TransientError
 from common.kafka import client_config
 from common.s3 import minio_client
+from common.schema_registry import RegistryClient, subject_of_topic
 from common.settings import Settings
 from compaction.gold import ABANDONED_ERROR, abandoned_builds
 from compaction.lake import Lake
@@ -39,8 +41,10 @@ from ecom.status.model import (
     HealthSettings,
     LakeTable,
     PartitionLag,
+    RegistryInfo,
     SlotSample,
     Snapshot,
+    SubjectState,
 )
 from schemas import SOURCE_TABLES
 from stream_apps import workers
@@ -318,6 +322,34 @@ def dlq_reason(value: bytes | None) -> tuple[str, str]:
     return (str(doc.get("stage") or "?"), str(doc.get("reason") or "?"))
 
 
+# ---------------------------------------------------------------- schema registry
+def registry_info(s: StreamSettings) -> RegistryInfo:
+    """The registry's version, and each silver topic's subject: its latest version and
+    its compatibility rule."""
+    url = s.base.schema_registry_url
+    client = RegistryClient(url, timeout=5)
+    try:
+        version = client.version()
+        subjects = []
+        for table in SOURCE_TABLES:
+            topic = s.silver_topic(table)
+            subject = subject_of_topic(topic)
+            latest = client.latest(subject)
+            rule = client.compatibility(subject) if latest is not None else None
+            subjects.append(
+                SubjectState(
+                    subject,
+                    topic,
+                    latest.version if latest else None,
+                    latest.schema_id if latest else None,
+                    rule,
+                )
+            )
+    except EcomError as exc:
+        return RegistryInfo(url, False, problem=exc.message)
+    return RegistryInfo(url, True, version, subjects=tuple(subjects))
+
+
 # ---------------------------------------------------------------- lake
 def lake_table(lake: Lake, kind: str, table: str, topic: str, partitions: int) -> LakeTable:
     ref = lake.ref(kind, table)
@@ -362,6 +394,7 @@ def collect(s: StreamSettings, cfg: HealthSettings, *, waited: bool = False) -> 
         unknown_fut = pool.submit(unknown_topic_counts, s)
         gold_fut = pool.submit(gold_info, base)
         workers_fut = pool.submit(workers.status, s)
+        registry_fut = pool.submit(registry_info, s)
         wal_at_start = current_wal(base)
         slot_first = slot_sample(base)
         lag = group_lag(s, topics)
@@ -397,6 +430,7 @@ def collect(s: StreamSettings, cfg: HealthSettings, *, waited: bool = False) -> 
             gold=gold_fut.result(),
             dlq=dlq_fut.result(),
             workers=workers_fut.result(),
+            registry=registry_fut.result(),
             waited_caught_up=waited,
             unknown_table_topics=unknown_fut.result(),
         )

@@ -118,6 +118,13 @@ def report_dict(snap: Snapshot, findings: Sequence[Finding]) -> dict[str, Any]:
         },
         "freshness_seconds": freshness(snap),
         "workers": [w.as_dict() for w in snap.workers],
+        "schema_registry": {
+            "url": snap.registry.url,
+            "up": snap.registry.up,
+            "version": snap.registry.version,
+            "problem": snap.registry.problem,
+            "subjects": [asdict(sub) for sub in snap.registry.subjects],
+        },
         "findings": [f.as_dict() for f in findings],
     }
 
@@ -182,6 +189,7 @@ def format_report(snap: Snapshot, findings: Sequence[Finding], cfg: HealthSettin
         _gold_lines(snap),
         _dlq_lines(snap),
         _worker_lines(snap),
+        _registry_lines(snap),
         [_caught_up_line(snap)],
     ]
     if findings:
@@ -339,6 +347,24 @@ def _dlq_lines(snap: Snapshot) -> list[str]:
         rows = [(stage, reason, n) for (stage, reason), n in sorted(d.by_reason.items())]
         lines += table(["STAGE", "REASON", "COUNT"], rows)
     return lines
+
+
+def _registry_lines(snap: Snapshot) -> list[str]:
+    reg = snap.registry
+    if not reg.up:
+        return [f"schema registry {reg.url}: DOWN ({reg.problem})"]
+
+    def dash(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    return [
+        f"schema registry {reg.url}: up ({reg.version})",
+        *table(
+            ["SUBJECT", "LATEST VERSION", "SCHEMA ID", "COMPATIBILITY"],
+            [(s.subject, dash(s.version), dash(s.schema_id), dash(s.compatibility))
+             for s in reg.subjects],
+        ),  # fmt: skip
+    ]
 
 
 def _worker_lines(snap: Snapshot) -> list[str]:

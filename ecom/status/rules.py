@@ -11,6 +11,7 @@ from ecom.status.model import (
     CRITICAL,
     EXIT_CONNECTOR,
     EXIT_CONSUMER_LAG,
+    EXIT_REGISTRY,
     EXIT_SLOT,
     EXIT_WORKER,
     WARNING,
@@ -68,6 +69,7 @@ def evaluate(snap: Snapshot, cfg: HealthSettings) -> list[Finding]:
         *_slot_findings(snap, cfg),
         *_lag_findings(snap, cfg),
         *_worker_findings(snap),
+        *_registry_findings(snap),
         *_gold_findings(snap, cfg),
         *_lake_findings(snap),
         *_unknown_topic_findings(snap),
@@ -277,6 +279,66 @@ def _worker_findings(snap: Snapshot) -> list[Finding]:
                 0,
                 "no stream workers are running (new changes will wait in Kafka)",
                 ("ecom stream start",),
+            )
+        )
+    return out
+
+
+#: The dead-letter reason of a silver record whose schema the registry refused
+#: (``stream_apps.pipeline.SCHEMA_INCOMPATIBLE``).
+SCHEMA_REFUSED = ("silver", "schema_incompatible")
+
+
+def backward_cmd(url: str, subject: str) -> str:
+    return (
+        "curl -s -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' "
+        f"-d '{{\"compatibility\": \"BACKWARD\"}}' '{url}/config/{subject}'"
+    )
+
+
+def _registry_findings(snap: Snapshot) -> list[Finding]:
+    reg = snap.registry
+    if not reg.up:
+        return [
+            Finding(
+                "schema registry",
+                CRITICAL,
+                EXIT_REGISTRY,
+                f"schema registry at {reg.url} does not answer ({reg.problem}): consumers "
+                "cannot fetch the schemas of silver records, and a worker waits for it "
+                "before publishing a record whose schema is new to it",
+                ("ecom stack up registry", "ecom stack logs registry   # why it is down"),
+            )
+        ]
+    out = [
+        Finding(
+            "schema registry",
+            WARNING,
+            0,
+            f"subject {sub.subject} has compatibility {sub.compatibility or 'the registry default'}"
+            ", not BACKWARD: a silver schema that cannot read its previous version would be "
+            "accepted",
+            (backward_cmd(reg.url, sub.subject),),
+        )
+        for sub in reg.subjects
+        if sub.version is not None and sub.compatibility != "BACKWARD"
+    ]
+    refused = snap.dlq.by_reason.get(SCHEMA_REFUSED, 0)
+    if refused:
+        out.append(
+            Finding(
+                "schema registry",
+                WARNING,
+                0,
+                f"{refused:,} silver record(s) not published: the registry refused their "
+                "schema (dead letters with reason schema_incompatible; their rows are in the "
+                "silver lake)",
+                (
+                    "read the letters' detail (subject and rule), e.g. with kcat on "
+                    f"{snap.dlq.topic}",
+                    "make the subject accept the schema, then `ecom replay` from the letters' "
+                    "offsets to publish them (README 'Runbook: schema refused')",
+                ),
             )
         )
     return out

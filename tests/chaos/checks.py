@@ -154,12 +154,12 @@ def silver(s: StreamSettings, s3: Minio, r: DrillResult) -> dict[str, int]:
                 problems.append(f"silver {table}: {key}@{lsn} is {ops[(key, lsn)]}, source {op}")
     assert not problems, f"{len(problems)} silver problems: {problems[:10]}"
 
-    decoder = h.SilverDecoder(s, s3)
+    decoder = h.SilverDecoder(s)
     coords = []
-    for _t, _p, _o, _k, value in h.read_window(s.base.kafka_bootstrap, win.silver_start,
-                                               win.silver_end):  # fmt: skip
+    for topic, _p, _o, _k, value in h.read_window(s.base.kafka_bootstrap, win.silver_start,
+                                                  win.silver_end):  # fmt: skip
         if value is not None:
-            rec = decoder.decode(value)[2]
+            rec = decoder.decode(topic, value)[2]
             coords.append((rec["bronze_topic"], rec["bronze_partition"], rec["bronze_offset"]))
     stats["silver_records"] = len(coords)
     stats["silver_reprocessed"] = len(coords) - len(set(coords))

@@ -14,20 +14,24 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import fastavro
 import psycopg2
 import pyarrow.dataset as pads
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from minio import Minio
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 
 from common import process
 from common.kafka import client_config
 from common.s3 import stream_client as s3_client
+from common.schema_registry import subject_of_topic
 from compaction.lake import Lake
 from ecom import catchup
 from schemas import PRIMARY_KEYS, SOURCE_TABLES, lake
-from schemas.avro import AvroRegistry, UnknownSchema
+from schemas.avro import NAMESPACE
 from schemas.columns import COLUMNS
-from stream_apps import pipeline, workers
+from stream_apps import workers
 from stream_apps.configuration import StreamSettings
 
 Offsets = dict[tuple[str, int], int]
@@ -172,19 +176,32 @@ def read_dlq(s: StreamSettings, start: Offsets | None = None) -> list[dict[str, 
 
 
 class SilverDecoder:
-    """Decodes silver topic records; loads evolved schemas from the lake on a miss."""
+    """Decodes silver topic records as any Kafka consumer does: confluent-kafka's
+    ``AvroDeserializer``, given only the schema registry's URL. Also says which version
+    of the topic's subject each record's writer schema is."""
 
-    def __init__(self, s: StreamSettings, s3: Minio) -> None:
-        self.s = s
-        self.s3 = s3
-        self.registry = AvroRegistry.from_package()
+    def __init__(self, s: StreamSettings) -> None:
+        self.client = SchemaRegistryClient({"url": s.base.schema_registry_url})
+        self.deserializer = AvroDeserializer(self.client)
+        self._versions: dict[tuple[str, int], tuple[str, int]] = {}
 
-    def decode(self, value: bytes) -> tuple[str, int, dict[str, Any]]:
-        try:
-            return self.registry.decode(value)
-        except UnknownSchema:
-            pipeline.load_lake_schemas(self.registry, self.s3, self.s.base.lake_bucket)
-            return self.registry.decode(value)
+    def decode(self, topic: str, value: bytes) -> tuple[str, int, dict[str, Any]]:
+        """(table, subject version of the writer schema, record) of a value of ``topic``."""
+        record = self.deserializer(value, SerializationContext(topic, MessageField.VALUE))
+        assert isinstance(record, dict), record
+        table, version = self.version(topic, int.from_bytes(value[1:5], "big"))
+        return table, version, record
+
+    def version(self, topic: str, schema_id: int) -> tuple[str, int]:
+        """(table named by the schema, its version under the topic's subject)."""
+        key = (topic, schema_id)
+        if key not in self._versions:
+            schema = self.client.get_schema(schema_id)
+            name = fastavro.parse_schema(json.loads(schema.schema_str))["name"]
+            assert name.startswith(f"{NAMESPACE}."), name
+            found = self.client.lookup_schema(subject_of_topic(topic), schema)
+            self._versions[key] = (name[len(NAMESPACE) + 1 :], int(found.version or 0))
+        return self._versions[key]
 
 
 def read_silver_topic(
@@ -197,7 +214,7 @@ def read_silver_topic(
     for _t, _p, _off, _key, value in read_window(s.base.kafka_bootstrap, start or {}, end):
         if value is None:
             continue
-        got_table, version, record = decoder.decode(value)
+        got_table, version, record = decoder.decode(topic, value)
         assert got_table == table
         out.append((version, record))
     return out

@@ -65,3 +65,23 @@ def test_replication_role_cannot_reach_gold(stack: Settings) -> None:
     with pytest.raises(psycopg2.OperationalError, match="permission denied|not permitted"):
         psycopg2.connect(stack.dsn(stack.gold_db, user=stack.replication_user,
                                    password=stack.replication_password)).close()
+
+
+def test_registry_role_owns_its_database_and_reaches_no_other(stack: Settings) -> None:
+    def dsn(db: str) -> str:
+        return stack.dsn(db, user=stack.registry_user, password=stack.registry_password)
+
+    with psycopg2.connect(dsn(stack.registry_db)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication FROM pg_roles "
+                    "WHERE rolname = current_user")  # fmt: skip
+        assert cur.fetchone() == (False, False, False, False)
+        cur.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s",
+                    (stack.registry_db,))  # fmt: skip
+        assert cur.fetchone() == (stack.registry_user,)
+    conn.close()
+    for other in (stack.source_db, stack.gold_db):
+        with pytest.raises(psycopg2.OperationalError, match="permission denied|not permitted"):
+            psycopg2.connect(dsn(other)).close()
+    with pytest.raises(psycopg2.OperationalError, match="permission denied|not permitted"):
+        psycopg2.connect(stack.dsn(stack.registry_db, user=stack.gold_user,
+                                   password=stack.gold_password)).close()  # fmt: skip

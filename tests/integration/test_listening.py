@@ -1,7 +1,8 @@
 """Every process the stack and the stream workers start listens on ECOM_HOST only.
 
 The processes are each component's process tree (from its pid file: the postmaster and
-its backends, the broker's and Connect's JVMs, MinIO) and each stream worker's. psutil
+its backends, the broker's, Connect's and the schema registry's JVMs, MinIO) and each
+stream worker's. psutil
 lists their listening TCP sockets and their bound UDP sockets; any address other than
 the configured host fails the test.
 
@@ -82,6 +83,8 @@ def test_every_socket_listens_on_the_configured_host_only(stream: StreamSettings
         ("connect", s.connect_port),
         ("minio", s.s3_port),
         ("minio", s.s3_console_port),
+        ("registry", s.registry_port),
+        ("registry", s.registry_management_port),
         ("stream-0", stream.web_port),
     }
     assert expected <= on_host, f"missing: {expected - on_host}"

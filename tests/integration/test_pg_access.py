@@ -48,11 +48,12 @@ def _psql(
 
 
 def _roles(s: Settings) -> list[tuple[str, str, str]]:
-    """(role, its database, its password) for the three roles `ecom db init` makes."""
+    """(role, its database, its password) for the four roles `ecom db init` makes."""
     return [
         (s.pg_user, s.source_db, s.pg_password.get_secret_value()),
         (s.replication_user, s.source_db, s.replication_password.get_secret_value()),
         (s.gold_user, s.gold_db, s.gold_password.get_secret_value()),
+        (s.registry_user, s.registry_db, s.registry_password.get_secret_value()),
     ]
 
 

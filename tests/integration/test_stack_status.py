@@ -17,7 +17,7 @@ from common import process
 from common.settings import Settings
 from tests.integration.conftest import run_cli
 
-COMPONENTS = ("postgres", "kafka", "connect", "minio")
+COMPONENTS = ("postgres", "kafka", "connect", "minio", "registry")
 
 
 def _status_table(stdout: str) -> dict[str, str]:
@@ -51,13 +51,14 @@ def test_status_reports_a_stopped_component(stack: Settings) -> None:
 
         rc, table, rows = _status()
         assert rc == 1
-        assert table == {"postgres": "up", "kafka": "up", "connect": "up", "minio": "DOWN"}
+        assert table == {"postgres": "up", "kafka": "up", "connect": "up", "minio": "DOWN",
+                         "registry": "up"}  # fmt: skip
         assert [r["name"] for r in rows.values()] == list(COMPONENTS)
         assert rows["minio"]["up"] is False
         assert rows["minio"]["pid"] is None
         assert rows["minio"]["endpoint"] == f"{stack.host}:{stack.s3_port}"
         assert rows["minio"]["detail"], "a down component must say why"
-        for name in ("postgres", "kafka", "connect"):
+        for name in ("postgres", "kafka", "connect", "registry"):
             assert rows[name]["up"] is True, rows[name]
             assert isinstance(rows[name]["pid"], int)
 
@@ -118,6 +119,19 @@ def test_stack_up_names_a_port_in_use(stack: Settings, tmp_path: Path, listener:
     assert pid is None or not process.pid_alive(pid), f"a minio (pid {pid}) was started"
 
 
+def test_stack_up_names_the_registry_management_port_in_use(
+    stack: Settings, tmp_path: Path, listener: int
+) -> None:
+    env = {"ECOM_HOME": str(tmp_path / "home"), "ECOM_REGISTRY_PORT": str(_free_port()),
+           "ECOM_REGISTRY_MANAGEMENT_PORT": str(listener)}  # fmt: skip
+    result = run_cli("stack", "up", "registry", env=env, timeout=300)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "ECOM_REGISTRY_MANAGEMENT_PORT" in line and f"127.0.0.1:{listener}" in line, line
+    pid = process.read_pid(tmp_path / "home" / "run" / "registry.pid")
+    assert pid is None or not process.pid_alive(pid), f"a registry (pid {pid}) was started"
+
+
 def test_data_survives_down_and_up(stack) -> None:  # type: ignore[no-untyped-def]
     """An object written to MinIO is still there after `stack down minio` / `stack up minio`."""
     import io
@@ -130,12 +144,12 @@ def test_data_survives_down_and_up(stack) -> None:  # type: ignore[no-untyped-de
                      secret_key=stack.s3_secret_key.get_secret_value(), secure=False)
 
     name = f"_tests/survives-{uuid.uuid4().hex}.txt"
-    client().put_object(stack.lake_bucket, name, io.BytesIO(b"still here"), 10)
+    client().put_object(stack.bronze_bucket, name, io.BytesIO(b"still here"), 10)
     try:
         assert run_cli("stack", "down", "minio").returncode == 0
         up = run_cli("stack", "up", "minio")
         assert up.returncode == 0, up.stderr
-        resp = client().get_object(stack.lake_bucket, name)
+        resp = client().get_object(stack.bronze_bucket, name)
         try:
             assert resp.read() == b"still here"
         finally:
@@ -143,4 +157,4 @@ def test_data_survives_down_and_up(stack) -> None:  # type: ignore[no-untyped-de
             resp.release_conn()
     finally:
         run_cli("stack", "up", "minio")
-        client().remove_object(stack.lake_bucket, name)
+        client().remove_object(stack.bronze_bucket, name)

@@ -538,7 +538,7 @@ def test_added_column_flows_through_without_restart(
     assert bronze and bronze[0]["after"]["color"] == "teal"
 
     # silver topic: a newer schema version with `color`; older records still decode
-    decoder = h.SilverDecoder(s, s3)
+    decoder = h.SilverDecoder(s)
     records = h.read_silver_topic(s, decoder, "products", silver_start)
     mine = {r["product_id"]: (v, r) for v, r in records}
     version, record = mine[teal]

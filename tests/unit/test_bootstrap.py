@@ -193,3 +193,41 @@ def test_script_runs_on_the_standard_library_alone() -> None:
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert Path(res.stdout.strip()).name.startswith("airflow-py")
+
+
+def _fake_java(folder: Path, version: str) -> Path:
+    (folder / "bin").mkdir(parents=True)
+    java = folder / "bin" / "java"
+    java.write_text(f"#!/bin/sh\necho 'openjdk version \"{version}\" 2026-04-21' >&2\n")
+    java.chmod(0o755)
+    return java
+
+
+def test_registry_java_is_looked_for_under_usr_lib_jvm_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(_fake_java(tmp_path / "jdk17", "17.0.15").parent))
+    monkeypatch.setattr(bootstrap, "JVM_ROOT", tmp_path / "jvm")
+    assert not bootstrap.has_registry_java()
+    _fake_java(tmp_path / "jvm" / "temurin-25-jdk-amd64", "25.0.3")
+    assert bootstrap.has_registry_java()
+    bootstrap.ensure_registry_java()  # nothing to do
+
+
+@pytest.mark.parametrize(
+    ("packaged", "expected"),
+    [
+        (True, r"\(run: sudo apt-get install -y openjdk-21-jre-headless\)$"),
+        (False, r"have none that new \(install Eclipse Temurin 21 .*adoptium\.net"),
+    ],
+)
+def test_no_registry_java_names_the_package_or_temurin(
+    monkeypatch: pytest.MonkeyPatch, packaged: bool, expected: str
+) -> None:
+    monkeypatch.setattr(bootstrap, "has_registry_java", lambda: False)
+    monkeypatch.setattr(bootstrap, "apt_has", lambda p: packaged)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(bootstrap.Missing, match=expected):
+        bootstrap.ensure_registry_java()

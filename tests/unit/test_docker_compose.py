@@ -28,6 +28,7 @@ def test_component_versions_match_the_pins(compose: dict) -> None:
     assert svc["kafka"]["image"].endswith(":" + versions.kafka_version())
     assert svc["connect"]["image"].endswith(":" + versions.debezium_version())
     assert svc["minio"]["build"]["args"]["MINIO_VERSION"] == versions.MINIO_VERSION
+    assert svc["registry"]["image"] == f"apicurio/apicurio-registry:{versions.apicurio_version()}"
     pg_major = int(svc["postgres"]["image"].split(":")[1].split(".")[0])
     assert pg_major >= versions.MIN_POSTGRES
 
@@ -44,6 +45,7 @@ def test_ports_are_loopback_and_match_defaults(
         "kafka": [s.kafka_port],
         "connect": [s.connect_port],
         "minio": [s.s3_port, s.s3_console_port],
+        "registry": [s.registry_port],
     }
     for name, ports in expected.items():
         published = _ports(svc[name])
@@ -67,6 +69,20 @@ def test_apps_use_same_prefix_and_databases(compose: dict) -> None:
     assert env["ECOM_SOURCE_DB"] == s.source_db
     assert env["ECOM_GOLD_DB"] == s.gold_db
     assert env["ECOM_PG_HOST"] == "postgres"
+
+
+def test_registry_stores_in_its_own_database_that_init_creates(compose: dict) -> None:
+    s = load()
+    svc = compose["services"]
+    reg = svc["registry"]["environment"]
+    assert reg["APICURIO_STORAGE_KIND"] == "sql"
+    assert reg["APICURIO_DATASOURCE_URL"].endswith(f"/{s.registry_db}")
+    assert svc["init"]["environment"]["ECOM_REGISTRY_DB"] == s.registry_db
+    assert "ecom db init" in " ".join(svc["init"]["entrypoint"])
+    assert svc["registry"]["restart"] == "on-failure"  # until init created its database
+    assert "registry" in svc["stream"]["depends_on"]
+    app = svc["stream"]["environment"]
+    assert (app["ECOM_REGISTRY_HOST"], app["ECOM_REGISTRY_PORT"]) == ("registry", "8080")
 
 
 def test_connect_storage_topics_match_worker_template(compose: dict) -> None:

@@ -24,6 +24,9 @@ ALL_ECOM = [
     "ECOM_TOPIC_PREFIX",
     "ECOM_CONNECT_PORT",
     "ECOM_S3_PORT",
+    "ECOM_REGISTRY_PORT",
+    "ECOM_REGISTRY_MANAGEMENT_PORT",
+    "ECOM_REGISTRY_HOST",
 ]
 
 
@@ -42,6 +45,9 @@ def test_defaults_are_local_loopback() -> None:
     assert s.source_dsn.endswith("@127.0.0.1:5432/ecommerce_source")
     assert s.gold_dsn.endswith("/ecommerce_gold")
     assert s.cdc_topic("orders") == "ecom.public.orders"
+    assert s.schema_registry_url == "http://127.0.0.1:8081/apis/ccompat/v7"
+    assert s.as_dict()["schema_registry_url"] == s.schema_registry_url
+    assert s.buckets == ("bronze", "silver")
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -82,6 +88,29 @@ def test_bad_values_name_the_variable(
 def test_port_clash_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECOM_CONNECT_PORT", "9092")
     with pytest.raises(ConfigError, match="both use port 9092"):
+        load()
+
+
+def test_the_registry_management_port_is_a_port_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ECOM_REGISTRY_MANAGEMENT_PORT", "9000")  # Quarkus' default: MinIO's
+    with pytest.raises(ConfigError, match="ECOM_REGISTRY_MANAGEMENT_PORT and ECOM_S3_PORT"):
+        load()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ECOM_REGISTRY_USER", "ecom_gold", "four different roles"),
+        ("ECOM_REGISTRY_DB", "ecommerce_source", "the source or the gold database"),
+    ],
+)
+def test_the_registry_has_a_role_and_a_database_of_its_own(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=message):
         load()
 
 
@@ -140,8 +169,8 @@ def test_service_hosts_default_to_the_bind_host(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("ECOM_HOST", "10.1.2.3")
     monkeypatch.setenv("ECOM_S3_HOST", "minio")
     s = load()
-    assert (s.pg_host, s.kafka_host, s.connect_host, s.s3_host) == (
-        "10.1.2.3", "10.1.2.3", "10.1.2.3", "minio",
+    assert (s.pg_host, s.kafka_host, s.connect_host, s.s3_host, s.registry_host) == (
+        "10.1.2.3", "10.1.2.3", "10.1.2.3", "minio", "10.1.2.3",
     )  # fmt: skip
 
 

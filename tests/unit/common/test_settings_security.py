@@ -22,6 +22,7 @@ REAL = {
     "ECOM_GOLD_PASSWORD": "gold-Secret-3",
     "ECOM_S3_SECRET_KEY": "s3-Secret-4",
     "ECOM_STREAM_S3_SECRET_KEY": "stream-Secret-5",
+    "ECOM_REGISTRY_PASSWORD": "registry-Secret-6",
 }
 
 

@@ -20,8 +20,10 @@ from ecom.status.model import (
     HealthSettings,
     LakeTable,
     PartitionLag,
+    RegistryInfo,
     SlotSample,
     Snapshot,
+    SubjectState,
 )
 from ecom.status.probe import dlq_reason
 from schemas import SOURCE_TABLES
@@ -33,6 +35,16 @@ NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 URL = "http://127.0.0.1:8083"
 CFG = HealthSettings(slot_lag_warn_bytes=1000, max_lag=500, sample_seconds=2.0)
 RUNNING = ConnectorState("ecommerce-source", "RUNNING", [{"id": "0", "state": "RUNNING"}])
+REGISTRY_URL = "http://127.0.0.1:8081/apis/ccompat/v7"
+REGISTRY = RegistryInfo(
+    REGISTRY_URL,
+    True,
+    "3.3.3",
+    subjects=tuple(
+        SubjectState(f"silver.{t}-value", f"silver.{t}", 1, i + 1, "BACKWARD")
+        for i, t in enumerate(SOURCE_TABLES)
+    ),
+)
 
 
 def _parts(
@@ -96,6 +108,7 @@ def _snap(**changes: object) -> Snapshot:
         gold=GoldInfo(None, good, good),
         dlq=DlqCounts("ecom.dlq", True, 3, {("decode", "not_json"): 2, ("silver", "x"): 1}),
         workers=[WorkerState(0, 4242, True, "http://127.0.0.1:6066/metrics", "/tmp/s-0.log")],
+        registry=REGISTRY,
     )
     for key, value in changes.items():
         setattr(snap, key, value)
@@ -316,8 +329,13 @@ def test_json_document_has_every_section() -> None:
         "workers",
         "findings",
         "caught_up",
+        "schema_registry",
     ):
         assert key in doc
+    assert doc["schema_registry"]["subjects"][0] == {
+        "subject": f"silver.{SOURCE_TABLES[0]}-value", "topic": f"silver.{SOURCE_TABLES[0]}",
+        "version": 1, "schema_id": 1, "compatibility": "BACKWARD",
+    }  # fmt: skip
     assert doc["slot"]["lag_bytes"] == 100 and doc["slot"]["first_sample"]["lag_bytes"] == 90
     assert doc["consumer_lag"]["partitions"][0]["lag"] == 0
     assert (
@@ -342,6 +360,40 @@ def test_readable_report() -> None:
     assert "caught up: yes" in healthy
     unproven = report.format_report(_snap(wal_at_start=5001), [], CFG)
     assert "caught up: not proven" in unproven
+
+
+def test_a_registry_that_does_not_answer_is_critical_with_its_fix() -> None:
+    down = RegistryInfo(REGISTRY_URL, False, problem="schema registry at x did not answer")
+    snap = _snap(registry=down)
+    findings = rules.evaluate(snap, CFG)
+    (f,) = findings
+    assert (f.component, f.severity, f.code) == ("schema registry", model.CRITICAL, 32)
+    assert f.fix[0] == "ecom stack up registry"
+    assert model.exit_code(findings) == model.EXIT_REGISTRY
+    text = report.format_report(snap, findings, CFG)
+    assert "UNHEALTHY (exit 32: schema registry)" in text.splitlines()[0]
+    assert f"schema registry {REGISTRY_URL}: DOWN" in text
+
+
+def test_a_subject_without_backward_compatibility_is_a_warning() -> None:
+    subjects = list(REGISTRY.subjects)
+    subjects[1] = replace(subjects[1], compatibility="NONE")
+    subjects[2] = replace(subjects[2], version=None, schema_id=None, compatibility=None)  # unused
+    snap = _snap(registry=replace(REGISTRY, subjects=tuple(subjects)))
+    (f,) = rules.evaluate(snap, CFG)
+    assert f.severity == model.WARNING and subjects[1].subject in f.message
+    assert "'BACKWARD'" not in f.fix[0] and '"BACKWARD"' in f.fix[0]
+    assert f.fix[0].endswith(f"'{REGISTRY_URL}/config/{subjects[1].subject}'")
+    text = report.format_report(snap, [f], CFG)
+    assert f"schema registry {REGISTRY_URL}: up (3.3.3)" in text
+    assert f"{subjects[1].subject}" in text and "NONE" in text
+
+
+def test_refused_schemas_in_the_dlq_point_to_the_runbook() -> None:
+    dlq = DlqCounts("ecom.dlq", True, 4, {("silver", "schema_incompatible"): 4})
+    (f,) = rules.evaluate(_snap(dlq=dlq), CFG)
+    assert f.severity == model.WARNING and "4 silver record(s) not published" in f.message
+    assert any("ecom replay" in step for step in f.fix)
 
 
 def test_human_sizes_and_ages() -> None:

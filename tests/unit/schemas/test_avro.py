@@ -13,9 +13,11 @@ import pytest
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from common.errors import TerminalError
+from common.schema_registry import SchemaIncompatible
 from schemas import SOURCE_TABLES
 from schemas.avro import AvroError, AvroRegistry, UnknownSchema, build_schema
 from schemas.columns import COLUMNS
+from tests.unit.schema_ids import Ids
 
 ENVELOPE = [
     ("op", "string"),
@@ -58,8 +60,13 @@ def order(**over: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def reg() -> AvroRegistry:
-    return AvroRegistry.from_package()
+def ids() -> Ids:
+    return Ids()
+
+
+@pytest.fixture
+def reg(ids: Ids) -> AvroRegistry:
+    return AvroRegistry.from_package(ids)
 
 
 def test_package_files_match_columns() -> None:
@@ -92,18 +99,38 @@ def test_column_types() -> None:
     assert ts == {"type": "long", "logicalType": "timestamp-micros"}
 
 
-def test_fingerprint_and_header(reg: AvroRegistry) -> None:
+def test_fingerprint_and_confluent_framing(reg: AvroRegistry, ids: Ids) -> None:
     fp, schema = reg.latest("orders")
     canonical = to_parsing_canonical_form(fastavro.parse_schema(build_schema("orders")))
     expected = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     assert fp == expected and len(fp) == 8
+    reg.encode("customers", {**order(), "customer_id": 1})  # the registry's id 1
     data = reg.encode("orders", order())
-    assert data[:2] == b"\xc3\x01" and data[2:10] == fp
+    assert data[:1] == b"\x00" and data[1:5] == (2).to_bytes(4, "big")
     body = io.BytesIO()
     fastavro.schemaless_writer(body, fastavro.parse_schema(schema), order())
-    assert data[10:] == body.getvalue()
+    assert data[5:] == body.getvalue()
     assert reg.register(build_schema("orders")) == fp  # idempotent
-    assert len(reg.all_schemas()) == 6
+    # the registry is asked once per schema, without our version numbering
+    for _ in range(3):
+        assert reg.encode("orders", order()) == data
+    assert reg.schema_id("orders") == 2
+    assert [table for table, _text in ids.calls] == ["customers", "orders"]
+    given = json.loads(ids.calls[1][1])
+    assert given == {k: v for k, v in build_schema("orders").items() if k != "version"}
+
+
+def test_an_id_is_asked_for_until_one_is_given() -> None:
+    with pytest.raises(AvroError, match="no schema registry"):
+        AvroRegistry.from_package().encode("orders", order())
+    refusing = Ids(refuse=lambda table, schema: True)
+    reg = AvroRegistry.from_package(refusing)
+    for _ in range(2):
+        with pytest.raises(SchemaIncompatible, match="silver.orders-value"):
+            reg.encode("orders", order())
+    assert len(refusing.calls) == 2  # a refusal is not kept here
+    refusing.refuse = lambda table, schema: False
+    assert reg.decode(reg.encode("orders", order()))[2] == order()
 
 
 def test_round_trip_exact(reg: AvroRegistry) -> None:
@@ -163,13 +190,13 @@ def test_extreme_datetimes_and_dates(reg: AvroRegistry) -> None:
 
 def test_decode_errors(reg: AvroRegistry) -> None:
     data = reg.encode("orders", order())
+    with pytest.raises(AvroError, match="first byte c3"):
+        reg.decode(b"\xc3\x01" + data[1:])
     with pytest.raises(AvroError):
-        reg.decode(b"\x00\x01" + data[2:])
-    with pytest.raises(AvroError):
-        reg.decode(b"\xc3\x01\x00")
+        reg.decode(b"\x00\x00\x01")
     with pytest.raises(UnknownSchema) as info:
-        reg.decode(b"\xc3\x01" + b"\x00" * 8 + data[10:])
-    assert "0000000000000000" in str(info.value)
+        reg.decode(b"\x00" + (77).to_bytes(4, "big") + data[5:])
+    assert "schema id 77" in str(info.value)
     with pytest.raises(AvroError):
         reg.decode(data[:-3])
     with pytest.raises(AvroError):
@@ -204,33 +231,31 @@ def test_evolve_and_resolution(reg: AvroRegistry) -> None:
 
     old = reg.encode("orders", order(), v1)
     new = reg.encode("orders", order(discount=2.5, coupon_code="X"))
-    assert new[2:10] == v2
+    assert old[1:5] != new[1:5] and int.from_bytes(new[1:5], "big") == reg.schema_id("orders", v2)
     assert reg.decode(old) == ("orders", 1, order())
     assert reg.decode(new) == ("orders", 2, order(discount=2.5, coupon_code="X"))
 
     p1, p2 = fastavro.parse_schema(copy.deepcopy(s1)), fastavro.parse_schema(copy.deepcopy(s2))
     # v1 data read as v2: the new fields take their default
-    back = fastavro.schemaless_reader(io.BytesIO(old[10:]), p1, p2)
+    back = fastavro.schemaless_reader(io.BytesIO(old[5:]), p1, p2)
     assert back == order(discount=None, coupon_code=None)
     # v2 data read as v1: the new fields are skipped
-    back = fastavro.schemaless_reader(io.BytesIO(new[10:]), p2, p1)
+    back = fastavro.schemaless_reader(io.BytesIO(new[5:]), p2, p1)
     assert back == order()
 
     v3 = reg.evolve("orders", {"gift": "boolean"})
     assert reg.latest("orders") == (v3, reg.schema(v3)) and reg.schema(v3)["version"] == 3
-    assert set(reg.all_schemas()) >= {v1, v2, v3}
 
 
-def test_evolve_is_deterministic_and_persistable(reg: AvroRegistry) -> None:
-    fp_a = reg.evolve("orders", {"b": "long", "a": "string"})
-    other = AvroRegistry.from_package()
+def test_evolve_is_deterministic_so_workers_share_the_registry_ids() -> None:
+    registry: dict[tuple[str, str], int] = {}
+    one, other = AvroRegistry.from_package(Ids(registry)), AvroRegistry.from_package(Ids(registry))
+    fp_a = one.evolve("orders", {"b": "long", "a": "string"})
     assert other.evolve("orders", {"a": "string", "b": "long"}) == fp_a
-    fresh = AvroRegistry()
-    for schema in reg.all_schemas().values():
-        fresh.register(schema)
-    assert fresh.latest("orders")[0] == fp_a
-    data = reg.encode("orders", order(a="x", b=1))
-    assert fresh.decode(data) == ("orders", 2, order(a="x", b=1))
+    data = one.encode("orders", order(a="x", b=1))
+    assert other.encode("orders", order(a="x", b=1)) == data
+    assert other.decode(data) == ("orders", 2, order(a="x", b=1))
+    assert len(registry) == 1
 
 
 def test_evolve_rejects(reg: AvroRegistry) -> None:
@@ -258,3 +283,23 @@ def test_register_rejects(reg: AvroRegistry) -> None:
         reg.register(conflicting)  # a different schema claiming version 1
     with pytest.raises(AvroError):
         reg.register({**s, "version": 2})  # same fingerprint as v1
+
+
+def test_a_refused_schema_is_no_default_writer_nor_base_until_accepted() -> None:
+    refused: set[str] = {"gift"}
+    ids = Ids(refuse=lambda table, schema: bool(refused & {f["name"] for f in schema["fields"]}))
+    reg = AvroRegistry.from_package(ids)
+    v1 = reg.latest("orders")[0]
+    gift = reg.evolve("orders", {"gift": "string"})
+    with pytest.raises(SchemaIncompatible):
+        reg.encode("orders", order(gift="yes"), gift)
+    assert reg.latest("orders")[0] == v1  # clean records keep going out as version 1
+    assert reg.decode(reg.encode("orders", order()))[:2] == ("orders", 1)
+    assert reg.evolve("orders", {"gift": "string"}) == gift  # the same schema again
+    note = reg.evolve("orders", {"note": "string"})  # built on version 1, numbered after gift
+    assert [f["name"] for f in reg.schema(note)["fields"]][-1:] == ["note"]
+    assert reg.schema(note)["version"] == 3
+    assert reg.decode(reg.encode("orders", order(note="n")))[:2] == ("orders", 3)
+    refused.clear()  # the subject was fixed: the schema is asked for again and accepted
+    assert reg.decode(reg.encode("orders", order(gift="yes"), gift))[:2] == ("orders", 2)
+    assert reg.latest("orders")[0] == note

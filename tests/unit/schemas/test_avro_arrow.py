@@ -23,11 +23,11 @@ from schemas.avro_arrow import (
     confluent_header,
     encode_bodies,
     frame,
-    single_object_header,
 )
 from schemas.columns import COLUMNS, Column
 from schemas.lake import PARTITION_COLUMN
 from stream_apps import formats
+from tests.unit.schema_ids import Ids
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -128,7 +128,7 @@ def test_random_silver_rows_match_fastavro(table: str) -> None:
 
 @pytest.mark.parametrize("table", ["orders", "customers"])
 def test_evolved_schema_with_added_string_fields(table: str) -> None:
-    reg = AvroRegistry.from_package()
+    reg = AvroRegistry.from_package(Ids())
     added = ("coupon_code", "gift_note")
     fp = reg.evolve(table, dict.fromkeys(added, "string"))
     schema = reg.schema(fp)
@@ -172,11 +172,11 @@ def items() -> tuple[list[dict[str, Any]], pa.Table]:
 
 def test_registry_framing_matches_encode(items: tuple[list[dict[str, Any]], pa.Table]) -> None:
     rows, arrow = items
-    reg = AvroRegistry.from_package()
+    reg = AvroRegistry.from_package(Ids())
     assert reg.encode_table("order_items", arrow) == [reg.encode("order_items", r) for r in rows]
-    fp = reg.latest("order_items")[0]
     bodies = encode_bodies(build_schema("order_items"), arrow)
-    assert frame(single_object_header(fp), bodies) == reg.encode_table("order_items", arrow)
+    header = confluent_header(reg.schema_id("order_items"))
+    assert frame(header, bodies) == reg.encode_table("order_items", arrow)
     assert confluent_header(258) == b"\x00\x00\x00\x01\x02"
     header = confluent_header(7)
     framed = TableEncoder(build_schema("order_items")).encode(arrow, header=header)
@@ -258,7 +258,7 @@ def test_required_null_and_absent_are_refused(
     items: tuple[list[dict[str, Any]], pa.Table],
 ) -> None:
     rows, arrow = items
-    reg = AvroRegistry.from_package()
+    reg = AvroRegistry.from_package(Ids())
     ops = pa.array(["u"] * 3 + [None] + ["u"] * (len(rows) - 4))
     bad = arrow.set_column(arrow.column_names.index("op"), "op", ops)
     with pytest.raises(ArrowAvroError) as info:
@@ -342,7 +342,7 @@ def test_unsupported_schemas_are_refused(ftype: Any) -> None:
 
 def test_header_sizes_are_checked() -> None:
     with pytest.raises(ArrowAvroError):
-        single_object_header(b"short")
+        confluent_header(-1)
     with pytest.raises(ArrowAvroError):
         confluent_header(2**32)
 

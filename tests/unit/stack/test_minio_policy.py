@@ -13,16 +13,16 @@ def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_policy_names_only_the_lake_buckets() -> None:
-    doc = stream_policy(("bronze", "silver", "lake-meta"))
+    doc = stream_policy(("bronze", "silver"))
     resources = {r for s in _statements(doc) for r in s["Resource"]}
     assert resources == {
-        "arn:aws:s3:::bronze", "arn:aws:s3:::silver", "arn:aws:s3:::lake-meta",
-        "arn:aws:s3:::bronze/*", "arn:aws:s3:::silver/*", "arn:aws:s3:::lake-meta/*",
+        "arn:aws:s3:::bronze", "arn:aws:s3:::silver",
+        "arn:aws:s3:::bronze/*", "arn:aws:s3:::silver/*",
     }  # fmt: skip
 
 
 def test_policy_allows_no_delete_bucket_or_admin_action() -> None:
-    doc = stream_policy(("bronze", "silver", "lake-meta"))
+    doc = stream_policy(("bronze", "silver"))
     actions = {a for s in _statements(doc) for a in s["Action"]}
     assert all(s["Effect"] == "Allow" for s in _statements(doc))
     assert "s3:PutObject" in actions and "s3:GetObject" in actions and "s3:ListBucket" in actions

@@ -313,7 +313,7 @@ def _bad_key(draw: st.DrawFn, table: str, key: Any, value: bytes, doc: Any) -> M
     return (None if chosen is None else chosen.encode()), value
 
 
-def _added_column(draw: st.DrawFn, table: str, key: Any, value: bytes, doc: Any) -> Message:
+def added_column(draw: st.DrawFn, table: str, key: Any, value: bytes, doc: Any) -> Message:
     image = doc["after"] or doc["before"]
     if image is not None:
         name = draw(st.sampled_from(["extra_col", "gift_wrap"]))
@@ -353,7 +353,7 @@ BAD_KINDS: dict[str, Kind] = {
     "oversized": lambda d, t, k, v, doc: (k, _OVERSIZED),
     "tombstone": lambda d, t, k, v, doc: (k, None),
     "truncate": lambda d, t, k, v, doc: (None, _with(doc, op="t", before=None, after=None)),
-    "added column": _added_column,
+    "added column": added_column,
     "unknown field": _unknown_field,
     "duplicate name": lambda d, t, k, v, doc: (k, v[:-1] + b', "op": "c"}'),
     "byte order mark": lambda d, t, k, v, doc: (k, b"\xef\xbb\xbf" + v),

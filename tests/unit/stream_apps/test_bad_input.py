@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from schemas.avro import AvroRegistry
 from schemas.columns import COLUMNS
 from stream_apps import configuration, formats, pipeline
+from tests.unit.schema_ids import registry
 from tests.unit.stream_apps.messages import ORDER, ORDER_ITEM, PREFIX, envelope, key, topic, value
 
 S = configuration.load()
-REGISTRY = AvroRegistry.from_package()
+REGISTRY = registry()
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
 
@@ -80,7 +80,7 @@ DEAD_LETTERED: dict[str, tuple[str, bytes | None, bytes, str, str, str | None]] 
 
 
 def _process(table_topic: str, k: bytes | None, v: bytes | None) -> pipeline.Processed:
-    processor = pipeline.BatchProcessor(S, REGISTRY, None)  # type: ignore[arg-type]
+    processor = pipeline.BatchProcessor(S, REGISTRY)
     return processor.process([pipeline.Msg(table_topic, 2, 41, 1_700_000_000_000, k, v)])
 
 
@@ -156,7 +156,7 @@ def test_duplicate_delivery_is_processed_again_identically() -> None:
     # state keeps one per (key, LSN, op).
     first = _silver_records(_process(topic("orders"), ORDER_KEY, value(envelope(
         "orders", "u", after=ORDER))))  # fmt: skip
-    processor = pipeline.BatchProcessor(S, REGISTRY, None)  # type: ignore[arg-type]
+    processor = pipeline.BatchProcessor(S, REGISTRY)
     again = processor.process([pipeline.Msg(topic("orders"), 2, 99, 1_700_000_000_000, ORDER_KEY,
                                             value(envelope("orders", "u", after=ORDER)))])  # fmt: skip
     (a,), (b,) = first, _silver_records(again)

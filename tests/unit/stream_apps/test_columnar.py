@@ -17,10 +17,11 @@ from stream_apps.columnar import ColumnarProcessor
 from stream_apps.columnar_decode import Unsupported
 from stream_apps.envelope import DecodeError
 from stream_apps.pipeline import Msg, Processed
+from tests.unit.schema_ids import Ids, evolved, registry
 from tests.unit.stream_apps import messages as m
 from tests.unit.stream_apps.dirty_batches import MAX_DAYS, MAX_US, MIN_DAYS, MIN_US
 from tests.unit.stream_apps.test_bad_input import DEAD_LETTERED
-from tests.unit.stream_apps.test_columnar_equivalence import AT, SchemaStore, assert_same, both
+from tests.unit.stream_apps.test_columnar_equivalence import AT, assert_same, both
 
 S = configuration.load()
 
@@ -103,9 +104,9 @@ def clean_batch() -> list[Msg]:
 def _results(msgs: list[Msg]) -> tuple[Processed, Processed]:
     results = both(msgs)
     assert results is not None
-    expected, got, store_a, store_b = results
+    expected, got, ids_a, ids_b = results
     assert_same(expected, got)
-    assert store_b.objects == store_a.objects
+    assert set(ids_b.calls) == set(ids_a.calls)
     return expected, got
 
 
@@ -205,17 +206,46 @@ def test_values_are_read_as_one_document_each() -> None:
 
 
 def test_an_added_column_evolves_the_schema_as_record_by_record_does() -> None:
-    store = SchemaStore()
-    processor = ColumnarProcessor(S, AvroRegistry.from_package(), store)
+    ids = Ids()
+    processor = ColumnarProcessor(S, registry(ids))
     got = processor.process([_msg("orders", 1, gift_wrap=True), _msg("orders", 2)])
     assert got.fallbacks == {"added_column": 2}
     assert "gift_wrap" in got.tables["orders"].silver.schema.names
-    (name,) = store.objects
-    assert "gift_wrap" in json.dumps(json.loads(store.objects[name]))
+    (table, text), *_ = [c for c in ids.calls if "gift_wrap" in c[1]]
+    assert table == "orders" and "version" not in json.loads(text)  # the registry numbers them
+    assert [processor.registry.decode(o.value)[1] for o in got.outputs] == [2, 2]
+
+
+def test_a_refused_schema_dead_letters_the_records_and_keeps_their_lake_rows() -> None:
+    processor = ColumnarProcessor(S, registry(Ids(refuse=evolved)))
+    got = processor.process([_msg("orders", 1, gift_wrap=True), _msg("orders", 2)])
+    # the record with the new column cannot go out; the next one goes out as version 1
+    assert got.dead_letters == {("silver", "schema_incompatible"): 1}
+    assert [o.topic for o in got.outputs] == [S.dlq_topic, "silver.orders"]
+    letter = json.loads(got.outputs[0].value)
+    assert (letter["stage"], letter["reason"], letter["offset"]) == ("silver", "schema_incompatible", 1)
+    assert "silver.orders-value" in letter["detail"] and "BACKWARD" in letter["detail"]
+    assert processor.registry.decode(got.outputs[1].value)[1] == 1
+    assert got.silver == 1 and len(got.silver_commit_us) == 1
+    rows = got.tables["orders"].silver.to_pylist()
+    assert [r["gift_wrap"] for r in rows] == ["true", None]  # the lake gets both
+
+
+def test_a_table_whose_schema_is_refused_goes_record_by_record() -> None:
+    def refuse_orders(table: str, schema: dict[str, Any]) -> bool:
+        return table == "orders"
+
+    msgs = [_msg("orders", 1), _msg("order_items", 2), _msg("orders", 3)]
+    _, got = _results(msgs)
+    processor = ColumnarProcessor(S, registry(Ids(refuse=refuse_orders)))
+    refused = processor.process(msgs)
+    assert refused.fallbacks == {"schema_incompatible": 2} and refused.columnar == 1
+    assert [o.topic for o in refused.outputs] == [S.dlq_topic, "silver.order_items", S.dlq_topic]
+    assert refused.tables["orders"].silver.equals(got.tables["orders"].silver)
 
 
 def test_a_topic_of_no_source_table_is_refused() -> None:
-    processor = ColumnarProcessor(S, AvroRegistry.from_package(), None)
+    processor = ColumnarProcessor(S, registry())
     msg = _msg("orders", 1)._replace(topic=f"{m.PREFIX}.public.wishlists")
     with pytest.raises(ValueError, match="wishlists"):
         processor.process([_msg("orders", 0), msg])
@@ -224,11 +254,11 @@ def test_a_topic_of_no_source_table_is_refused() -> None:
 def test_the_silver_encoder_can_be_swapped() -> None:
     seen: list[tuple[str, int]] = []
 
-    def encoder(registry: AvroRegistry, table: str, rows: pa.Table) -> list[bytes]:
+    def encoder(reg: AvroRegistry, table: str, rows: pa.Table) -> list[bytes]:
         seen.append((table, rows.num_rows))
         return [b"row %d" % i for i in range(rows.num_rows)]
 
-    processor = ColumnarProcessor(S, AvroRegistry.from_package(), None, encoder=encoder)
+    processor = ColumnarProcessor(S, registry(), encoder=encoder)
     got = processor.process([_msg("orders", 0), _msg("order_items", 1), _msg("orders", 2)])
     assert seen == [("orders", 2), ("order_items", 1)]
     assert [o.value for o in got.outputs] == [b"row 0", b"row 0", b"row 1"]
@@ -374,7 +404,7 @@ def test_metrics_count_events_by_path() -> None:
     from stream_apps.metrics import Metrics
 
     msgs = [_msg("orders", 0), _msg("order_items", 1), _msg("order_items", 2, quantity="x")]
-    got = ColumnarProcessor(S, AvroRegistry.from_package(), None).process(msgs)
+    got = ColumnarProcessor(S, registry()).process(msgs)
     metrics = Metrics()
     metrics.processed(got, len(msgs))
     text = metrics.render().decode()
@@ -387,12 +417,22 @@ def test_after_a_column_was_added_clean_batches_use_the_evolved_schema_alike() -
 
     first = [_msg("orders", 1, gift_wrap=True)]
     then = [_msg("orders", 2), _msg("orders", 3, order_status="Lost")]
-    registries = AvroRegistry.from_package(), AvroRegistry.from_package()
-    reference = BatchProcessor(S, registries[0], SchemaStore(), clock=lambda: AT)  # type: ignore[arg-type]
-    columnar = ColumnarProcessor(S, registries[1], SchemaStore(), clock=lambda: AT)
+    shared: dict[tuple[str, str], int] = {}
+    reference = BatchProcessor(S, registry(Ids(shared)), clock=lambda: AT)
+    columnar = ColumnarProcessor(S, registry(Ids(shared)), clock=lambda: AT)
     for p in (reference, columnar):
         p.process(first)
     expected, got = reference.process(then), columnar.process(then)
     assert got.columnar == 2
     assert_same(expected, got)
     assert columnar.registry.decode(got.outputs[0].value)[1] == 2  # schema version 2
+
+
+def test_after_a_refused_column_the_tables_clean_records_still_go_out() -> None:
+    processor = ColumnarProcessor(S, registry(Ids(refuse=evolved)))
+    first = processor.process([_msg("orders", 1, gift_wrap=True)])
+    assert first.dead_letters == {("silver", "schema_incompatible"): 1}
+    then = processor.process([_msg("orders", 2), _msg("orders", 3, order_status="Lost")])
+    assert then.columnar == 2 and then.silver == 1
+    assert [o.topic for o in then.outputs] == ["silver.orders", S.dlq_topic, "silver.orders"]
+    assert processor.registry.decode(then.outputs[0].value)[1] == 1

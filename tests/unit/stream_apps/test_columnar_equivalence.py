@@ -2,13 +2,12 @@
 
 Property test over generated dirty batches (``dirty_batches``): the bronze and silver
 tables (schemas included), the records to produce (bytes and order), the counts, the
-spans and the schema versions stored for added columns are equal, for each customer
-email policy.
+spans and the schemas registered are equal, for each customer email policy, and when
+the schema registry refuses schemas.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -18,26 +17,16 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from common.pii import EmailPolicy
-from schemas.avro import AvroRegistry
 from stream_apps import columnar_decode, configuration, rules
 from stream_apps.columnar import ColumnarProcessor
-from stream_apps.pipeline import BatchProcessor, Msg, Processed
+from stream_apps.pipeline import SCHEMA_INCOMPATIBLE, BatchProcessor, Msg, Processed
+from tests.unit.schema_ids import Ids, Refuse, evolved, never, registry
 from tests.unit.stream_apps import messages as m
-from tests.unit.stream_apps.dirty_batches import batch
+from tests.unit.stream_apps.dirty_batches import added_column, batch, good_message
 
 S = configuration.load()
 REFUSED: list[str] = []
 AT = datetime(2026, 11, 28, 12, 30, 15, 123456, tzinfo=UTC)
-
-
-class SchemaStore:
-    """Records the schema objects a processor stores (its only I/O)."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def put_object(self, bucket: str, name: str, data: io.BytesIO, length: int, **_: Any) -> None:
-        self.objects[f"{bucket}/{name}"] = data.read(length)
 
 
 def assert_same(expected: Processed, got: Processed) -> None:
@@ -68,12 +57,15 @@ def _first_difference(a: Any, b: Any) -> str:
     return "no difference in values"
 
 
-def both(msgs: list[Msg]) -> tuple[Processed, Processed, SchemaStore, SchemaStore] | None:
-    """(record by record, column-wise) results of ``msgs``, each from a fresh registry;
-    None when the reference refuses the batch (then the column-wise one must too)."""
-    stores = SchemaStore(), SchemaStore()
-    reference = BatchProcessor(S, AvroRegistry.from_package(), stores[0], clock=lambda: AT)  # type: ignore[arg-type]
-    columnar = ColumnarProcessor(S, AvroRegistry.from_package(), stores[1], clock=lambda: AT)
+def both(msgs: list[Msg], refuse: Refuse = never) -> tuple[Processed, Processed, Ids, Ids] | None:
+    """(record by record, column-wise) results of ``msgs``, each from a fresh
+    ``AvroRegistry`` whose ids come from one registry (it refuses what ``refuse`` says),
+    and the ids each asked for; None when the reference refuses the batch (then the
+    column-wise one must too)."""
+    shared: dict[tuple[str, str], int] = {}
+    ids = Ids(shared, refuse), Ids(shared, refuse)
+    reference = BatchProcessor(S, registry(ids[0]), clock=lambda: AT)
+    columnar = ColumnarProcessor(S, registry(ids[1]), clock=lambda: AT)
     try:
         expected = reference.process(msgs)
     except Exception as exc:  # noqa: BLE001 - the reference refuses the batch
@@ -86,7 +78,7 @@ def both(msgs: list[Msg]) -> tuple[Processed, Processed, SchemaStore, SchemaStor
             return None
         raise AssertionError(f"column-wise took a batch the reference refuses: {exc!r}") from exc
     got = columnar.process(msgs)
-    return expected, got, *stores
+    return expected, got, *ids
 
 
 def _settings(examples: int) -> settings:
@@ -98,15 +90,17 @@ def _settings(examples: int) -> settings:
     )
 
 
-def _check(msgs: list[Msg]) -> None:
-    results = both(msgs)
+def _check(msgs: list[Msg], refuse: Refuse = never) -> None:
+    results = both(msgs, refuse)
     if results is None:
         event("refused by both")
         return
-    expected, got, store_a, store_b = results
+    expected, got, ids_a, ids_b = results
     assert_same(expected, got)
-    assert store_b.objects == store_a.objects
+    assert set(ids_b.calls) == set(ids_a.calls)
     event("every table column-wise" if not got.fallbacks else "some table record by record")
+    if got.dead_letters[("silver", SCHEMA_INCOMPATIBLE)]:
+        event("a schema refused by the registry")
     for reason in got.fallbacks:
         event(f"record by record: {reason}")
 
@@ -129,6 +123,43 @@ def test_columnar_equals_record_by_record_under_each_email_policy(mode: str) -> 
         check()
     finally:
         rules.set_email_policy(None)
+
+
+_REFUSING = ("orders", "order_items", "products")
+
+
+@st.composite
+def _with_added_column(draw: st.DrawFn) -> list[Msg]:
+    """A batch of :data:`_REFUSING` tables with one message holding a column its table
+    does not have (its silver record needs a new schema version)."""
+    msgs = draw(batch(among=_REFUSING))
+    table = draw(st.sampled_from(_REFUSING))
+    key, value = draw(good_message(table))
+    assert value is not None
+    key, value = added_column(draw, table, key, value, json.loads(value))
+    at = draw(st.integers(0, len(msgs)))
+    msgs.insert(at, Msg(m.topic(table), 0, 10**7 + at, 1_700_000_000_000, key, value))
+    return msgs
+
+
+def _refuse_orders(table: str, schema: dict[str, Any]) -> bool:
+    return table == "orders"
+
+
+@pytest.mark.parametrize(
+    ("refuse", "batches"),
+    [(evolved, _with_added_column()), (_refuse_orders, batch(among=_REFUSING))],
+    ids=["evolved schemas", "every orders schema"],
+)
+def test_columnar_equals_record_by_record_when_the_registry_refuses(
+    refuse: Refuse, batches: st.SearchStrategy[list[Msg]]
+) -> None:
+    @_settings(40)
+    @given(msgs=batches)
+    def check(msgs: list[Msg]) -> None:
+        _check(msgs, refuse)
+
+    check()
 
 
 _GOOD = [

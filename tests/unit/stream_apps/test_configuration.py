@@ -69,6 +69,6 @@ def test_the_worker_processes_column_wise_unless_told_otherwise(
     from stream_apps.pipeline import BatchProcessor
 
     monkeypatch.delenv("ECOM_STREAM_COLUMNAR", raising=False)
-    assert isinstance(build_processor(configuration.load(), None), ColumnarProcessor)
+    assert isinstance(build_processor(configuration.load()), ColumnarProcessor)
     monkeypatch.setenv("ECOM_STREAM_COLUMNAR", "false")
-    assert isinstance(build_processor(configuration.load(), None), BatchProcessor)
+    assert isinstance(build_processor(configuration.load()), BatchProcessor)

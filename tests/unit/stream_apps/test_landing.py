@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from schemas.avro import AvroRegistry
 from stream_apps import configuration
 from stream_apps.destinations import Destination, Span, TableBatch, WriteResult
 from stream_apps.landing import FlushPolicy, Landing
 from stream_apps.pipeline import BatchProcessor, Msg
+from tests.unit.schema_ids import registry
 from tests.unit.stream_apps import messages as m
 
 S = configuration.load()
@@ -63,7 +63,7 @@ class Clock:
 
 def _landing(policy: FlushPolicy) -> tuple[Landing, Recorder, Recorder, Produced, Clock]:
     bronze, silver, produced, clock = Recorder(), Recorder(), Produced(), Clock()
-    processor = BatchProcessor(S, AvroRegistry.from_package(), None)  # type: ignore[arg-type]
+    processor = BatchProcessor(S, registry())
     landing = Landing(processor, produced, bronze, silver, policy, NoMetrics(), clock=clock)
     return landing, bronze, silver, produced, clock
 
@@ -168,7 +168,7 @@ def test_a_failed_write_raises_and_nothing_is_reported_flushed() -> None:
             raise RuntimeError("MinIO said no")
 
     bronze, silver, produced = Broken(), Recorder(), Produced()
-    processor = BatchProcessor(S, AvroRegistry.from_package(), None)  # type: ignore[arg-type]
+    processor = BatchProcessor(S, registry())
     landing = Landing(processor, produced, bronze, silver, FlushPolicy(rows=1), NoMetrics())
     landing.ingest(_orders(0, range(2)))
     with pytest.raises(RuntimeError, match="MinIO said no"):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from schemas.avro import AvroRegistry
 from stream_apps import configuration
 from stream_apps.pipeline import BatchProcessor, Msg
+from tests.unit.schema_ids import registry
 from tests.unit.stream_apps import messages as m
 
 
 def _processor() -> BatchProcessor:
-    s3: Any = None  # only used when a source table gains a column
-    return BatchProcessor(configuration.load(), AvroRegistry.from_package(), s3)
+    return BatchProcessor(configuration.load(), registry())
 
 
 def test_keyed_record_uses_the_primary_key() -> None:

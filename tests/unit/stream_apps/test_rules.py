@@ -366,8 +366,8 @@ def test_dlq_record() -> None:
 
 
 def test_quarantine_marker_ends_the_key_with_nulls() -> None:
-    from schemas.avro import AvroRegistry
     from stream_apps.rules import QUARANTINED_OP, Quarantined, quarantine_marker
+    from tests.unit.schema_ids import registry as new_registry
 
     q = Quarantined(
         table="orders",
@@ -386,6 +386,6 @@ def test_quarantine_marker_ends_the_key_with_nulls() -> None:
     assert marker["order_id"] == 42
     assert marker["customer_id"] is None and marker["order_status"] is None
     assert (marker["source_lsn"], marker["bronze_offset"]) == (10, 5)
-    registry = AvroRegistry.from_package()
+    registry = new_registry()
     table, _version, decoded = registry.decode(registry.encode("orders", marker))
     assert table == "orders" and decoded["op"] == "q" and decoded["order_id"] == 42
