@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from minio import Minio
 
+from common import process
 from common.progress import SILENT
 from stack import services
 from stream_apps import workers
@@ -74,6 +75,21 @@ def restart_postgres(ctx: FaultContext) -> None:
     ctx.notes["generator_relaunched"] = ctx.load.relaunch_if_dead()
 
 
+def restart_registry(ctx: FaultContext) -> None:
+    """The schema registry stopped and started again (about half a minute down). Meanwhile
+    the worker is killed and started afresh, so it must ask the registry again for every
+    silver schema id: it waits for the registry before publishing anything."""
+    services.down(ctx.s.base, ["registry"], progress=SILENT)
+    with ctx.supervisor.lock:
+        ctx.supervisor.held.add(0)
+        ctx.notes["killed_pid"] = workers.kill(ctx.s, 0)
+    ctx.supervisor.release()
+    services.up(ctx.s.base, ["registry"], progress=SILENT)
+    log = ctx.s.base.home / "logs" / "stream-0.log"
+    waits = [x for x in process.tail(log, 400) if "schema under" in x and "retrying" in x]
+    ctx.notes["worker_retries_while_registry_down"] = len(waits)
+
+
 def second_worker(ctx: FaultContext) -> None:
     """A second worker joins mid-batch: the group rebalances under load."""
     with ctx.supervisor.lock:
@@ -89,6 +105,7 @@ FAULTS: dict[str, tuple[Callable[[FaultContext], None], int]] = {
     "minio_stopped": (stop_minio, 1),
     "kafka_restarted": (restart_kafka, 1),
     "postgres_restarted": (restart_postgres, 1),
+    "registry_restarted": (restart_registry, 1),
     "rebalance_new_worker": (second_worker, 1),
 }
 

@@ -116,6 +116,14 @@ def test_healthy_pipeline_exits_0_with_every_section(stream: StreamSettings) -> 
     assert doc["lake"]["bronze"]["customers"]["behind"] == 0
     # workers
     assert [w["up"] for w in doc["workers"]] == [True]
+    # the schema registry and the silver topics' subjects (customers got a record above)
+    reg = doc["schema_registry"]
+    assert reg["up"] is True and reg["version"] and reg["url"] == s.base.schema_registry_url
+    subjects = {x["topic"]: x for x in reg["subjects"]}
+    assert set(subjects) == set(h.silver_topics(s))
+    customers = subjects[s.silver_topic("customers")]
+    assert customers["version"] >= 1 and customers["compatibility"] == "BACKWARD"
+    assert all(x["compatibility"] == "BACKWARD" for x in reg["subjects"] if x["version"])
     assert before["caught_up"] is True  # proven by --wait-caught-up
 
     # the same, for people
@@ -124,7 +132,8 @@ def test_healthy_pipeline_exits_0_with_every_section(stream: StreamSettings) -> 
     out = done.stdout
     assert out.splitlines()[0].endswith("HEALTHY (exit 0)")
     for heading in ("CONNECTOR", "REPLICATION SLOT", "consumer group", "TOPIC", "LAST COMMIT",
-                    "BEHIND", "freshness", "dead letters", "STREAM WORKER", "caught up: "):  # fmt: skip
+                    "BEHIND", "freshness", "dead letters", "STREAM WORKER", "schema registry",
+                    "SUBJECT", "caught up: "):  # fmt: skip
         assert heading in out
     assert "not_json" in out
 
@@ -173,6 +182,25 @@ def test_crashed_worker_exits_16_until_restarted(stream: StreamSettings) -> None
     h.wait_caught_up(s, CAUGHT_UP)
     code, doc = _status(ECOM_STATUS_SAMPLE_SECONDS="0")
     assert code == 0, doc["findings"]
+
+
+def test_registry_down_exits_32_and_the_rest_is_still_checked(stream: StreamSettings) -> None:
+    s = stream
+    assert run_cli("stack", "down", "registry", timeout=120).returncode == 0
+    try:
+        done = run_cli("status", "--json", env={"ECOM_STATUS_SAMPLE_SECONDS": "0"}, timeout=240)
+        assert done.returncode & model.EXIT_REGISTRY, done.stdout[-2000:] + done.stderr
+        doc = json.loads(done.stdout)
+        assert doc["schema_registry"]["up"] is False and doc["schema_registry"]["problem"]
+        (finding,) = [f for f in doc["findings"] if f["component"] == "schema registry"]
+        assert finding["severity"] == "critical" and finding["fix"][0] == "ecom stack up registry"
+        assert doc["lake"]["silver"]["customers"]["exists"]  # everything else was read
+        text = run_cli("status", env={"ECOM_STATUS_SAMPLE_SECONDS": "0"}, timeout=240).stdout
+        assert "schema registry" in text.splitlines()[0] and "DOWN" in text
+    finally:
+        up = run_cli("stack", "up", "registry", timeout=300)
+        assert up.returncode == 0, up.stderr[-2000:]
+    h.wait_caught_up(s, CAUGHT_UP)
 
 
 def test_unreachable_component_is_one_line_and_exit_1(stream: StreamSettings) -> None:
