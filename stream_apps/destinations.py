@@ -221,13 +221,11 @@ class DeltaDestination(Destination):
             result.rows = result.files = 0
             return
         write_deltalake(
-            dt if dt is not None else self.uri(batch.table),
+            dt,
             todo,
             mode="append",
             partition_by=[lake.PARTITION_COLUMN],
             schema_mode="merge",
-            configuration=dict(self.config.properties or {}) if dt is None else None,
-            storage_options=dict(self.config.storage_options) if dt is None else None,
             writer_properties=self._writer_properties,
             commit_properties=CommitProperties(
                 app_transactions=[
@@ -247,15 +245,11 @@ class DeltaDestination(Destination):
         )
         result.rows = todo.num_rows
         result.files = len(pc.unique(todo[lake.PARTITION_COLUMN]))
-        if dt is None:
-            dt = self._open(batch.table)
-        else:
-            dt.update_incremental()
-        if dt is not None:
-            self._tables[batch.table] = (generation, dt)
-            result.version = dt.version()
+        dt.update_incremental()
+        self._tables[batch.table] = (generation, dt)
+        result.version = dt.version()
 
-    def _table(self, batch: TableBatch, generation: int) -> DeltaTable | None:
+    def _table(self, batch: TableBatch, generation: int) -> DeltaTable:
         """The table, reloaded when a partition does not continue where this writer left
         off (it was elsewhere: another worker may have landed more of it)."""
         known = self._tables.get(batch.table)
@@ -265,11 +259,10 @@ class DeltaDestination(Destination):
             for p, span in batch.spans.items()
         )
         if dt is None:
-            dt = self._open(batch.table)
+            dt = self._open(batch.table) or self._create(batch)
         elif moved:
             dt.update_incremental()
-        if dt is not None:
-            self._tables[batch.table] = (generation, dt)
+        self._tables[batch.table] = (generation, dt)
         return dt
 
     def _open(self, table: str) -> DeltaTable | None:
@@ -278,14 +271,32 @@ class DeltaDestination(Destination):
         except TableNotFoundError:
             return None
 
+    def _create(self, batch: TableBatch) -> DeltaTable:
+        """Create the table empty (version 0, no data file) before its first write, so
+        data files under a table's folder always have a log: readers can then take data
+        without a log for a damaged table, never for one being created."""
+        try:
+            return DeltaTable.create(
+                self.uri(batch.table),
+                schema=batch.rows.schema,
+                mode="ignore",
+                partition_by=[lake.PARTITION_COLUMN],
+                configuration=dict(self.config.properties or {}),
+                storage_options=dict(self.config.storage_options),
+            )
+        except (CommitFailedError, DeltaError):
+            # another worker may have created it at the same moment: use theirs
+            dt = self._open(batch.table)
+            if dt is None:
+                raise
+            return dt
+
     def _unlanded(
-        self, dt: DeltaTable | None, batch: TableBatch
+        self, dt: DeltaTable, batch: TableBatch
     ) -> tuple[pa.Table, dict[int, int]]:
         """The rows above each partition's recorded version, once each, and the version to
         record per partition that moves forward."""
         rows = _first_per_offset(batch.rows, self.coords)
-        if dt is None:
-            return rows, {p: s.last for p, s in batch.spans.items()}
         commits: dict[int, int] = {}
         keep = None
         part_col = rows[self.coords.partition]
