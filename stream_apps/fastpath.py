@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from time import monotonic
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from faust.sensors.monitor import Monitor
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, AppT, EventT, Message, StreamT
@@ -104,6 +105,12 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
             return WaitResults([coros[0]], [result], False)
         return await super().wait_first(*coros, timeout=timeout)
 
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Seek every assigned partition to its committed offset, and to the earliest
+        offset when it has none: see :func:`seek_committed_or_earliest`."""
+        thread: Any = self._thread  # Faust's AIOKafkaConsumerThread owns the client
+        return await thread.call_thread(seek_committed_or_earliest, thread._ensure_consumer())
+
     async def _room_for(self, message: Any) -> bool:
         """Wait while a stream queue of the message's partition is full; False if the
         flow was suspended meanwhile.
@@ -125,6 +132,23 @@ class FastDrainConsumer(aiokafka_driver.Consumer):
                 return False
             await asyncio.sleep(POLL_SECONDS)
         return self.flow_active
+
+
+async def seek_committed_or_earliest(consumer: AIOKafkaConsumer) -> dict[Any, int | None]:
+    """Rewind every assigned partition to where its group left off.
+
+    After a rebalance the worker drops the events it fetched before it and relies on
+    the partitions being read again from their committed offsets. aiokafka's
+    ``seek_to_committed`` leaves a partition without a committed offset (a new group's)
+    at its current position, past the dropped events, which were then never delivered
+    again: such partitions go back to their earliest offset, as
+    ``auto_offset_reset=earliest`` would have placed them.
+    """
+    committed: dict[Any, int | None] = await consumer.seek_to_committed()
+    fresh = [tp for tp, offset in committed.items() if not offset]
+    if fresh:
+        await consumer.seek_to_beginning(*fresh)
+    return committed
 
 
 def install() -> None:
