@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
         return 1
     env = bench_env()
     print(
-        f"bench stack: ECOM_HOME={env['ECOM_HOME']}, ports +{env['ECOM_PG_PORT'][:-4]}0000",
+        f"bench stack: ECOM_HOME={env['ECOM_HOME']}, ports +{int(env['ECOM_PG_PORT']) - 5432}",
         flush=True,
     )
     up = subprocess.call([sys.executable, "-m", "ecom.cli", "stack", "up"], env=env)
