@@ -245,21 +245,28 @@ def old_cdc_lag(side: Side, topics: list[str]) -> int:
     return sum(x.lag for x in catchup.consumer_lags(stream, topics))
 
 
-def wait_landed(side: Side, args: argparse.Namespace, t0: float) -> dict[str, float | None]:
-    """Seconds from ``t0`` until bronze, then silver, held everything (None: timed out)."""
-    done: dict[str, float | None] = {"bronze_s": None, "silver_s": None}
-    while time.monotonic() - t0 < args.timeout:
-        bronze, silver = landed(side, args)
-        now = round(time.monotonic() - t0, 1)
-        if bronze and done["bronze_s"] is None:
-            done["bronze_s"] = now
-        if silver and done["silver_s"] is None:
-            done["silver_s"] = now
-        if bronze and silver:
-            break
-        if any(p.poll() is not None for p in side.procs):
-            raise SystemExit(f"a {side.name} worker exited; see {side.work}")
+def wait_landed(
+    sides: list[Side], args: argparse.Namespace, t0: float
+) -> dict[str, dict[str, Any]]:
+    """Per side, seconds from ``t0`` until its bronze, then its silver, held every CDC
+    offset; the sides are polled in turn, each until done or --timeout."""
+    done: dict[str, dict[str, Any]] = {s.name: {"bronze_s": None, "silver_s": None} for s in sides}
+    waiting = list(sides)
+    while waiting and time.monotonic() - t0 < args.timeout:
+        for side in list(waiting):
+            bronze, silver = landed(side, args)
+            now, mine = round(time.monotonic() - t0, 1), done[side.name]
+            if bronze and mine["bronze_s"] is None:
+                mine["bronze_s"] = now
+            if silver and mine["silver_s"] is None:
+                mine["silver_s"] = now
+            if bronze and silver:
+                waiting.remove(side)
+            if any(p.poll() is not None for p in side.procs):
+                raise SystemExit(f"a {side.name} worker exited; see {side.work}")
         time.sleep(1)
+    for side in waiting:
+        done[side.name]["reason"] = f"not everything landed within --timeout {args.timeout:g} s"
     return done
 
 
@@ -269,7 +276,7 @@ def snapshot(side: Side, args: argparse.Namespace) -> dict[str, Any]:
     log(f"{side.name}: {len(side.ports)} workers land the snapshot")
     t0, wall0 = time.monotonic(), time.time()
     start_workers(side)
-    done = wait_landed(side, args, t0)
+    done = wait_landed([side], args, t0)[side.name]
     wall1 = time.time()
     stop_workers(side)
     log(f"{side.name}: bronze {done['bronze_s']} s, silver {done['silver_s']} s")
@@ -322,7 +329,7 @@ def steady(sides: list[Side], args: argparse.Namespace) -> dict[str, Any]:
                              "--duration", str(args.live_seconds)],
                   timeout=args.live_seconds + 300)  # fmt: skip
     checked(live, "ecom generate live")
-    caught = {s.name: wait_landed(s, args, t0) for s in sides}
+    caught = wait_landed(sides, args, t0)
     wall1 = time.time()
     out: dict[str, Any] = {"rate": args.rate, "seconds": args.live_seconds,
                            "window": [wall0, wall1]}  # fmt: skip

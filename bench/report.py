@@ -214,7 +214,7 @@ def _lake_side(r: dict[str, Any]) -> list[str]:
 LAKE_WHAT = [
     "data files per 100k snapshot rows: bronze / silver / total (before any compaction)",
     "snapshot: workers started -> every CDC offset in bronze / in silver",
-    "commit latency per micro-batch during the snapshot, p50 / p99 (unit: see JSON)",
+    "commit latency per micro-batch during the snapshot, p50 / p99 (one commit: below)",
     "commit latency per micro-batch in the steady state, p50 / p99",
     "gold rebuild on the lake, each followed by `ecom gold verify`",
     "steady state: p99 source commit -> bronze / -> silver, both pipelines consuming",
@@ -231,6 +231,11 @@ def lake_table(name: str, r: dict[str, Any]) -> list[str]:
         f"workers per lake, {_num((r.get('steady_state') or {}).get('rate'), ',.0f')} changes/s",
         "",
         *_table(["what", "old lake (3804737, Parquet objects)", f"new lake (Delta, {code})"], rows),
+        "",
+        *[
+            f"Commit, {side} lake: {(lakes.get(side) or {}).get('commit_latency', {}).get('unit', NM)}."
+            for side in ("old", "new")
+        ],
         "",
     ]
 
