@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import lake_summary as ls
@@ -67,3 +69,20 @@ def test_worst_summary_quantile_takes_the_worst_worker() -> None:
     ]
     assert ls.worst_summary_quantile(samples, "source_to_bronze", "0.99") == 3.5
     assert ls.worst_summary_quantile(samples, "source_to_bronze", "0.9") is None
+
+
+def test_each_side_has_its_own_group_buckets_user_and_old_topics(tmp_path: Path) -> None:
+    from bench import bench_lake
+
+    new = bench_lake.side_env("new", tmp_path, "abc", 6066)
+    old = bench_lake.side_env("old", tmp_path, "abc", 6068)
+    for key in ("ECOM_BRONZE_BUCKET", "ECOM_SILVER_BUCKET", "ECOM_LAKE_BUCKET",
+                "ECOM_STREAM_APP_ID", "ECOM_STREAM_S3_ACCESS_KEY", "ECOM_STREAM_S3_SECRET_KEY"):  # fmt: skip
+        assert new[key] != old[key], key
+    assert old["PYTHONPATH"] == str(tmp_path)
+    assert old["ECOM_STREAM_SILVER_PREFIX"] == "lakebench-old-silver"
+    assert (
+        "ECOM_STREAM_SILVER_PREFIX" not in new
+        or new["ECOM_STREAM_SILVER_PREFIX"] != (old["ECOM_STREAM_SILVER_PREFIX"])
+    )
+    assert old["ECOM_STREAM_DLQ_TOPIC"] != new.get("ECOM_STREAM_DLQ_TOPIC", "ecom.dlq")

@@ -131,3 +131,13 @@ def test_markdown_puts_the_old_lake_beside_the_new() -> None:
     assert "| commit latency per micro-batch in the steady state, p50 / p99 | not measured " \
            "/ not measured (0 commits) |" in md  # fmt: skip
     assert "3.00 s / not measured" in md
+    assert "Commit, new lake: not measured." in md  # the result did not say what it timed
+
+
+def test_lake_part_runs_bench_lake_with_its_scale() -> None:
+    class Args:
+        live_seconds = 30.0
+
+    cmd = suite.command(suite.Item("lake", 0.05), Path("/tmp/x.json"), Args())
+    assert cmd[1:] == ["-m", "bench.bench_lake", "--scale", "0.05", "--live-seconds", "30.0",
+                       "--out", "/tmp/x.json"]  # fmt: skip
