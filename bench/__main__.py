@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", default=None, help="comma-separated PART or PART@SCALE to run")
     ap.add_argument("--skip", default=None, help="comma-separated PART or PART@SCALE to skip")
     ap.add_argument("--scales", default=",".join(f"{s:g}" for s in suite.DEFAULT_SCALES),
-                    help="scales of the stream and gold parts (default 0.1,1,10)")  # fmt: skip
+                    help="scales of the scaled parts: stream, gold_stream, gold, lake (default 0.1,1,10)")  # fmt: skip
     ap.add_argument("--generator-scale", type=float, default=1.0, help="seed scale (default 1)")
     ap.add_argument("--live-seconds", type=float, default=60.0, help="live traffic seconds")
     args = ap.parse_args(argv)
