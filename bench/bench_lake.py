@@ -142,11 +142,11 @@ def old_tree() -> Iterator[Path]:
 def prepare(args: argparse.Namespace, sides: list[Side], total_rows: int) -> float:
     """Fresh stack, seed, each side's buckets, user and topics; then the connector's
     snapshot into Kafka with no worker running. Returns its seconds."""
-    new = sides[0]
+    stack = Side("stack", REPO, dict(os.environ), [], Path())  # the stack's own settings
     log("stack: reset, start, seed")
     for cmd in (["stack", "reset", "--yes"], ["stack", "up"], ["db", "init"]):
-        checked(run_py(new, ["-m", "ecom.cli", *cmd]), f"ecom {' '.join(cmd)}")
-    checked(run_py(new, ["-m", "ecom.cli", "generate", "seed", "--scale", str(args.scale),
+        checked(run_py(stack, ["-m", "ecom.cli", *cmd]), f"ecom {' '.join(cmd)}")
+    checked(run_py(stack, ["-m", "ecom.cli", "generate", "seed", "--scale", str(args.scale),
                          "--truncate", "--seed", "11", "--anchor-date", "2026-11-01"]),
             "ecom generate seed")  # fmt: skip
     for side in sides:
@@ -160,7 +160,7 @@ def prepare(args: argparse.Namespace, sides: list[Side], total_rows: int) -> flo
                 f"{side.name}: topics")  # fmt: skip
     log(f"snapshot of {total_rows:,} rows into Kafka (no worker running)")
     t0 = time.monotonic()
-    checked(run_py(new, ["-m", "ecom.cli", "connectors", "apply"]), "ecom connectors apply")
+    checked(run_py(stack, ["-m", "ecom.cli", "connectors", "apply"]), "ecom connectors apply")
     from bench.bench_stream import Offsets
     from common.settings import load
 
