@@ -23,6 +23,8 @@ PORTS = {
     "ECOM_S3_PORT": 9000,
     "ECOM_S3_CONSOLE_PORT": 9001,
     "ECOM_STREAM_WEB_PORT": 6066,
+    "ECOM_REGISTRY_PORT": 8081,
+    "ECOM_REGISTRY_MANAGEMENT_PORT": 9002,
 }
 
 
@@ -49,7 +51,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", default=None, help="comma-separated PART or PART@SCALE to run")
     ap.add_argument("--skip", default=None, help="comma-separated PART or PART@SCALE to skip")
     ap.add_argument("--scales", default=",".join(f"{s:g}" for s in suite.DEFAULT_SCALES),
-                    help="scales of the stream and gold parts (default 0.1,1,10)")  # fmt: skip
+                    help="scales of the scaled parts: stream, gold_stream, gold, lake (default 0.1,1,10)")  # fmt: skip
     ap.add_argument("--generator-scale", type=float, default=1.0, help="seed scale (default 1)")
     ap.add_argument("--live-seconds", type=float, default=60.0, help="live traffic seconds")
     args = ap.parse_args(argv)
@@ -64,7 +66,7 @@ def main(argv: list[str]) -> int:
         return 1
     env = bench_env()
     print(
-        f"bench stack: ECOM_HOME={env['ECOM_HOME']}, ports +{env['ECOM_PG_PORT'][:-4]}0000",
+        f"bench stack: ECOM_HOME={env['ECOM_HOME']}, ports +{int(env['ECOM_PG_PORT']) - 5432}",
         flush=True,
     )
     up = subprocess.call([sys.executable, "-m", "ecom.cli", "stack", "up"], env=env)

@@ -173,6 +173,73 @@ def curve(doc: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _s(x: Any, fmt: str = ".1f") -> str:
+    return NM if x is None else f"{x:{fmt}} s"
+
+
+def _lat(c: dict[str, Any]) -> str:
+    a = c.get("all") or {}
+    return (
+        f"{_s(a.get('p50_s'), '.3f')} / {_s(a.get('p99_s'), '.3f')} ({a.get('commits', 0)} commits)"
+    )
+
+
+def _lake_side(r: dict[str, Any]) -> list[str]:
+    """One lake's column of the old-beside-new table."""
+    files = r.get("data_files_after_snapshot") or {}
+    snap, st = r.get("snapshot") or {}, r.get("steady_state") or {}
+    lat = r.get("commit_latency") or {}
+    golds = r.get("gold_rebuild") or []
+
+    def per100k(layer: str) -> str:
+        f = files.get(layer) or {}
+        return f"{_num(f.get('files_per_100k_rows'))} ({f.get('files', NM)} files)"
+
+    return [
+        f"{per100k('bronze')} / {per100k('silver')} / {per100k('total')}",
+        f"{_s(snap.get('bronze_s'))} / {_s(snap.get('silver_s'))}",
+        _lat(lat.get("snapshot") or {}),
+        _lat(lat.get("steady_state") or {}),
+        "; ".join(
+            f"`{g.get('command')}` {_s(g.get('wall_s'))}"
+            + (" (verified)" if g.get("verified") else " (NOT verified)")
+            for g in golds
+        )
+        or NM,
+        f"{_s(st.get('source_to_bronze_p99_s'), '.2f')} / "
+        f"{_s(st.get('source_to_silver_p99_s'), '.2f')}",
+    ]
+
+
+LAKE_WHAT = [
+    "data files per 100k snapshot rows: bronze / silver / total (before any compaction)",
+    "snapshot: workers started -> every CDC offset in bronze / in silver",
+    "commit latency per micro-batch during the snapshot, p50 / p99 (one commit: below)",
+    "commit latency per micro-batch in the steady state, p50 / p99",
+    "gold rebuild on the lake, each followed by `ecom gold verify`",
+    "steady state: p99 source commit -> bronze / -> silver, both pipelines consuming",
+]
+
+
+def lake_table(name: str, r: dict[str, Any]) -> list[str]:
+    lakes = r.get("lakes") or {}
+    old, new = _lake_side(lakes.get("old") or {}), _lake_side(lakes.get("new") or {})
+    rows = [[w, o, n] for w, o, n in zip(LAKE_WHAT, old, new, strict=True)]
+    code = (lakes.get("new") or {}).get("code") or "?"
+    return [
+        f"### `{name}`: {r.get('snapshot_rows', 0):,} snapshot rows, {r.get('workers')} "
+        f"workers per lake, {_num((r.get('steady_state') or {}).get('rate'), ',.0f')} changes/s",
+        "",
+        *_table(["what", "old lake (3804737, Parquet objects)", f"new lake (Delta, {code})"], rows),
+        "",
+        *[
+            f"Commit, {side} lake: {(lakes.get(side) or {}).get('commit_latency', {}).get('unit', NM)}."
+            for side in ("old", "new")
+        ],
+        "",
+    ]
+
+
 def _why(entry: dict[str, Any]) -> str:
     return f"{NM} ({entry.get('reason', 'not run')})" if entry else NM
 
@@ -187,6 +254,7 @@ def markdown(doc: dict[str, Any]) -> str:
     parts = doc.get("parts", {})
     rows: list[list[str]] = []
     missing: list[str] = []
+    lake: list[str] = []
     for name, entry in parts.items():
         if entry.get("status") != "measured":
             missing.append(f"- `{name}`: {entry.get('status')} ({entry.get('reason', '')})")
@@ -198,6 +266,8 @@ def markdown(doc: dict[str, Any]) -> str:
             rows += stream_rows(name, r)
         elif name.startswith(("gold@", "gold_stream@")):
             rows += gold_rows(name, r)
+        elif name.startswith("lake@"):
+            lake += lake_table(name, r)
     runs = doc.get("runs", [])
     machine = runs[-1].get("machine", {}) if runs else {}
     lines = [
@@ -229,6 +299,8 @@ def markdown(doc: dict[str, Any]) -> str:
         ),  # fmt: skip
         "",
     ]
+    if lake:
+        lines += ["## Old lake beside new (same run, same CDC topics)", "", *lake]
     if missing:
         lines += ["## Not measured", "", *missing, ""]
     return "\n".join(lines)

@@ -11,7 +11,12 @@ Parts (each runs as its own process, so one part's memory never inflates another
   left (runs only right after a successful ``stream@S`` of the same run);
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), rebuild with and without compaction, verify, and
-  the pandas + to_sql baseline.
+  the pandas + to_sql baseline;
+* ``lake@S``: bench_lake.py --scale S: the lake before Delta (the code of commit
+  3804737, checked out at run time into a temporary git worktree) beside the current
+  Delta lake, on the same CDC topics of one snapshot: data files per 100k rows, commit
+  latency per micro-batch, gold rebuild time and steady-state latency of each. It
+  resets the bench stack first.
 
 ``--scales`` (default 0.1,1,10) gives the S of the scaled parts: together they are the
 cost curve (snapshot and rebuild time against scale). ``--only`` / ``--skip`` take a
@@ -40,8 +45,8 @@ from bench import report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-PARTS = ("generator", "stream", "gold_stream", "gold")
-SCALED = ("stream", "gold_stream", "gold")
+PARTS = ("generator", "stream", "gold_stream", "gold", "lake")
+SCALED = ("stream", "gold_stream", "gold", "lake")
 DEFAULT_SCALES = (0.1, 1.0, 10.0)
 
 
@@ -98,6 +103,7 @@ def plan(
     for s in scales:
         items += [Item("stream", s), Item("gold_stream", s)]
     items += [Item("gold", s) for s in scales]
+    items += [Item("lake", s) for s in scales]
     out: list[tuple[Item, str | None]] = []
     for item in items:
         if only and not _matches(item, only):
@@ -119,6 +125,9 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
                 "--live-seconds", str(args.live_seconds)]  # fmt: skip
     if item.part == "gold_stream":
         return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out)]
+    if item.part == "lake":
+        return [*py, "bench.bench_lake", "--scale", str(item.scale),
+                "--live-seconds", str(args.live_seconds), "--out", str(out)]  # fmt: skip
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 

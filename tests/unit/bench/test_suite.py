@@ -18,7 +18,7 @@ def test_default_plan_runs_everything_in_order() -> None:
     p = suite.plan((0.1, 1.0), [], [])
     assert names(p) == [
         "generator", "stream@0.1", "gold_stream@0.1", "stream@1", "gold_stream@1",
-        "gold@0.1", "gold@1",
+        "gold@0.1", "gold@1", "lake@0.1", "lake@1",
     ]  # fmt: skip
 
 
@@ -99,3 +99,45 @@ def test_same_day_merge_keeps_earlier_measured_parts(tmp_path: Path) -> None:
     assert [r["n"] for r in second["runs"]] == [1, 2]
     other_day = suite.merge(path, "2026-11-29", {"n": 3}, {})
     assert other_day["parts"] == {} and len(other_day["runs"]) == 1
+
+
+def _lake(files: float, gold_s: float) -> dict[str, object]:
+    return {
+        "code": "abc123",
+        "data_files_after_snapshot": {
+            "bronze": {"files": 10, "files_per_100k_rows": files},
+            "silver": {"files": 10, "files_per_100k_rows": files},
+            "total": {"files": 20, "files_per_100k_rows": 2 * files},
+        },
+        "snapshot": {"bronze_s": 30.0, "silver_s": 31.0},
+        "commit_latency": {"snapshot": {"all": {"commits": 4, "p50_s": 0.2, "p99_s": 0.9}}},
+        "gold_rebuild": [{"command": "ecom gold rebuild", "wall_s": gold_s, "verified": True}],
+        "steady_state": {"source_to_bronze_p99_s": 3.0, "source_to_silver_p99_s": None},
+    }
+
+
+def test_markdown_puts_the_old_lake_beside_the_new() -> None:
+    result = {"snapshot_rows": 118_000, "workers": 2, "steady_state": {"rate": 1000.0},
+              "lakes": {"old": _lake(500.0, 9.0), "new": _lake(8.5, 4.0)}}  # fmt: skip
+    doc = {"date": "2026-11-30", "runs": [],
+           "parts": {"lake@0.05": {"status": "measured", "result": result}}}  # fmt: skip
+    md = report.markdown(doc)
+    assert "### `lake@0.05`: 118,000 snapshot rows, 2 workers per lake, 1,000 changes/s" in md
+    assert "| data files per 100k snapshot rows: bronze / silver / total (before any " \
+           "compaction) | 500.0 (10 files) / 500.0 (10 files) / 1,000.0 (20 files) | " \
+           "8.5 (10 files) / 8.5 (10 files) / 17.0 (20 files) |" in md  # fmt: skip
+    assert "`ecom gold rebuild` 9.0 s (verified) | `ecom gold rebuild` 4.0 s (verified) |" in md
+    assert "| 0.200 s / 0.900 s (4 commits) |" in md
+    assert "| commit latency per micro-batch in the steady state, p50 / p99 | not measured " \
+           "/ not measured (0 commits) |" in md  # fmt: skip
+    assert "3.00 s / not measured" in md
+    assert "Commit, new lake: not measured." in md  # the result did not say what it timed
+
+
+def test_lake_part_runs_bench_lake_with_its_scale() -> None:
+    class Args:
+        live_seconds = 30.0
+
+    cmd = suite.command(suite.Item("lake", 0.05), Path("/tmp/x.json"), Args())
+    assert cmd[1:] == ["-m", "bench.bench_lake", "--scale", "0.05", "--live-seconds", "30.0",
+                       "--out", "/tmp/x.json"]  # fmt: skip
