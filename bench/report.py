@@ -93,6 +93,27 @@ def stream_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def drain_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    """``stream_drain@S``: the workers' drain of a backlog beside the bare pipeline's."""
+    w, base = r.get("workers") or {}, r.get("baseline") or {}
+    rss = w.get("worker_peak_rss_mb") or []
+    return [
+        [
+            f"drain of the scale {_scale_of(name)} backlog ({w.get('events', 0):,} events, "
+            f"{r.get('worker_count', len(rss))} workers) into "
+            "bronze and silver",
+            f"{_num(w.get('events_per_s'), ',.0f')} events/s, "
+            f"{_num(w.get('worker_cpu_us_per_event'))} us CPU/event, "
+            f"max {_mb(max(rss) if rss else None)}",
+            f"confluent-kafka + orjson + pyarrow to Parquet: "
+            f"{_num(base.get('messages_per_s'), ',.0f')} msg/s, "
+            f"{_num(base.get('cpu_us_per_event'))} us CPU/event",
+            _num(r.get("drain_to_baseline_ratio"), ".3f"),
+            ">= 0.5, <= 40 us, < 1 GB",
+        ]
+    ]
+
+
 def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     c = r.get("comparison", {})
     base = r.get("baseline_pandas", {})
@@ -196,6 +217,8 @@ def markdown(doc: dict[str, Any]) -> str:
             rows += generator_rows(r)
         elif name.startswith("stream@"):
             rows += stream_rows(name, r)
+        elif name.startswith("stream_drain@"):
+            rows += drain_rows(name, r)
         elif name.startswith(("gold@", "gold_stream@")):
             rows += gold_rows(name, r)
     runs = doc.get("runs", [])

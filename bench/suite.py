@@ -9,6 +9,10 @@ Parts (each runs as its own process, so one part's memory never inflates another
   latency and lag; worker memory). It resets the bench stack first;
 * ``gold_stream@S``: bench_gold.py --input stream, on the change-log ``stream@S`` just
   left (runs only right after a successful ``stream@S`` of the same run);
+* ``stream_drain@S``: bench_drain.py --scale S: Debezium fills the CDC topics while no
+  worker runs, then the bare pipeline (bench/drain_baseline.py) and the stream workers
+  each land the whole backlog; rates, their ratio, worker CPU per event and RSS. It
+  resets the bench stack, so it runs after ``gold_stream@S``;
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), rebuild with and without compaction, verify, and
   the pandas + to_sql baseline.
@@ -40,8 +44,8 @@ from bench import report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-PARTS = ("generator", "stream", "gold_stream", "gold")
-SCALED = ("stream", "gold_stream", "gold")
+PARTS = ("generator", "stream", "gold_stream", "stream_drain", "gold")
+SCALED = ("stream", "gold_stream", "stream_drain", "gold")
 DEFAULT_SCALES = (0.1, 1.0, 10.0)
 
 
@@ -96,7 +100,7 @@ def plan(
     """Every item in run order, each with None (run it) or why it is not run."""
     items = [Item("generator", None)]
     for s in scales:
-        items += [Item("stream", s), Item("gold_stream", s)]
+        items += [Item("stream", s), Item("gold_stream", s), Item("stream_drain", s)]
     items += [Item("gold", s) for s in scales]
     out: list[tuple[Item, str | None]] = []
     for item in items:
@@ -119,6 +123,8 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
                 "--live-seconds", str(args.live_seconds)]  # fmt: skip
     if item.part == "gold_stream":
         return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out)]
+    if item.part == "stream_drain":
+        return [*py, "bench.bench_drain", "--scale", str(item.scale), "--out", str(out)]
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 
