@@ -114,6 +114,21 @@ def drain_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def max_rate_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    """``max_rate@S``: the highest live rate with a bounded consumer lag."""
+    return [
+        [
+            f"maximum sustained live rate, scale {_scale_of(name)} ({r.get('worker_count')} "
+            f"workers, {r.get('step_seconds', 60):g} s steps)",
+            f"{_num(r.get('max_sustained_rate'), ',.0f')} changes/s "
+            f"({r.get('ramp_ended_because', '')})",
+            "",
+            "",
+            ">= 10,000/s",
+        ]
+    ]
+
+
 def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     c = r.get("comparison", {})
     base = r.get("baseline_pandas", {})
@@ -219,6 +234,8 @@ def markdown(doc: dict[str, Any]) -> str:
             rows += stream_rows(name, r)
         elif name.startswith("stream_drain@"):
             rows += drain_rows(name, r)
+        elif name.startswith("max_rate@"):
+            rows += max_rate_rows(name, r)
         elif name.startswith(("gold@", "gold_stream@")):
             rows += gold_rows(name, r)
     runs = doc.get("runs", [])

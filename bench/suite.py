@@ -13,6 +13,9 @@ Parts (each runs as its own process, so one part's memory never inflates another
   worker runs, then the bare pipeline (bench/drain_baseline.py) and the stream workers
   each land the whole backlog; rates, their ratio, worker CPU per event and RSS. It
   resets the bench stack, so it runs after ``gold_stream@S``;
+* ``max_rate@S``: bench_maxrate.py --scale S: live traffic ramped in 60 s steps on a
+  fresh scale-S stack with two workers; the highest rate whose consumer lag stays
+  bounded;
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), rebuild with and without compaction, verify, and
   the pandas + to_sql baseline.
@@ -44,8 +47,8 @@ from bench import report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-PARTS = ("generator", "stream", "gold_stream", "stream_drain", "gold")
-SCALED = ("stream", "gold_stream", "stream_drain", "gold")
+PARTS = ("generator", "stream", "gold_stream", "stream_drain", "max_rate", "gold")
+SCALED = ("stream", "gold_stream", "stream_drain", "max_rate", "gold")
 DEFAULT_SCALES = (0.1, 1.0, 10.0)
 
 
@@ -100,7 +103,7 @@ def plan(
     """Every item in run order, each with None (run it) or why it is not run."""
     items = [Item("generator", None)]
     for s in scales:
-        items += [Item("stream", s), Item("gold_stream", s), Item("stream_drain", s)]
+        items += [Item(p, s) for p in ("stream", "gold_stream", "stream_drain", "max_rate")]
     items += [Item("gold", s) for s in scales]
     out: list[tuple[Item, str | None]] = []
     for item in items:
@@ -123,8 +126,9 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
                 "--live-seconds", str(args.live_seconds)]  # fmt: skip
     if item.part == "gold_stream":
         return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out)]
-    if item.part == "stream_drain":
-        return [*py, "bench.bench_drain", "--scale", str(item.scale), "--out", str(out)]
+    if item.part in ("stream_drain", "max_rate"):
+        module = "bench.bench_drain" if item.part == "stream_drain" else "bench.bench_maxrate"
+        return [*py, module, "--scale", str(item.scale), "--out", str(out)]
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 

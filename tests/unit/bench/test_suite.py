@@ -17,8 +17,8 @@ def names(plan: list[tuple[suite.Item, str | None]], run: bool = True) -> list[s
 def test_default_plan_runs_everything_in_order() -> None:
     p = suite.plan((0.1, 1.0), [], [])
     assert names(p) == [
-        "generator", "stream@0.1", "gold_stream@0.1", "stream_drain@0.1", "stream@1",
-        "gold_stream@1", "stream_drain@1", "gold@0.1", "gold@1",
+        "generator", "stream@0.1", "gold_stream@0.1", "stream_drain@0.1", "max_rate@0.1",
+        "stream@1", "gold_stream@1", "stream_drain@1", "max_rate@1", "gold@0.1", "gold@1",
     ]  # fmt: skip
 
 
@@ -84,6 +84,17 @@ def test_markdown_shows_the_drain_beside_its_baseline() -> None:
 def test_stream_drain_runs_the_drain_bench_at_its_scale(tmp_path: Path) -> None:
     cmd = suite.command(suite.Item("stream_drain", 0.05), tmp_path / "o.json", None)
     assert cmd[2:] == ["bench.bench_drain", "--scale", "0.05", "--out", str(tmp_path / "o.json")]
+
+
+def test_markdown_shows_the_max_rate_and_why_the_ramp_ended() -> None:
+    r = {"worker_count": 2, "step_seconds": 60, "max_sustained_rate": 11_980,
+         "ramp_ended_because": "lag grew at 15000 changes/s asked"}  # fmt: skip
+    md = report.markdown({"date": "d", "runs": [], "parts": {"max_rate@1": {
+        "status": "measured", "result": r}}})  # fmt: skip
+    assert "| maximum sustained live rate, scale 1 (2 workers, 60 s steps) | 11,980 " \
+           "changes/s (lag grew at 15000 changes/s asked) |  |  | >= 10,000/s |" in md  # fmt: skip
+    cmd = suite.command(suite.Item("max_rate", 1.0), Path("o.json"), None)
+    assert cmd[2:] == ["bench.bench_maxrate", "--scale", "1.0", "--out", "o.json"]
 
 
 def test_markdown_shows_measured_figures_and_not_measured_parts() -> None:
