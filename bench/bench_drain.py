@@ -97,13 +97,24 @@ def fill(args: argparse.Namespace, settings: Any) -> float:
     log("registering the connector (no worker runs): Debezium fills the CDC topics")
     t0 = time.monotonic()
     ecom("connectors", "apply")
-    while sum(cdc_ends(settings).values()) < total:
+    while _in_kafka(settings) < total:
         if time.monotonic() - t0 > args.timeout:
             raise SystemExit(f"Debezium did not put {total:,} rows into Kafka in time")
         time.sleep(1.0)
     took = time.monotonic() - t0
     log(f"{total:,} rows in Kafka after {took:.1f}s")
     return took
+
+
+def _in_kafka(settings: Any) -> int:
+    """Messages in the CDC topics now; 0 while they are still being created (their
+    partitions have no leader yet)."""
+    from confluent_kafka import KafkaException
+
+    try:
+        return sum(cdc_ends(settings).values())
+    except KafkaException:
+        return 0
 
 
 @dataclass
@@ -120,14 +131,16 @@ class Drain:
 
     def as_dict(self) -> dict[str, Any]:
         cpu = sum(self.cpu_s)
+        # per event landed: a backlog still growing (--reuse) gives the workers more
+        landed = max(self.events, int(self.bronze_rows))
         return {
             "events": self.events,
             "seconds": _round(self.seconds),
             "seconds_from_workers_up": _round(self.seconds_from_up),
             "events_per_s": round(self.events / self.seconds) if self.seconds else None,
             "worker_cpu_s": [round(c, 2) for c in self.cpu_s],
-            "worker_cpu_us_per_event": round(cpu / self.events * 1e6, 1)
-            if self.events and self.seconds
+            "worker_cpu_us_per_event": round(cpu / landed * 1e6, 1)
+            if landed and self.seconds
             else None,
             "worker_peak_rss_mb": [round(m) for m in self.peak_rss_mb],
             "bronze_rows": int(self.bronze_rows),
