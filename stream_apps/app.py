@@ -231,9 +231,11 @@ def create_app(s: StreamSettings) -> faust.App:
         consumer_max_fetch_size=8 * 1024 * 1024,
         stream_buffer_maxsize=20_000,
         datadir=str(datadir),
+        monitor=fastpath.LeanMonitor(),
     )
     cdc_topic = app.topic(
         *(s.base.cdc_topic(t) for t in SOURCE_TABLES),
+        schema=fastpath.RawSchema(),
         key_serializer="raw",
         value_serializer="raw",
         allow_empty=True,
