@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import psycopg2
@@ -61,6 +62,9 @@ ACTION_WEIGHTS: dict[str, float] = {
 NEXT_STAGE = {"Pending": "Processing", "Processing": "Shipped", "Shipped": "Delivered"}
 BOOTSTRAP_CUSTOMERS = 50
 BOOTSTRAP_PRODUCTS = 100
+#: Times an action the server rolled back to break a deadlock between sessions is run
+#: again before it counts as rejected.
+DEADLOCK_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class LiveSummary:
     actions: Counter[str] = field(default_factory=Counter)
     transactions: int = 0
     errors: int = 0
+    #: actions run again after the server chose them as a deadlock's victim
+    retries: int = 0
     stopped_by: str = "signal"
 
     @property
@@ -101,6 +107,7 @@ class LiveSummary:
             "rate_rows_per_s": round(self.rate, 1),
             "transactions": self.transactions,
             "errors": self.errors,
+            "deadlock_retries": self.retries,
             "stopped_by": self.stopped_by,
             "changes": dict(sorted(self.changes.items())),
             "actions": dict(sorted(self.actions.items())),
@@ -170,12 +177,28 @@ class LiveGenerator:
         execute, names = known
         cur.execute(execute, [stmt.params[n] for n in names])
 
+    def _fetch(self, stmt: a.Statement) -> Any:
+        """Execute ``stmt`` and return its row; a deadlock between sessions (the server
+        rolled this transaction back) runs it again, as an application would."""
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                with self.conn.cursor() as cur:
+                    self._execute(cur, stmt)
+                    return cur.fetchone()
+            except psycopg2.extensions.TransactionRollbackError:
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                self.summary.retries += 1
+        return None
+
     def run(self, stmt: a.Statement) -> int:
         """Execute one action (one transaction); count its rows; 0 on a rejected action."""
         try:
-            with self.conn.cursor() as cur:
-                self._execute(cur, stmt)
-                row = cur.fetchone()
+            row = self._fetch(stmt)
+        except psycopg2.extensions.TransactionRollbackError as exc:
+            self.summary.errors += 1
+            log.warning("action %s rejected: %s", stmt.action, str(exc).strip().splitlines()[0])
+            return 0
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise SourceUnavailableError(
                 f"lost the source database during {stmt.action}: {str(exc).strip()[:200]}",
@@ -462,6 +485,7 @@ def _merged(sessions: list[_Session]) -> LiveSummary:
         out.actions.update(s.gen.summary.actions)
         out.transactions += s.gen.summary.transactions
         out.errors += s.gen.summary.errors
+        out.retries += s.gen.summary.retries
     return out
 
 
