@@ -7,9 +7,13 @@
    default): every step runs ``ecom generate live --rate R`` while the consumer lag of
    the stream group (end offset minus committed offset over the CDC topics; the group
    commits an offset only once both lake layers hold it) is sampled;
-3. a step is *bounded* when the lag stops growing in its second half (least-squares
-   slope under ``GROWTH_SHARE`` of the rate the generator reached) and stays under
-   ``MAX_LAG_SECONDS`` of traffic. The ramp stops at the first unbounded step, or when
+3. a step is *bounded* when the lag stops growing in its second half and stays under
+   ``MAX_LAG_SECONDS`` of traffic. The lag is a sawtooth (the group commits an offset
+   when a flush lands, every few seconds, up to ``ECOM_STREAM_BACKLOG_FLUSH_SECONDS``
+   while behind), so the growth is read from its troughs: the lowest lag of the last
+   quarter of the step against the lowest of the second quarter, per second, must be
+   under ``GROWTH_SHARE`` of the rate the generator reached. Steps shorter than twice
+   that flush period cannot tell. The ramp stops at the first unbounded step, or when
    the generator itself falls short of the asked rate (then the workers were not the
    limit and the result says so). Between steps the workers catch up.
 
@@ -96,16 +100,21 @@ class Step:
     lags: list[tuple[float, int]] = field(default_factory=list)
     generator_rc: int | None = None
 
+    def _quarter(self, q: int) -> list[tuple[float, int]]:
+        end = self.lags[-1][0] if self.lags else 0.0
+        return [s for s in self.lags if (q - 1) * end / 4 <= s[0] <= q * end / 4]
+
     @property
     def second_half(self) -> list[tuple[float, int]]:
-        if not self.lags:
-            return []
-        mid = self.lags[-1][0] / 2
-        return [s for s in self.lags if s[0] >= mid]
+        return [s for s in self.lags if s[0] >= (self.lags[-1][0] / 2 if self.lags else 0)]
 
     @property
     def growth(self) -> float:
-        return slope(self.second_half)
+        """Lag growth per second between the troughs of the second and last quarter."""
+        early, late = self._quarter(2), self._quarter(4)
+        if not early or not late:
+            return 0.0
+        return slope([min(early, key=lambda s: s[1]), min(late, key=lambda s: s[1])])
 
     @property
     def generator_short(self) -> bool:

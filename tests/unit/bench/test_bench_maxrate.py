@@ -60,3 +60,12 @@ def test_rates_are_parsed_and_checked() -> None:
         mr.parse_args(["--rates", "x"])
     with pytest.raises(SystemExit):
         mr.parse_args(["--rates", "0"])
+
+
+def test_a_sawtooth_of_periodic_commits_is_bounded() -> None:
+    # commits every 15 s at 300 changes/s: the lag climbs to 4,500 and falls back
+    lags = [(t, 300 * (t % 15)) for t in range(0, 61, 2)]
+    step = mr.Step(rate=300, reached=300, lags=[(float(t), lag) for t, lag in lags])
+    assert mr.slope(step.second_half) != 0  # a plain fit would read the phase as growth
+    assert abs(step.growth) < mr.GROWTH_SHARE * 300
+    assert step.bounded
