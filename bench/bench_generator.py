@@ -161,6 +161,8 @@ def main() -> int:
     parser.add_argument("--live-seconds", type=float, default=60.0)
     parser.add_argument("--live-rate", type=float, default=2000.0)
     parser.add_argument("--ceiling-seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=8,
+                        help="sessions of the unthrottled live run (default 8)")  # fmt: skip
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "generator.json"))
     args = parser.parse_args()
     settings = load()
@@ -206,7 +208,8 @@ def main() -> int:
         flush=True,
     )
     ceiling = run_measured(["generate", "live", "--rate", "1000000", "--duration",
-                            str(args.ceiling_seconds), "--seed", "2", "--json"])  # fmt: skip
+                            str(args.ceiling_seconds), "--seed", "2", "--json",
+                            "--connections", str(args.connections)])  # fmt: skip
     ceiling_summary = json.loads(str(ceiling["stdout"])) if ceiling["returncode"] == 0 else None
 
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
@@ -231,7 +234,11 @@ def main() -> int:
             "process_wall_s": live["wall_s"],
             "summary": live_summary,
         },  # fmt: skip
-        "live_unthrottled": {"seconds": args.ceiling_seconds, "summary": ceiling_summary},
+        "live_unthrottled": {
+            "seconds": args.ceiling_seconds,
+            "connections": args.connections,
+            "summary": ceiling_summary,
+        },
         "notes": [
             "naive baseline measured at a small scale in this run and extrapolated linearly",
             "peak RSS is the maximum over the benchmark's child processes (the seed run is "

@@ -93,6 +93,42 @@ def stream_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+def drain_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    """``stream_drain@S``: the workers' drain of a backlog beside the bare pipeline's."""
+    w, base = r.get("workers") or {}, r.get("baseline") or {}
+    rss = w.get("worker_peak_rss_mb") or []
+    return [
+        [
+            f"drain of the scale {_scale_of(name)} backlog ({w.get('events', 0):,} events, "
+            f"{r.get('worker_count', len(rss))} workers) into "
+            "bronze and silver",
+            f"{_num(w.get('events_per_s'), ',.0f')} events/s, "
+            f"{_num(w.get('worker_cpu_us_per_event'))} us CPU/event, "
+            f"max {_mb(max(rss) if rss else None)}",
+            f"confluent-kafka + orjson + pyarrow to Parquet: "
+            f"{_num(base.get('messages_per_s'), ',.0f')} msg/s, "
+            f"{_num(base.get('cpu_us_per_event'))} us CPU/event",
+            _num(r.get("drain_to_baseline_ratio"), ".3f"),
+            ">= 0.5, <= 40 us, < 1 GB",
+        ]
+    ]
+
+
+def max_rate_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    """``max_rate@S``: the highest live rate with a bounded consumer lag."""
+    return [
+        [
+            f"maximum sustained live rate, scale {_scale_of(name)} ({r.get('worker_count')} "
+            f"workers, {r.get('step_seconds', 60):g} s steps)",
+            f"{_num(r.get('max_sustained_rate'), ',.0f')} changes/s "
+            f"({r.get('ramp_ended_because', '')})",
+            "",
+            "",
+            ">= 10,000/s",
+        ]
+    ]
+
+
 def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     c = r.get("comparison", {})
     base = r.get("baseline_pandas", {})
@@ -250,6 +286,21 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    """The main table's rows of one measured part."""
+    if name == "generator":
+        return generator_rows(r)
+    if name.startswith("stream@"):
+        return stream_rows(name, r)
+    if name.startswith("stream_drain@"):
+        return drain_rows(name, r)
+    if name.startswith("max_rate@"):
+        return max_rate_rows(name, r)
+    if name.startswith(("gold@", "gold_stream@")):
+        return gold_rows(name, r)
+    return []
+
+
 def markdown(doc: dict[str, Any]) -> str:
     parts = doc.get("parts", {})
     rows: list[list[str]] = []
@@ -260,14 +311,10 @@ def markdown(doc: dict[str, Any]) -> str:
             missing.append(f"- `{name}`: {entry.get('status')} ({entry.get('reason', '')})")
             continue
         r = entry["result"]
-        if name == "generator":
-            rows += generator_rows(r)
-        elif name.startswith("stream@"):
-            rows += stream_rows(name, r)
-        elif name.startswith(("gold@", "gold_stream@")):
-            rows += gold_rows(name, r)
-        elif name.startswith("lake@"):
+        if name.startswith("lake@"):
             lake += lake_table(name, r)
+        else:
+            rows += _rows(name, r)
     runs = doc.get("runs", [])
     machine = runs[-1].get("machine", {}) if runs else {}
     lines = [

@@ -9,6 +9,13 @@ Parts (each runs as its own process, so one part's memory never inflates another
   latency and lag; worker memory). It resets the bench stack first;
 * ``gold_stream@S``: bench_gold.py --input stream, on the change-log ``stream@S`` just
   left (runs only right after a successful ``stream@S`` of the same run);
+* ``stream_drain@S``: bench_drain.py --scale S: Debezium fills the CDC topics while no
+  worker runs, then the bare pipeline (bench/drain_baseline.py) and the stream workers
+  each land the whole backlog; rates, their ratio, worker CPU per event and RSS. It
+  resets the bench stack, so it runs after ``gold_stream@S``;
+* ``max_rate@S``: bench_maxrate.py --scale S: live traffic ramped in 60 s steps on a
+  fresh scale-S stack with two workers; the highest rate whose consumer lag stays
+  bounded;
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), rebuild with and without compaction, verify, and
   the pandas + to_sql baseline;
@@ -45,8 +52,8 @@ from bench import report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-PARTS = ("generator", "stream", "gold_stream", "gold", "lake")
-SCALED = ("stream", "gold_stream", "gold", "lake")
+PARTS = ("generator", "stream", "gold_stream", "stream_drain", "max_rate", "gold", "lake")
+SCALED = ("stream", "gold_stream", "stream_drain", "max_rate", "gold", "lake")
 DEFAULT_SCALES = (0.1, 1.0, 10.0)
 
 
@@ -101,7 +108,7 @@ def plan(
     """Every item in run order, each with None (run it) or why it is not run."""
     items = [Item("generator", None)]
     for s in scales:
-        items += [Item("stream", s), Item("gold_stream", s)]
+        items += [Item(p, s) for p in ("stream", "gold_stream", "stream_drain", "max_rate")]
     items += [Item("gold", s) for s in scales]
     items += [Item("lake", s) for s in scales]
     out: list[tuple[Item, str | None]] = []
@@ -128,6 +135,9 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
     if item.part == "lake":
         return [*py, "bench.bench_lake", "--scale", str(item.scale),
                 "--live-seconds", str(args.live_seconds), "--out", str(out)]  # fmt: skip
+    if item.part in ("stream_drain", "max_rate"):
+        module = "bench.bench_drain" if item.part == "stream_drain" else "bench.bench_maxrate"
+        return [*py, module, "--scale", str(item.scale), "--out", str(out)]
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 

@@ -261,7 +261,7 @@ def _generate_live(args: argparse.Namespace) -> int:
 
     config = LiveConfig(
         rate=args.rate, duration=args.duration, seed=args.seed, dirty_rate=args.dirty_rate,
-        report_every=args.report_every,
+        report_every=args.report_every, connections=args.connections,
     )  # fmt: skip
     stop = threading.Event()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -455,6 +455,8 @@ def _add_generate(groups: SubParsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     p.add_argument("--dirty-rate", type=float, default=0.001, help="share of dirty values")
     p.add_argument("--report-every", type=float, default=5.0, help="seconds between rate lines")
+    p.add_argument("--connections", type=int, default=4,
+                   help="concurrent sessions, each with its share of the rate (default 4)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_generate_live)
 

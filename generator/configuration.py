@@ -95,8 +95,15 @@ class LiveConfig:
     #: Asynchronous commit for the generator's session (safe: at worst the last
     #: few generated transactions are lost on a server crash, never half of one).
     synchronous_commit: bool = False
+    #: Concurrent sessions (connections), each applying its share of the rate.
+    connections: int = 4
 
     def __post_init__(self) -> None:
+        if not 1 <= self.connections <= 64:
+            raise GeneratorConfigError(
+                f"--connections must be between 1 and 64, got {self.connections}",
+                hint="e.g. --connections 4",
+            )
         if not (self.rate > 0) or math.isinf(self.rate):
             raise GeneratorConfigError(
                 f"--rate must be a positive number of row changes per second, got {self.rate}",

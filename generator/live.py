@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import psycopg2
@@ -61,6 +62,9 @@ ACTION_WEIGHTS: dict[str, float] = {
 NEXT_STAGE = {"Pending": "Processing", "Processing": "Shipped", "Shipped": "Delivered"}
 BOOTSTRAP_CUSTOMERS = 50
 BOOTSTRAP_PRODUCTS = 100
+#: Times an action the server rolled back to break a deadlock between sessions is run
+#: again before it counts as rejected.
+DEADLOCK_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class LiveSummary:
     actions: Counter[str] = field(default_factory=Counter)
     transactions: int = 0
     errors: int = 0
+    #: actions run again after the server chose them as a deadlock's victim
+    retries: int = 0
     stopped_by: str = "signal"
 
     @property
@@ -101,6 +107,7 @@ class LiveSummary:
             "rate_rows_per_s": round(self.rate, 1),
             "transactions": self.transactions,
             "errors": self.errors,
+            "deadlock_retries": self.retries,
             "stopped_by": self.stopped_by,
             "changes": dict(sorted(self.changes.items())),
             "actions": dict(sorted(self.actions.items())),
@@ -115,17 +122,21 @@ class LiveGenerator:
     """Chooses actions, runs them, keeps the in-memory view and the counters."""
 
     def __init__(
-        self, conn: psycopg2.extensions.connection, config: LiveConfig, pools: Pools
+        self,
+        conn: psycopg2.extensions.connection,
+        config: LiveConfig,
+        pools: Pools,
+        state: LiveState,
+        seed: int,
     ) -> None:
         self.conn = conn
         self.config = config
         self.pools = pools
-        seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**32)
         self.rnd = random.Random(seed)
         self.rng = np.random.default_rng(seed)
         self.token = f"{seed:x}{int(time.time()) % 100000:05d}"
         self.email_seq = 0
-        self.state: LiveState = load_state(conn, self.rng)
+        self.state = state
         self.ids = {
             "customers": IdBlock(conn, "customers", "customer_id"),
             "products": IdBlock(conn, "products", "product_id"),
@@ -136,6 +147,8 @@ class LiveGenerator:
         names = list(ACTION_WEIGHTS)
         self._names = names
         self._cum = np.cumsum([ACTION_WEIGHTS[n] for n in names]).tolist()
+        # statement text -> (prepared statement's EXECUTE, its parameters in order)
+        self._prepared: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     # ------------------------------------------------------------ helpers
     def dirty(self) -> bool:
@@ -151,12 +164,41 @@ class LiveGenerator:
     def pick(self, seq: Sequence[str] | np.ndarray) -> str:
         return str(seq[self.rnd.randrange(len(seq))])
 
+    def _execute(self, cur: psycopg2.extensions.cursor, stmt: a.Statement) -> None:
+        """Run ``stmt`` as a prepared statement of this session (prepared on first use)."""
+        known = self._prepared.get(stmt.sql)
+        if known is None:
+            text, names = a.positional(stmt.sql)
+            name = f"ecom_live_{len(self._prepared)}"
+            types = ", ".join(a.PARAM_TYPES[n] for n in names)
+            cur.execute(f"PREPARE {name} ({types}) AS {text}")
+            marks = ", ".join(["%s"] * len(names))
+            known = self._prepared[stmt.sql] = (f"EXECUTE {name} ({marks})", names)
+        execute, names = known
+        cur.execute(execute, [stmt.params[n] for n in names])
+
+    def _fetch(self, stmt: a.Statement) -> Any:
+        """Execute ``stmt`` and return its row; a deadlock between sessions (the server
+        rolled this transaction back) runs it again, as an application would."""
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                with self.conn.cursor() as cur:
+                    self._execute(cur, stmt)
+                    return cur.fetchone()
+            except psycopg2.extensions.TransactionRollbackError:
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                self.summary.retries += 1
+        return None
+
     def run(self, stmt: a.Statement) -> int:
         """Execute one action (one transaction); count its rows; 0 on a rejected action."""
         try:
-            with self.conn.cursor() as cur:
-                cur.execute(stmt.sql, stmt.params)
-                row = cur.fetchone()
+            row = self._fetch(stmt)
+        except psycopg2.extensions.TransactionRollbackError as exc:
+            self.summary.errors += 1
+            log.warning("action %s rejected: %s", stmt.action, str(exc).strip().splitlines()[0])
+            return 0
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise SourceUnavailableError(
                 f"lost the source database during {stmt.action}: {str(exc).strip()[:200]}",
@@ -407,6 +449,77 @@ class LiveGenerator:
         return 0
 
 
+@dataclass
+class _Session:
+    """One connection's generator, paced at its share of the rate, in its own thread."""
+
+    gen: LiveGenerator
+    rate: float
+    error: BaseException | None = None
+
+    def loop(self, stop: threading.Event, deadline: float | None) -> None:
+        summary = self.gen.summary
+        paced_from, paced_rows = time.monotonic(), summary.total_rows
+        try:
+            while not stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self.gen.step()
+                now = time.monotonic()
+                ahead = (summary.total_rows - paced_rows) / self.rate - (now - paced_from)
+                if ahead > 0:
+                    if deadline is not None:
+                        ahead = min(ahead, max(0.0, deadline - now))
+                    stop.wait(ahead)
+                elif ahead < -1.0:  # too far behind: do not burst to catch up
+                    paced_from, paced_rows = now, summary.total_rows
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self.error = exc
+            stop.set()
+
+
+def _merged(sessions: list[_Session]) -> LiveSummary:
+    out = LiveSummary()
+    for s in sessions:
+        out.changes.update(s.gen.summary.changes)
+        out.actions.update(s.gen.summary.actions)
+        out.transactions += s.gen.summary.transactions
+        out.errors += s.gen.summary.errors
+        out.retries += s.gen.summary.retries
+    return out
+
+
+def _open(dsn: str, config: LiveConfig) -> list[psycopg2.extensions.connection]:
+    conns: list[psycopg2.extensions.connection] = []
+    try:
+        for _ in range(config.connections):
+            conn = db.connect(dsn, application_name="ecom-generate-live")
+            conns.append(conn)
+            if not conns[1:]:
+                db.check_schema(conn)
+            conn.autocommit = True
+            if not config.synchronous_commit:
+                with conn.cursor() as cur:
+                    cur.execute("SET synchronous_commit = off")
+    except BaseException:
+        for conn in conns:
+            conn.close()
+        raise
+    return conns
+
+
+def _sessions(conns: list[psycopg2.extensions.connection], config: LiveConfig) -> list[_Session]:
+    """One generator per connection, each with its share of the state and of the rate."""
+    seed = config.seed if config.seed is not None else random.SystemRandom().randrange(2**32)
+    pools = build_pools(config.seed if config.seed is not None else 0)
+    state = load_state(conns[0], np.random.default_rng(seed))
+    n = len(conns)
+    return [
+        _Session(LiveGenerator(conn, config, pools, state.share(k, n), seed + k), config.rate / n)
+        for k, conn in enumerate(conns)
+    ]
+
+
 def run(
     dsn: str,
     config: LiveConfig,
@@ -414,52 +527,61 @@ def run(
     stop: threading.Event | None = None,
     on_report: Callable[[LiveReport], None] = _noop,
 ) -> LiveSummary:
-    """Apply live traffic until ``stop`` is set or ``config.duration`` has passed."""
+    """Apply live traffic until ``stop`` is set or ``config.duration`` has passed.
+
+    ``config.connections`` sessions run side by side, like the shop's many clients: each
+    is a thread with its own connection, its own share of the open orders and of the
+    rate; every business action is still one transaction.
+    """
     stop = stop or threading.Event()
-    conn = db.connect(dsn, application_name="ecom-generate-live")
+    conns = _open(dsn, config)
     try:
-        db.check_schema(conn)
-        conn.autocommit = True
-        if not config.synchronous_commit:
-            with conn.cursor() as cur:
-                cur.execute("SET synchronous_commit = off")
-        pools = build_pools(config.seed if config.seed is not None else 0)
-        gen = LiveGenerator(conn, config, pools)
-        summary = gen.summary
+        sessions = _sessions(conns, config)
         start = time.monotonic()
-        gen.bootstrap(stop)
-        paced_from, paced_rows = time.monotonic(), summary.total_rows
-        last_report, last_rows = start, summary.total_rows
-        summary.stopped_by = "signal"
-        while not stop.is_set():
-            now = time.monotonic()
-            if config.duration is not None and now - start >= config.duration:
-                summary.stopped_by = "duration"
-                break
-            gen.step()
-            rows = summary.total_rows
-            now = time.monotonic()
-            ahead = (rows - paced_rows) / config.rate - (now - paced_from)
-            if ahead > 0:
-                if config.duration is not None:
-                    ahead = min(ahead, max(0.0, config.duration - (now - start)))
-                stop.wait(ahead)
-            elif ahead < -1.0:  # too far behind: do not burst to catch up
-                paced_from, paced_rows = now, rows
-            now = time.monotonic()
-            if now - last_report >= config.report_every:
-                on_report(
-                    LiveReport(
-                        elapsed=now - start,
-                        total_rows=rows,
-                        interval_rate=(rows - last_rows) / (now - last_report),
-                        overall_rate=rows / (now - start),
-                        transactions=summary.transactions,
-                        errors=summary.errors,
-                    )
-                )
-                last_report, last_rows = now, rows
+        sessions[0].gen.bootstrap(stop)  # an empty database: customers and products first
+        summary = _drive(sessions, config, stop, start, on_report)
         summary.elapsed = time.monotonic() - start
         return summary
     finally:
-        conn.close()
+        for conn in conns:
+            conn.close()
+
+
+def _drive(
+    sessions: list[_Session],
+    config: LiveConfig,
+    stop: threading.Event,
+    start: float,
+    on_report: Callable[[LiveReport], None],
+) -> LiveSummary:
+    """Run the sessions' threads until stopped; report every ``config.report_every``."""
+    deadline = start + config.duration if config.duration is not None else None
+    halt = threading.Event()  # the sessions' own stop: set by ``stop``, the deadline or an error
+    threads = [
+        threading.Thread(target=s.loop, args=(halt, deadline), name=f"live-{k}", daemon=True)
+        for k, s in enumerate(sessions)
+    ]
+    for t in threads:
+        t.start()
+    last_report, last_rows = time.monotonic(), _merged(sessions).total_rows
+    while any(t.is_alive() for t in threads):
+        if stop.wait(min(config.report_every, 0.2)):
+            halt.set()
+        now = time.monotonic()
+        if now - last_report >= config.report_every:
+            merged = _merged(sessions)
+            on_report(LiveReport(
+                elapsed=now - start, total_rows=merged.total_rows,
+                interval_rate=(merged.total_rows - last_rows) / (now - last_report),
+                overall_rate=merged.total_rows / (now - start),
+                transactions=merged.transactions, errors=merged.errors,
+            ))  # fmt: skip
+            last_report, last_rows = now, merged.total_rows
+        for t in threads:
+            t.join(0)
+    for s in sessions:
+        if s.error is not None:
+            raise s.error
+    summary = _merged(sessions)
+    summary.stopped_by = "signal" if stop.is_set() else "duration"
+    return summary

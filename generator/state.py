@@ -115,6 +115,26 @@ class LiveState:
         self.unused_campaigns.discard(campaign_id)
         self._active_day = None
 
+    # ------------------------------------------------------------ sessions
+    def share(self, k: int, n: int) -> LiveState:
+        """The view of session ``k`` of ``n`` concurrent sessions.
+
+        Customers, products and stock are one shared view (lists only grow; a stale stock
+        figure only makes an action touch fewer rows). Open orders and campaigns are
+        split by id, so no two sessions walk the same order through its lifecycle nor
+        delete the same campaign, and no session iterates a collection that another
+        one changes.
+        """
+        part = LiveState(
+            customers=self.customers, products=self.products, stock=self.stock,
+            weights=self.weights,
+        )  # fmt: skip
+        part.campaigns = {c: span for c, span in self.campaigns.items() if c % n == k}
+        part.unused_campaigns = {c for c in self.unused_campaigns if c % n == k}
+        for stage, bag in self.open.items():
+            part.open[stage] = Bag([item for item in bag.items if item[0] % n == k])
+        return part
+
 
 def load_state(conn: psycopg2.extensions.connection, rng: np.random.Generator) -> LiveState:
     """Read the pools the generator needs from the source database."""

@@ -30,6 +30,13 @@ Two more per-message costs are cut the same way, keeping Faust's behaviour:
   workers export their own metrics on ``/metrics``. It keeps the one per-event figure
   Faust itself uses, the time a partition last delivered an event, which its
   stalled-stream warnings read.
+
+What each saves, measured as process CPU over events of one worker draining the same
+118,000-event backlog (``python -m bench.bench_drain --scale 0.05 --workers 1
+--reuse``, fresh consumer group and buckets per run): 122-127 us per event with all
+three; 224 us without :class:`FastDrainConsumer` (its full-queue wait alone: 14 us);
+134-144 us with only :class:`FastDrainConsumer` (:class:`RawSchema` and
+:class:`LeanMonitor` together: about 16 us, neither clearly above the noise alone).
 """
 
 from __future__ import annotations

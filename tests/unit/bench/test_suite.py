@@ -17,8 +17,9 @@ def names(plan: list[tuple[suite.Item, str | None]], run: bool = True) -> list[s
 def test_default_plan_runs_everything_in_order() -> None:
     p = suite.plan((0.1, 1.0), [], [])
     assert names(p) == [
-        "generator", "stream@0.1", "gold_stream@0.1", "stream@1", "gold_stream@1",
-        "gold@0.1", "gold@1", "lake@0.1", "lake@1",
+        "generator", "stream@0.1", "gold_stream@0.1", "stream_drain@0.1", "max_rate@0.1",
+        "stream@1", "gold_stream@1", "stream_drain@1", "max_rate@1", "gold@0.1", "gold@1",
+        "lake@0.1", "lake@1",
     ]  # fmt: skip
 
 
@@ -60,6 +61,41 @@ GOLD = {
         "target_met_first": True, "target_met_second": True,
     },
 }  # fmt: skip
+
+
+DRAIN = {
+    "worker_count": 2,
+    "baseline": {"messages_per_s": 40_000, "cpu_us_per_event": 20.0},
+    "workers": {"events": 240_000, "events_per_s": 24_000, "worker_cpu_us_per_event": 35.5,
+                "worker_peak_rss_mb": [410, 455]},
+    "drain_to_baseline_ratio": 0.6,
+}  # fmt: skip
+
+
+def test_markdown_shows_the_drain_beside_its_baseline() -> None:
+    doc = {"date": "2026-11-28", "runs": [],
+           "parts": {"stream_drain@1": {"status": "measured", "result": DRAIN}}}  # fmt: skip
+    md = report.markdown(doc)
+    assert "| drain of the scale 1 backlog (240,000 events, 2 workers) into bronze and " \
+           "silver | 24,000 events/s, 35.5 us CPU/event, max 455 MB | confluent-kafka + " \
+           "orjson + pyarrow to Parquet: 40,000 msg/s, 20.0 us CPU/event | 0.600 | " \
+           ">= 0.5, <= 40 us, < 1 GB |" in md  # fmt: skip
+
+
+def test_stream_drain_runs_the_drain_bench_at_its_scale(tmp_path: Path) -> None:
+    cmd = suite.command(suite.Item("stream_drain", 0.05), tmp_path / "o.json", None)
+    assert cmd[2:] == ["bench.bench_drain", "--scale", "0.05", "--out", str(tmp_path / "o.json")]
+
+
+def test_markdown_shows_the_max_rate_and_why_the_ramp_ended() -> None:
+    r = {"worker_count": 2, "step_seconds": 60, "max_sustained_rate": 11_980,
+         "ramp_ended_because": "lag grew at 15000 changes/s asked"}  # fmt: skip
+    md = report.markdown({"date": "d", "runs": [], "parts": {"max_rate@1": {
+        "status": "measured", "result": r}}})  # fmt: skip
+    assert "| maximum sustained live rate, scale 1 (2 workers, 60 s steps) | 11,980 " \
+           "changes/s (lag grew at 15000 changes/s asked) |  |  | >= 10,000/s |" in md  # fmt: skip
+    cmd = suite.command(suite.Item("max_rate", 1.0), Path("o.json"), None)
+    assert cmd[2:] == ["bench.bench_maxrate", "--scale", "1.0", "--out", "o.json"]
 
 
 def test_markdown_shows_measured_figures_and_not_measured_parts() -> None:

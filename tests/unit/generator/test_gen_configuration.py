@@ -58,6 +58,12 @@ def test_bad_duration() -> None:
         LiveConfig(duration=0)
 
 
+@pytest.mark.parametrize("n", [0, -1, 65])
+def test_bad_connections(n: int) -> None:
+    with pytest.raises(ConfigError, match="--connections"):
+        LiveConfig(connections=n)
+
+
 def test_anchor_must_be_naive_utc() -> None:
     with pytest.raises(ConfigError):
         SeedConfig(anchor=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))

@@ -96,3 +96,38 @@ def test_statement_counts_one_column_per_key(stmt: a.Statement) -> None:
 def test_update_customer_rejects_unknown_column() -> None:
     with pytest.raises(ValueError):
         a.update_customer(1, "customer_id; DROP TABLE x", "v", "x")
+
+
+@pytest.mark.parametrize("stmt", STATEMENTS, ids=lambda s: s.action)
+def test_statement_prepares_with_a_type_for_every_parameter(stmt: a.Statement) -> None:
+    text, names = a.positional(stmt.sql)
+    assert "%(" not in text
+    assert set(names) == set(re.findall(r"%\((\w+)\)s", stmt.sql))
+    # each name is numbered once, in order of first use, and used where it was
+    assert [f"${i}" for i in range(1, len(names) + 1)] == sorted(
+        set(re.findall(r"\$\d+", text)), key=lambda p: int(p[1:])
+    )
+    again = text
+    for i, name in reversed(list(enumerate(names, 1))):
+        again = again.replace(f"${i}", f"%({name})s")
+    assert again == stmt.sql
+    assert all(name in a.PARAM_TYPES for name in names)
+
+
+def test_sessions_split_orders_and_campaigns_and_share_the_catalogue() -> None:
+    state = LiveState(customers=[1, 2, 3], products=[10, 11], stock={10: 1, 11: 2})
+    for oid in range(20):
+        state.open["Pending" if oid % 2 else "Shipped"].add((oid, "Pending"))
+    for cid in range(1, 9):
+        state.add_campaign(cid, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    parts = [state.share(k, 3) for k in range(3)]
+    for stage, bag in state.open.items():
+        held = [item for part in parts for item in part.open[stage].items]
+        assert sorted(held) == sorted(bag.items)  # every open order in exactly one session
+    for k, part in enumerate(parts):
+        assert all(oid % 3 == k for bag in part.open.values() for oid, _ in bag.items)
+        assert set(part.campaigns) == {c for c in range(1, 9) if c % 3 == k}
+        assert part.unused_campaigns == set(part.campaigns)
+        assert part.customers is state.customers and part.stock is state.stock
+    parts[0].customers.append(4)
+    assert parts[2].customers[-1] == 4
