@@ -19,11 +19,12 @@ def _gold_rebuild(args: argparse.Namespace) -> int:
     from compaction import configuration, rebuild
 
     result = rebuild.rebuild(
-        configuration.load(), args.as_of, progress=Progress()
+        configuration.load(), args.as_of, full=args.full, progress=Progress()
     )
     for table, n in result.row_counts.items():
         print(f"{table:<28} {n:>12,} rows")
-    print(f"gold build #{result.build_id} as of {result.as_of} done in {result.seconds:.1f}s")
+    print(f"gold build #{result.build_id} as of {result.as_of} ({result.kind}) done in "
+          f"{result.seconds:.1f}s")  # fmt: skip
     return 0
 
 
@@ -83,15 +84,22 @@ def add_gold(groups: SubParsers) -> None:
     cmds = gold.add_subparsers(dest="cmd", metavar="ACTION", required=True)
     p = add_command(
         cmds, "rebuild",
-        "rebuild every gold table from the silver lake, swap atomically",
-        "Computes silver's current state from the lake's silver Delta tables, builds the "
-        "gold tables in a staging schema and swaps them in atomically, under a lock.",
+        "build the gold tables from the silver lake (incremental, or --full)",
+        "Applies the silver changes newer than the state the last build kept and "
+        "replaces the gold rows they change, in one transaction; with --full (or when no "
+        "usable state is kept) computes every gold table from the whole change-log and "
+        "swaps them in atomically. Under a lock: one build at a time.",
     )  # fmt: skip
     p.add_argument(
         "--as-of", type=as_of, default=None, metavar="D",
         help="build gold as of date D (UTC): the contract's as-of date, from the lake's "
         "table versions committed by the end of D (Delta time travel); or as of a time "
         "such as 2026-11-29T14:00:00Z. Default: now",
+    )  # fmt: skip
+    p.add_argument(
+        "--full", action="store_true",
+        help="rebuild from the whole change-log (default: apply only the changes newer "
+        "than the state the last build kept, when there is one)",
     )  # fmt: skip
     p.set_defaults(func=_gold_rebuild)
     p = add_command(
