@@ -334,26 +334,16 @@ def _apply(
         b.finish(record)
         b.progress("no new changes: gold is up to date")
         return
-    hist = incremental.merge_history(con, base.lake["customers"].truncate)
-    merges = {
-        t: incremental.merge_table(con, t, base.lake[t].truncate, base.lake[t].truncate_ts)
-        for t in SOURCE_TABLES
-    }
-    truncated = {gold_sql.state_relation(t) for t, m in merges.items() if m.truncate}
-    if hist.truncated:
-        truncated.add(duckgold.HISTORY_TABLE)
-    changed = {
-        gold_sql.state_relation(t): gold_sql.state_relation(t) in truncated
-        for t in SOURCE_TABLES if reads[t].changes
-    }  # fmt: skip
-    if hist.customers or hist.truncated:
-        changed[duckgold.HISTORY_TABLE] = hist.truncated
+    batch = incremental.merge_all(
+        con, {t: (base.lake[t].truncate, base.lake[t].truncate_ts) for t in SOURCE_TABLES}
+    )
+    merges, hist, changed = batch.merges, batch.history, batch.changed
     summary = ", ".join(f"{t} {m.changed_keys:,}" for t, m in merges.items() if m.changed_keys)
     b.progress(f"state: changed keys {summary or 'none'}; history of {hist.customers:,} customers")
-    if base.latest and not truncated:
+    if base.latest and not batch.truncated:
         _in_place(b, con, scratch, record, changed, base)
     else:
-        why = "a truncate" if truncated else f"the gold in public is not build #{base.build_id}'s"
+        why = "a truncate" if batch.truncated else f"the gold in public is not build #{base.build_id}'s"
         b.progress(f"gold: every table recomputed from the state ({why})")
         counts = _compute_all(b, con)
         record = replace(record, counts=counts, why=f"whole gold: {why}")

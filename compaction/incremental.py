@@ -246,7 +246,10 @@ def merge_history(con: duckdb.DuckDBPyConnection, stored: Pos | None) -> History
         UNION ALL SELECT {hist_cols} FROM nw_customers WHERE op = 't' AND ({keep_truncates})""",
     )
     run_sql(con, "CREATE OR REPLACE TEMP VIEW silver_customers AS SELECT * FROM mini")
-    run_sql(con, f"CREATE OR REPLACE TEMP TABLE hnew AS {gold_sql.GOLD[gold_sql.HISTORY].sql}")
+    try:
+        run_sql(con, f"CREATE OR REPLACE TEMP TABLE hnew AS {gold_sql.GOLD[gold_sql.HISTORY].sql}")
+    finally:
+        run_sql(con, "DROP VIEW IF EXISTS temp.silver_customers")
     run_sql(con, "DELETE FROM st_history WHERE valid_to IS NULL "
                  "AND customer_id IN (SELECT customer_id FROM hk)")  # fmt: skip
     run_sql(con, "INSERT INTO st_history SELECT * FROM hnew")
@@ -261,6 +264,41 @@ def merge_history(con: duckdb.DuckDBPyConnection, stored: Pos | None) -> History
             [ended],
         )
     return out
+
+
+# ---------------------------------------------------------------- a whole batch
+@dataclass
+class Batch:
+    """What merging one batch of new changes did to the state."""
+
+    history: HistoryMerge
+    merges: dict[str, Merged]
+    #: state table -> whether the lake copy must be rewritten whole (a truncate removed
+    #: keys) rather than appended to; only tables with changes
+    changed: dict[str, bool]
+
+    @property
+    def truncated(self) -> bool:
+        return any(self.changed.values())
+
+
+def merge_all(
+    con: duckdb.DuckDBPyConnection, truncates: dict[str, tuple[Pos | None, object]]
+) -> Batch:
+    """Merge every ``nw_<table>`` into the state (the history first: it needs the
+    customers' stored last events). ``truncates``: each table's stored last truncate
+    (position, commit time). Raises :class:`OutOfOrder` before changing anything when the
+    customers' history cannot be extended."""
+    hist = merge_history(con, truncates["customers"][0])
+    merges = {t: merge_table(con, t, *truncates[t]) for t in SOURCE_TABLES}
+    changed = {
+        gold_sql.state_relation(t): m.truncate is not None
+        for t, m in merges.items()
+        if duckgold.count(con, f"nw_{t}")
+    }
+    if hist.customers or hist.truncated:
+        changed[duckgold.HISTORY_TABLE] = hist.truncated
+    return Batch(hist, merges, changed)
 
 
 # ---------------------------------------------------------------- affected gold rows
@@ -339,6 +377,7 @@ def recompute(
     temporary ``cur_<table>`` views narrowed to those keys (they shadow the full ones
     while it runs). Tables in ``whole`` take every key."""
     out = Recomputed()
+    db = str(run_sql(con, "SELECT current_database()")[0][0]).replace('"', '""')
     for name in ("dim_products", *(n for n in AFFECTED if n != "dim_products")):
         keys = AFFECTED[name] + (f" UNION {ALL_KEYS[name]}" if name in whole else "")
         if name == "fact_daily_sales":
@@ -347,7 +386,7 @@ def recompute(
                      f"SELECT DISTINCT k FROM ({keys}) AS a WHERE k IS NOT NULL")  # fmt: skip
         narrowed = NARROW[name]
         for table, col in narrowed.items():
-            run_sql(con, f"CREATE OR REPLACE TEMP VIEW cur_{table} AS SELECT * FROM "
+            run_sql(con, f'CREATE OR REPLACE TEMP VIEW cur_{table} AS SELECT * FROM "{db}".'
                          f"main.cur_{table} WHERE {_IN.format(col=col, gold=name)}")  # fmt: skip
         try:
             run_sql(con, f"CREATE OR REPLACE TEMP TABLE dg_{name} AS {gold_sql.GOLD[name].sql}")
