@@ -58,15 +58,22 @@ def cutoff_of(
 
 
 @contextlib.contextmanager
-def gold_lock(gs: GoldSettings) -> Iterator[gold.Connection]:
-    """Hold the rebuild lock (pg_try_advisory_lock in the gold database) for the block."""
+def gold_lock(gs: GoldSettings, wait: float = 0.0) -> Iterator[gold.Connection]:
+    """Hold the rebuild lock (pg_try_advisory_lock in the gold database) for the block;
+    ``wait``: seconds to keep trying while another build holds it (a nightly build that
+    meets a short refresh waits for it instead of failing)."""
     conn = gold.connect(gs.base, application="ecom gold rebuild")
     try:
+        deadline = time.monotonic() + max(0.0, wait)
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
-            row = cur.fetchone()
-            if not (row and row[0]):
-                raise RebuildLocked(f"another gold rebuild is running ({_holder(cur)})")
+            while True:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+                row = cur.fetchone()
+                if row and row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise RebuildLocked(f"another gold rebuild is running ({_holder(cur)})")
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         try:
             yield conn
         finally:
@@ -119,13 +126,15 @@ def rebuild(
     as_of: date | datetime | None = None,
     *,
     full: bool = False,
+    lock_wait: float = 0.0,
     progress: Reporter = SILENT,
 ) -> BuildResult:
     """Build gold as of ``as_of`` (default: now; see :func:`cutoff_of`): incremental when
-    a kept state allows it, else (or with ``full``) from the whole change-log."""
+    a kept state allows it, else (or with ``full``) from the whole change-log.
+    ``lock_wait``: seconds to wait for a running build to finish (default: fail at once)."""
     as_of, cutoff = cutoff_of(as_of)
     t0 = time.monotonic()
-    with gold_lock(gs) as conn, _sigterm_interrupts():
+    with gold_lock(gs, lock_wait) as conn, _sigterm_interrupts():
         with _privileges(gs):
             gold.ensure_log(conn)
             for dead in gold.close_abandoned(conn):

@@ -258,6 +258,18 @@ def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> Non
         assert "another gold rebuild is running (since " in res.stderr, res.stderr
         assert seconds < 30
         assert _last_log(s)["build_id"] == before, "a locked-out rebuild must not log a build"
+        res, _ = _rebuild("--if-idle")  # the refresh timer's way: skip, not fail
+        assert res.returncode == 0, res.stderr
+        lines = res.stdout.splitlines()
+        assert len(lines) == 1, res.stdout
+        assert lines[0].startswith("gold rebuild skipped: another gold rebuild is running")
+        res, seconds = _rebuild("--wait-lock", "3")
+        assert res.returncode == 1 and seconds >= 3, (seconds, res.stderr)
+        assert _last_log(s)["build_id"] == before
+        threading.Timer(2.0, holder.close).start()  # the running build ends: the wait wins
+        res, _ = _rebuild("--wait-lock", "60", "--as-of", AS_OF.isoformat())
+        assert res.returncode == 0, res.stderr
+        assert _last_log(s)["build_id"] > before
     finally:
         holder.close()
 
