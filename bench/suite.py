@@ -10,8 +10,8 @@ Parts (each runs as its own process, so one part's memory never inflates another
 * ``gold_stream@S``: bench_gold.py --input stream, on the change-log ``stream@S`` just
   left (runs only right after a successful ``stream@S`` of the same run);
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
-  export (bench/silver_export.py), rebuild with and without compaction, verify, and
-  the pandas + to_sql baseline.
+  export (bench/silver_export.py), the full build twice and the incremental build with
+  no new changes, verify, and the pandas baselines (to_sql, and COPY).
 
 ``--scales`` (default 0.1,1,10) gives the S of the scaled parts: together they are the
 cost curve (snapshot and rebuild time against scale). ``--only`` / ``--skip`` take a
