@@ -65,7 +65,7 @@ TARGETS: dict[float, dict[str, float]] = {
 }
 #: An incremental build after 10 minutes of live traffic at 1,000 changes/s.
 INCREMENTAL_TARGET_S = 5.0
-ANCHOR_DATE = "2026-11-01"  # the seed's anchor date for --input export (and its as-of)
+ANCHOR_DATE = "2026-11-01"  # the seed's anchor date for --input export
 SEED = 11
 
 
@@ -350,8 +350,8 @@ def main() -> int:
                     help="where the silver change-log comes from (see above)")  # fmt: skip
     ap.add_argument("--scale", type=float, default=1.0, help="seed scale for --input export")
     ap.add_argument("--as-of", type=date.fromisoformat, default=None,
-                    help="as-of date D (default: today, UTC; the seed's anchor date "
-                    f"{ANCHOR_DATE} for --input export)")  # fmt: skip
+                    help="as-of date D (default: today, UTC: an earlier day reads the lake "
+                    "as it was at its end, before this run wrote it)")  # fmt: skip
     ap.add_argument("--rows-per-file", type=int, default=200_000,
                     help="--input export: rows per silver commit (one data file each)")  # fmt: skip
     ap.add_argument("--no-baseline", action="store_true", help="skip both pandas baselines")
@@ -369,9 +369,7 @@ def main() -> int:
     export = args.input == "export"
     if export and args.traffic_seconds:
         ap.error("--traffic-seconds needs --input stream (the export input stops the capture)")
-    as_of: date = args.as_of or (
-        date.fromisoformat(ANCHOR_DATE) if export else datetime.now(UTC).date()
-    )
+    as_of: date = args.as_of or datetime.now(UTC).date()
     default_out = f"gold-export-{args.scale:g}.json" if export else "gold.json"
     out_path = Path(args.out) if args.out else RESULTS / default_out
 
