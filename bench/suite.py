@@ -8,7 +8,9 @@ Parts (each runs as its own process, so one part's memory never inflates another
   bronze and silver with the bare confluent-kafka consumer as baseline; steady state
   latency and lag; worker memory). It resets the bench stack first;
 * ``gold_stream@S``: bench_gold.py --input stream, on the change-log ``stream@S`` just
-  left (runs only right after a successful ``stream@S`` of the same run);
+  left (runs only right after a successful ``stream@S`` of the same run), then
+  ``--gold-traffic-seconds`` (default 600) of live traffic at 1,000 changes/s through
+  the stream and the incremental build that applies it;
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), the full build twice and the incremental build with
   no new changes, verify, and the pandas baselines (to_sql, and COPY).
@@ -118,7 +120,9 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
         return [*py, "bench.bench_stream", "--scale", str(item.scale),
                 "--live-seconds", str(args.live_seconds)]  # fmt: skip
     if item.part == "gold_stream":
-        return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out)]
+        traffic = getattr(args, "gold_traffic_seconds", 0)
+        return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out),
+                "--traffic-seconds", str(int(traffic)), "--traffic-rate", "1000"]  # fmt: skip
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 

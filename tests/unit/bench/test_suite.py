@@ -130,3 +130,15 @@ def test_gold_rows_show_both_baselines_and_the_incremental_builds() -> None:
     assert unchanged[0].endswith("incremental, no new changes") and unchanged[1].startswith("0.8 s")
     assert "after 600 s of traffic at 1,000 changes/s" in traffic[0]
     assert traffic[1].startswith("4.2 s") and traffic[4] == "<= 5 s (met)"
+
+
+def test_gold_stream_part_measures_the_incremental_build_after_traffic(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(gold_traffic_seconds=600.0)
+    cmd = suite.command(suite.Item("gold_stream", 1.0), tmp_path / "o.json", args)
+    assert cmd[2:] == ["bench.bench_gold", "--input", "stream", "--out", str(tmp_path / "o.json"),
+                       "--traffic-seconds", "600", "--traffic-rate", "1000"]  # fmt: skip
+    cmd = suite.command(suite.Item("gold", 0.05), tmp_path / "g.json", args)
+    assert cmd[2:] == ["bench.bench_gold", "--input", "export", "--scale", "0.05", "--out",
+                       str(tmp_path / "g.json")]  # fmt: skip
