@@ -230,9 +230,10 @@ def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
     """Write the state tables named in ``overwrite`` to the lake (whole, or only the
     changed keys' rows); the state's location and versions, None if it failed."""
     b.enter("state")
-    store = LakeState(b.gs.base)
+    store = LakeState(b.gs)
     versions = dict(base.state) if base else {}
     try:
+        store.ensure_bucket()
         for name, whole in overwrite.items():
             if not whole and base is not None and store.version(name) != base.state.get(name):
                 whole = True  # a failed build appended after the base: rewrite it
@@ -254,7 +255,7 @@ def _changed_rows(name: str, whole: bool) -> str:
 
 
 def _tidy(b: Build) -> None:
-    store = LakeState(b.gs.base)
+    store = LakeState(b.gs)
     for name in duckgold.state_tables():
         store.tidy(name)
 
@@ -288,7 +289,7 @@ def _commit_state(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
 def _load_kept(b: Build, con: duckdb.DuckDBPyConnection, base: Base) -> None:
     """Fill the local database with the state ``base`` kept in the lake."""
     b.progress(f"state: reading the state of build #{base.build_id} from the lake")
-    store = LakeState(b.gs.base)
+    store = LakeState(b.gs)
     try:
         for name in duckgold.state_tables():
             if name not in base.state:
@@ -329,7 +330,7 @@ def _apply(
     )  # fmt: skip
     if incremental.empty_changes(con) and base.latest and b.as_of == base.as_of:
         record = replace(record, why="no new changes",
-                         state={"root": LakeState(b.gs.base).root, "versions": base.state})  # fmt: skip
+                         state={"root": LakeState(b.gs).root, "versions": base.state})  # fmt: skip
         gold.log_success(b.conn, b.build_id, record)
         b.finish(record)
         b.progress("no new changes: gold is up to date")

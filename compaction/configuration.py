@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import EcomSettings, Settings, matching, read
+from common.settings import Bucket, EcomSettings, Settings, matching, read
 from common.settings import load as load_settings
 
 #: pg_advisory_lock key that serialises gold rebuilds (in the gold database).
@@ -50,6 +50,9 @@ class GoldSettings(EcomSettings):
     state_dir: Path | None = None
     """Folder of the local copy of the gold state, the DuckDB database an incremental
     build starts from (default: ECOM_HOME/gold-state). The lake keeps the state too."""
+    state_bucket: Bucket = "gold-state"
+    """MinIO bucket of the state builds keep for the next one (created by the first build
+    that keeps one, as the root user; the stream workers' user cannot write it)."""
     keep_state: bool = True
     """Whether builds keep their state (in the lake and in ``state_dir``) so the next
     build can be incremental; off, every build is a full one."""

@@ -1,9 +1,9 @@
 """The state a gold build leaves for the next one, kept twice.
 
-* **In the lake** (MinIO), so it survives the loss of the machine: one Delta table per
-  state table (``st_<source table>``: the last version of every key; ``st_history``: the
-  customers' SCD2 versions) at ``s3://<lake bucket>/gold_state/<gold database>/<name>``,
-  written as the lake's root user. A full build overwrites them; an incremental build
+* **In MinIO**, so it survives the loss of the machine: one Delta table per state table
+  (``st_<source table>``: the last version of every key; ``st_history``: the customers'
+  SCD2 versions) at ``s3://<state bucket>/gold_state/<gold database>/<name>``, written
+  as the root user in a bucket of its own (``ECOM_GOLD_STATE_BUCKET``). A full build overwrites them; an incremental build
   appends the rows of the keys it changed, each row tagged with its ``state_build``, so a
   key's newest rows are the ones with the highest tag (a table whose keys a truncate
   removed is overwritten instead). The build log records the Delta version of each table
@@ -27,9 +27,10 @@ import duckdb
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from common.s3 import delta_storage_options
+from common.s3 import delta_storage_options, minio_client
 from common.settings import Settings
 from compaction import duckgold, gold_sql
+from compaction.configuration import GoldSettings
 from compaction.exceptions import GoldError
 from compaction.state import run_sql
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
@@ -53,11 +54,20 @@ def key_of(name: str) -> str:
 
 
 class LakeState:
-    """The state tables in the lake's metadata bucket."""
+    """The state tables in their own MinIO bucket (``ECOM_GOLD_STATE_BUCKET``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, gs: GoldSettings) -> None:
+        settings = gs.base
+        self.settings = settings
+        self.bucket = gs.state_bucket
         self.options = delta_storage_options(settings)
-        self.root = f"s3://{settings.lake_bucket}/gold_state/{settings.gold_db}"
+        self.root = f"s3://{self.bucket}/gold_state/{settings.gold_db}"
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet (builds run as the root user)."""
+        client = minio_client(self.settings)
+        if not client.bucket_exists(self.bucket):
+            client.make_bucket(self.bucket)
 
     def uri(self, name: str) -> str:
         key_of(name)  # only state tables
