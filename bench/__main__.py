@@ -54,6 +54,9 @@ def main(argv: list[str]) -> int:
                     help="scales of the scaled parts: stream, gold_stream, gold, lake (default 0.1,1,10)")  # fmt: skip
     ap.add_argument("--generator-scale", type=float, default=1.0, help="seed scale (default 1)")
     ap.add_argument("--live-seconds", type=float, default=60.0, help="live traffic seconds")
+    ap.add_argument("--gold-traffic-seconds", type=float, default=600.0,
+                    help="gold_stream@S: seconds of live traffic at 1,000 changes/s before "
+                    "the incremental build (default 600; 0: none)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.parts:
         args.only = ",".join(filter(None, [args.only, *args.parts]))

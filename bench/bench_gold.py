@@ -1,15 +1,19 @@
-"""Benchmark of the nightly gold rebuild, on the bench stack.
+"""Benchmark of the gold builds, on the bench stack.
 
 Measures, in one run and on the same data:
 
-1. ``ecom gold rebuild`` in a subprocess, twice (the first build on the lake, then the
-   same build again); each with its wall time and peak memory (bench/measure.py: the
-   process's exact peak RSS, which includes DuckDB since it runs in-process, and the
-   sampled RSS of its process tree). The PostgreSQL server, which computes the
-   aggregates, is in neither figure;
+1. ``ecom gold rebuild --full`` in a subprocess, twice (the first build on the lake,
+   then the same build again), then ``ecom gold rebuild`` (incremental) with no new
+   changes; each with its wall time and peak memory (bench/measure.py: the process's
+   exact peak RSS, which includes DuckDB since it runs in-process, and the sampled RSS of
+   its process tree). The PostgreSQL server, which receives the COPY, is in no figure;
 2. ``ecom gold verify`` afterwards: it must exit 0;
-3. the baseline, the old batch pipeline's way (bench/pandas_baseline.py: whole tables
-   into pandas, aggregate, ``to_sql``), in its own measured subprocess, and the ratio.
+3. two baselines, each in its own measured subprocess (bench/pandas_baseline.py: whole
+   tables into pandas, aggregate): written with ``to_sql`` (the old batch pipeline's
+   way) and with COPY FROM STDIN (pandas at its fastest), and the ratios;
+4. with ``--input stream --traffic-seconds N``: N seconds of live traffic at
+   ``--traffic-rate`` changes/s through the stream (one worker), caught up, then the
+   incremental build that applies it.
 
 Where the silver change-log comes from (``--input``):
 
@@ -25,6 +29,7 @@ Where the silver change-log comes from (``--input``):
 
 Usage: python -m bench gold                          (stream input, via the bench stack)
        python -m bench.bench_gold --input export --scale 10 [--out PATH]
+       python -m bench.bench_gold --input stream --traffic-seconds 600 --traffic-rate 1000
 Results: --out (default bench/results/gold.json, or gold-export-<scale>.json for
 --input export) and a summary on stdout. Exit 2 if the stream input is empty.
 """
@@ -51,8 +56,16 @@ from bench.pandas_baseline import HOW, NOT_EXACT, SCRATCH_SCHEMA  # noqa: E402
 from bench.stackprep import quiesce_capture  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
-TARGETS = {1.0: {"rebuild_s": 60}, 10.0: {"rebuild_s": 600, "peak_rss_mb": 4096}}
-ANCHOR_DATE = "2026-11-01"  # the seed's anchor date for --input export (and its as-of)
+#: Full build targets by scale: the tiny lake's first build, scale 1 and 10 (peak RSS and
+#: the speed-up over pandas with COPY, the faster of the two baselines, too).
+TARGETS: dict[float, dict[str, float]] = {
+    0.05: {"rebuild_s": 3},
+    1.0: {"rebuild_s": 10, "ratio_over_pandas_copy": 2},
+    10.0: {"rebuild_s": 60, "peak_rss_mb": 4096, "ratio_over_pandas_copy": 2},
+}
+#: An incremental build after 10 minutes of live traffic at 1,000 changes/s.
+INCREMENTAL_TARGET_S = 5.0
+ANCHOR_DATE = "2026-11-01"  # the seed's anchor date for --input export
 SEED = 11
 
 
@@ -176,7 +189,7 @@ def _step_seconds(marks: dict[str, float]) -> dict[str, float | None]:
     return steps
 
 
-# ---------------------------------------------------------------- main
+# ---------------------------------------------------------------- measurements
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 2) if a and b else None
 
@@ -189,19 +202,86 @@ def _baseline_cap_mb(requested_gb: float) -> float:
     return min(requested_gb * 1024, available_mb - 2048)
 
 
-def measure(as_of: date, baseline: bool, baseline_max_gb: float) -> dict[str, Any]:
-    """Rebuild (the first build on this lake, then again), verify, pandas baseline."""
+_KIND_RE = re.compile(r"gold build #\d+ as of \S+ \((\w+)\) done")
+_NEW_RE = re.compile(r"new changes (\w+): ([\d,]+) rows")
+
+
+def rebuild_run(label: str, as_of: date, *flags: str) -> dict[str, Any]:
+    """One measured `ecom gold rebuild` (its kind, the new changes an incremental read)."""
+    log(f"ecom gold rebuild {' '.join(flags)} --as-of {as_of} ({label})")
+    m = ecom_measured("gold", "rebuild", *flags, "--as-of", as_of.isoformat())
+    kind = next((k.group(1) for x in m.lines if (k := _KIND_RE.search(x))), None)
+    new = {n.group(1): _int(n.group(2)) for x in m.lines if (n := _NEW_RE.search(x))}
+    log(f"  {kind}: {m.wall_s:.1f}s, peak RSS {m.peak_rss_mb:.0f} MB, exit {m.returncode}")
+    if m.returncode != 0:
+        raise SystemExit(f"ecom gold rebuild ({label}) failed:\n" + "\n".join(m.lines[-10:]))
+    return {**m.summary(), **parse_rebuild(m.lines), "kind": kind, "flags": list(flags),
+            "new_changes": new}  # fmt: skip
+
+
+def baseline_run(as_of: date, write: str, cap_mb: float, gold_dsn: str) -> dict[str, Any]:
+    """The pandas baseline writing with ``write`` (to_sql or copy), measured alone."""
+    from bench.pandas_baseline import HOW_COPY, compare_with_gold, drop_scratch
+
+    log(f"baseline: pandas read_sql -> aggregate -> {write} into {SCRATCH_SCHEMA} "
+        f"(stopped if over {cap_mb:,.0f} MB)")  # fmt: skip
+    try:
+        base = run_measured(
+            ["-m", "bench.pandas_baseline", "--as-of", as_of.isoformat(), "--write", write],
+            f"pandas-{write}", max_tree_rss_mb=cap_mb,
+        )  # fmt: skip
+        log(f"  {base.wall_s:.1f}s, peak RSS {base.peak_rss_mb:.0f} MB, exit {base.returncode}")
+        agreement = compare_with_gold(gold_dsn) if base.returncode == 0 else {}
+    finally:
+        drop_scratch(gold_dsn)
+    return {
+        "measured": base.returncode == 0,
+        **base.summary(),
+        **base.result(),
+        "how": HOW if write == "to_sql" else HOW_COPY,
+        "not_exact": NOT_EXACT,
+        "agreement_with_rebuild": agreement,
+    }
+
+
+def traffic_then_incremental(as_of: date, rate: int, seconds: int) -> dict[str, Any]:
+    """Live traffic through the stream (one worker) for ``seconds`` at ``rate`` changes/s,
+    caught up, workers stopped; then the incremental build that applies it."""
+    from ecom import catchup
+    from stream_apps import configuration, workers
+
+    st = configuration.load()
+    workers.start(st, 1, wait_seconds=120)
+    try:
+        log(f"live traffic: {rate:,} changes/s for {seconds}s through the stream")
+        live = run_measured(["-m", "ecom.cli", "generate", "live", "--rate", str(rate),
+                             "--duration", str(seconds), "--json"], "live", echo=False)  # fmt: skip
+        if live.returncode != 0:
+            raise SystemExit("ecom generate live failed:\n" + "\n".join(live.lines[-10:]))
+        t0 = time.monotonic()
+        catchup.wait_caught_up(st, max(600.0, seconds * 2.0))
+        caught_up_s = time.monotonic() - t0
+    finally:
+        log(f"stream workers stopped: {workers.stop(st)}")
+    run = rebuild_run("incremental after traffic", as_of)
+    return {"traffic": {"rate": rate, "seconds": seconds, **live.summary(),
+                        "caught_up_after_s": round(caught_up_s, 1)},
+            "rebuild": run}  # fmt: skip
+
+
+def measure(
+    as_of: date, baselines: tuple[str, ...], baseline_max_gb: float
+) -> dict[str, Any]:
+    """Full builds (the first on this lake, then again), an incremental build with no new
+    changes, verify, the pandas baselines."""
     from common.settings import load
 
     settings = load()
-    runs: dict[str, dict[str, Any]] = {}
-    for label in ("first", "second"):
-        log(f"ecom gold rebuild --as-of {as_of} ({label})")
-        m = ecom_measured("gold", "rebuild", "--as-of", as_of.isoformat())
-        runs[label] = {**m.summary(), **parse_rebuild(m.lines)}
-        log(f"  {m.wall_s:.1f}s, peak RSS {m.peak_rss_mb:.0f} MB, exit {m.returncode}")
-        if m.returncode != 0:
-            raise SystemExit(f"ecom gold rebuild ({label}) failed")
+    runs = {
+        "first": rebuild_run("first, full", as_of, "--full"),
+        "second": rebuild_run("again, full", as_of, "--full"),
+        "incremental_unchanged": rebuild_run("incremental, no new changes", as_of),
+    }
     log("ecom gold verify")
     ver = ecom_measured("gold", "verify")
     verify = {
@@ -210,31 +290,57 @@ def measure(as_of: date, baseline: bool, baseline_max_gb: float) -> dict[str, An
         "summary": next((x.strip() for x in ver.lines if "reconciliation" in x), None),
     }
     out: dict[str, Any] = {"rebuild": runs, "verify": verify}
-    if not baseline:
-        out["baseline_pandas"] = {"measured": False, "reason": "--no-baseline"}
-        return out
-    from bench.pandas_baseline import compare_with_gold, drop_scratch
-
     cap = _baseline_cap_mb(baseline_max_gb)
-    log(f"baseline: pandas read_sql -> aggregate -> to_sql into {SCRATCH_SCHEMA} "
-        f"(stopped if over {cap:,.0f} MB)")  # fmt: skip
-    try:
-        base = run_measured(
-            ["-m", "bench.pandas_baseline", "--as-of", as_of.isoformat()], "pandas",
-            max_tree_rss_mb=cap,
-        )  # fmt: skip
-        log(f"  {base.wall_s:.1f}s, peak RSS {base.peak_rss_mb:.0f} MB, exit {base.returncode}")
-        agreement = compare_with_gold(settings.gold_dsn) if base.returncode == 0 else {}
-    finally:
-        drop_scratch(settings.gold_dsn)
-    out["baseline_pandas"] = {
-        "measured": base.returncode == 0,
-        **base.summary(),
-        **base.result(),
-        "how": HOW,
-        "not_exact": NOT_EXACT,
-        "agreement_with_rebuild": agreement,
+    for write in ("to_sql", "copy"):
+        key = "baseline_pandas" if write == "to_sql" else "baseline_pandas_copy"
+        if write in baselines:
+            out[key] = baseline_run(as_of, write, cap, settings.gold_dsn)
+        else:
+            out[key] = {"measured": False, "reason": "--no-baseline"}
+    return out
+
+
+def _target_met(target: dict[str, float] | None, seconds: float, peak: float) -> bool | None:
+    if not target:
+        return None
+    return seconds <= target["rebuild_s"] and peak <= target.get("peak_rss_mb", 1e12)
+
+
+def comparison(scale: float, m: dict[str, Any]) -> dict[str, Any]:
+    """The figures the targets are about, side by side."""
+    runs, base, copy = m["rebuild"], m["baseline_pandas"], m["baseline_pandas_copy"]
+    pandas_s = base.get("wall_s") if base.get("measured") else None
+    copy_s = copy.get("wall_s") if copy.get("measured") else None
+    rb_c, rb_n = runs["first"]["wall_s"], runs["second"]["wall_s"]
+    peak_c, peak_n = runs["first"]["peak_rss_mb"], runs["second"]["peak_rss_mb"]
+    target = TARGETS.get(round(scale, 2))
+    out = {
+        "rebuild_first_s": rb_c,
+        "rebuild_second_s": rb_n,
+        "rebuild_first_peak_rss_mb": peak_c,
+        "rebuild_second_peak_rss_mb": peak_n,
+        "incremental_unchanged_s": runs["incremental_unchanged"]["wall_s"],
+        "pandas_s": round(pandas_s, 2) if pandas_s else None,
+        "pandas_peak_rss_mb": base.get("peak_rss_mb"),
+        "pandas_copy_s": round(copy_s, 2) if copy_s else None,
+        "pandas_copy_peak_rss_mb": copy.get("peak_rss_mb"),
+        "ratio_pandas_over_rebuild_first": _ratio(pandas_s, rb_c),
+        "ratio_pandas_over_rebuild_second": _ratio(pandas_s, rb_n),
+        "ratio_pandas_copy_over_rebuild_first": _ratio(copy_s, rb_c),
+        "ratio_pandas_copy_over_rebuild_second": _ratio(copy_s, rb_n),
+        "targets": target,
+        "target_met_first": _target_met(target, rb_c, peak_c),
+        "target_met_second": _target_met(target, rb_n, peak_n),
+        "peak_rss_note": "the child process tree only: the PostgreSQL server (which "
+        "receives COPY / to_sql) is not included on either side",
     }
+    if target and "ratio_over_pandas_copy" in target:
+        ratio = _ratio(copy_s, rb_n)
+        out["target_ratio_met"] = None if ratio is None else ratio >= target["ratio_over_pandas_copy"]
+    if "incremental_after_traffic" in m:
+        inc = m["incremental_after_traffic"]["rebuild"]["wall_s"]
+        out["incremental_after_traffic_s"] = inc
+        out["target_incremental_met"] = inc <= INCREMENTAL_TARGET_S
     return out
 
 
@@ -244,20 +350,26 @@ def main() -> int:
                     help="where the silver change-log comes from (see above)")  # fmt: skip
     ap.add_argument("--scale", type=float, default=1.0, help="seed scale for --input export")
     ap.add_argument("--as-of", type=date.fromisoformat, default=None,
-                    help="as-of date D (default: today, UTC; the seed's anchor date "
-                    f"{ANCHOR_DATE} for --input export)")  # fmt: skip
+                    help="as-of date D (default: today, UTC: an earlier day reads the lake "
+                    "as it was at its end, before this run wrote it)")  # fmt: skip
     ap.add_argument("--rows-per-file", type=int, default=200_000,
                     help="--input export: rows per silver commit (one data file each)")  # fmt: skip
-    ap.add_argument("--no-baseline", action="store_true", help="skip the pandas baseline")
+    ap.add_argument("--no-baseline", action="store_true", help="skip both pandas baselines")
+    ap.add_argument("--traffic-seconds", type=int, default=0,
+                    help="--input stream: after the full builds, this long live traffic "
+                    "through the stream, then the incremental build (default 0: none; the "
+                    "target is measured with 600)")  # fmt: skip
+    ap.add_argument("--traffic-rate", type=int, default=1000,
+                    help="changes per second of that traffic (default 1000)")  # fmt: skip
     ap.add_argument("--baseline-max-gb", type=float, default=16.0,
                     help="stop the pandas baseline above this memory (default 16; never more "
                     "than what is available minus 2 GiB)")  # fmt: skip
     ap.add_argument("--out", default=None, help="result JSON path")
     args = ap.parse_args()
     export = args.input == "export"
-    as_of: date = args.as_of or (
-        date.fromisoformat(ANCHOR_DATE) if export else datetime.now(UTC).date()
-    )
+    if export and args.traffic_seconds:
+        ap.error("--traffic-seconds needs --input stream (the export input stops the capture)")
+    as_of: date = args.as_of or datetime.now(UTC).date()
     default_out = f"gold-export-{args.scale:g}.json" if export else "gold.json"
     out_path = Path(args.out) if args.out else RESULTS / default_out
 
@@ -302,15 +414,14 @@ def main() -> int:
 
         log(f"stream workers stopped: {workers.stop(configuration.load())}")
 
-    m = measure(as_of, not args.no_baseline, args.baseline_max_gb)
-    runs, base = m["rebuild"], m["baseline_pandas"]
-    state = runs["second"]["state"]
+    baselines = () if args.no_baseline else ("to_sql", "copy")
+    m = measure(as_of, baselines, args.baseline_max_gb)
+    if args.traffic_seconds > 0:
+        m["incremental_after_traffic"] = traffic_then_incremental(
+            as_of, args.traffic_rate, args.traffic_seconds
+        )
+    state = m["rebuild"]["second"]["state"]
     scale = round(n_src / sum(scaled_counts(1.0).values()), 3)
-    pandas_s = base.get("wall_s") if base.get("measured") else None
-    rb_c, rb_n = runs["first"]["wall_s"], runs["second"]["wall_s"]
-    peak_c = runs["first"]["peak_rss_mb"]
-    peak_n = runs["second"]["peak_rss_mb"]
-    target = TARGETS.get(round(scale)) if round(scale) in (1, 10) else None
     result = {
         "measured_at_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
@@ -329,49 +440,40 @@ def main() -> int:
             "silver_versions_total": sum(x["silver_versions"] for x in state.values()),
             "current_state_rows": {t: x["current_rows"] for t, x in state.items()},
             "current_state_rows_total": sum(x["current_rows"] for x in state.values()),
-            "customer_history_versions": runs["second"]["customer_history_versions"],
+            "customer_history_versions": m["rebuild"]["second"]["customer_history_versions"],
             "scale": scale,
         },
         **m,
-        "comparison": {
-            "rebuild_first_s": rb_c,
-            "rebuild_second_s": rb_n,
-            "rebuild_first_peak_rss_mb": peak_c,
-            "rebuild_second_peak_rss_mb": peak_n,
-            "pandas_s": round(pandas_s, 2) if pandas_s else None,
-            "pandas_peak_rss_mb": base.get("peak_rss_mb"),
-            "ratio_pandas_over_rebuild_first": _ratio(pandas_s, rb_c),
-            "ratio_pandas_over_rebuild_second": _ratio(pandas_s, rb_n),
-            "targets": target,
-            "target_met_first": (
-                rb_c < target["rebuild_s"] and peak_c < target.get("peak_rss_mb", 1e12)
-            )
-            if target
-            else None,
-            "target_met_second": (
-                rb_n < target["rebuild_s"] and peak_n < target.get("peak_rss_mb", 1e12)
-            )
-            if target
-            else None,
-            "peak_rss_note": "the child process tree only: the PostgreSQL server (which runs "
-            "the gold SQL and receives COPY / to_sql) is not included on either side",
-        },  # fmt: skip
+        "comparison": comparison(args.scale if export else scale, m),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     print()
-    print(f"{'scale ' + str(scale):<28}{'seconds':>10}{'peak RSS MB':>14}")
-    print(f"{'rebuild (first)':<28}{rb_c:>10.1f}{peak_c:>14.0f}")
-    print(f"{'rebuild (again)':<28}{rb_n:>10.1f}{peak_n:>14.0f}")
-    if base.get("wall_s") is not None:
-        print(f"{'pandas + to_sql (baseline)':<28}{base['wall_s']:>10.1f}"
-              f"{base['peak_rss_mb']:>14.0f}{'' if base['measured'] else '  (did not finish)'}")  # fmt: skip
-    print(f"ratio pandas/rebuild: {_ratio(pandas_s, rb_c)} (first), "
-          f"{_ratio(pandas_s, rb_n)} (again); verify exit {m['verify']['returncode']}")  # fmt: skip
-    if m["verify"]["returncode"] != 0 or (base.get("returncode") not in (0, None)):
-        return 1
-    return 0
+    print_summary(scale, m, result["comparison"])
+    bad_base = any(m[k].get("returncode") not in (0, None)
+                   for k in ("baseline_pandas", "baseline_pandas_copy"))  # fmt: skip
+    return 1 if m["verify"]["returncode"] != 0 or bad_base else 0
+
+
+def print_summary(scale: float, m: dict[str, Any], c: dict[str, Any]) -> None:
+    rows = [(f"full build (first, {m['rebuild']['first']['kind']})", m["rebuild"]["first"]),
+            ("full build (again)", m["rebuild"]["second"]),
+            ("incremental, no new changes", m["rebuild"]["incremental_unchanged"])]  # fmt: skip
+    if "incremental_after_traffic" in m:
+        rows.append(("incremental after traffic", m["incremental_after_traffic"]["rebuild"]))
+    for label, key in (("pandas + to_sql", "baseline_pandas"),
+                       ("pandas + COPY", "baseline_pandas_copy")):  # fmt: skip
+        if m[key].get("wall_s") is not None:
+            rows.append((label + ("" if m[key]["measured"] else " (did not finish)"), m[key]))
+    print(f"{'scale ' + str(scale):<36}{'seconds':>10}{'peak RSS MB':>14}")
+    for label, run in rows:
+        print(f"{label:<36}{run['wall_s']:>10.1f}{run['peak_rss_mb']:>14.0f}")
+    print(f"ratio pandas/full build: to_sql {c['ratio_pandas_over_rebuild_first']} (first), "
+          f"{c['ratio_pandas_over_rebuild_second']} (again); COPY "
+          f"{c['ratio_pandas_copy_over_rebuild_first']} (first), "
+          f"{c['ratio_pandas_copy_over_rebuild_second']} (again); verify exit "
+          f"{m['verify']['returncode']}")  # fmt: skip
 
 
 if __name__ == "__main__":

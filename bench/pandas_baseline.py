@@ -2,13 +2,16 @@
 
 Whole source tables into pandas (``pd.read_sql``), the contract's silver rules
 (normalisation, quarantine) and the six aggregate gold tables computed with pandas,
-written with ``DataFrame.to_sql`` into the scratch schema ``bench_pandas`` of the gold
-database (dropped afterwards). Money is float64 there, not exact NUMERIC, and round() is
+written into the scratch schema ``bench_pandas`` of the gold database (dropped
+afterwards) with ``DataFrame.to_sql`` (``--write to_sql``, the old pipeline's way) or
+with COPY FROM STDIN of each frame as CSV into a table ``to_sql`` created empty
+(``--write copy``: pandas at its fastest way into PostgreSQL). Money is float64 there, not exact NUMERIC, and round() is
 emulated half away from zero; dim_customers_history (needs the change history) and the
 atomic swap have no equivalent in it.
 
 Run as its own process so its memory is measured alone:
-``python -m bench.pandas_baseline --as-of D`` prints ``BENCH-RESULT {json}`` last.
+``python -m bench.pandas_baseline --as-of D [--write copy]`` prints ``BENCH-RESULT {json}``
+last.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ HOW = (
     "DataFrame.to_sql (defaults, if_exists=replace) into the scratch schema "
     f"{SCRATCH_SCHEMA} of the gold database (dropped afterwards)"
 )
+HOW_COPY = HOW.replace(
+    "DataFrame.to_sql (defaults, if_exists=replace)",
+    "an empty table created by DataFrame.to_sql, then COPY FROM STDIN (CSV from "
+    "DataFrame.to_csv, psycopg2 copy_expert)",
+)
 NOT_EXACT = (
     "money as float64, not exact NUMERIC; round() emulated half away from zero on floats; "
     "no dim_customers_history (needs the change history), no build log, no atomic swap"
@@ -72,8 +80,9 @@ SOURCE_TABLES = (
 )  # fmt: skip
 
 
-def pandas_baseline(as_of: date) -> dict[str, Any]:
-    """The old pipeline's way: whole tables into pandas, aggregate, DataFrame.to_sql."""
+def pandas_baseline(as_of: date, write: str = "to_sql") -> dict[str, Any]:
+    """The old pipeline's way: whole tables into pandas, aggregate, DataFrame.to_sql
+    (``write="copy"``: COPY instead)."""
     from common.settings import load
 
     settings = load()
@@ -85,7 +94,7 @@ def pandas_baseline(as_of: date) -> dict[str, Any]:
     gold = transform(frames, as_of)
     timings["transform_s"] = time.monotonic() - t
     t = time.monotonic()
-    rows = write_gold(gold, settings.gold_dsn)
+    rows = write_gold(gold, settings.gold_dsn, copy=write == "copy")
     timings["write_s"] = time.monotonic() - t
     return {"rows": rows, "timings": {k: round(x, 2) for k, x in timings.items()}}
 
@@ -105,7 +114,7 @@ def read_sources(source_dsn: str) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def write_gold(gold: dict[str, pd.DataFrame], gold_dsn: str) -> dict[str, int]:
+def write_gold(gold: dict[str, pd.DataFrame], gold_dsn: str, *, copy: bool = False) -> dict[str, int]:
     from sqlalchemy import create_engine, text
 
     dst = create_engine(_psycopg2_url(gold_dsn))
@@ -115,11 +124,35 @@ def write_gold(gold: dict[str, pd.DataFrame], gold_dsn: str) -> dict[str, int]:
     rows = {}
     for name, df in gold.items():
         t1 = time.monotonic()
-        df.to_sql(name, dst, schema=SCRATCH_SCHEMA, if_exists="replace", index=False)
+        if copy:
+            df.head(0).to_sql(name, dst, schema=SCRATCH_SCHEMA, if_exists="replace", index=False)
+            _copy_frame(df, gold_dsn, name)
+        else:
+            df.to_sql(name, dst, schema=SCRATCH_SCHEMA, if_exists="replace", index=False)
         rows[name] = len(df)
-        print(f"to_sql {name}: {len(df):,} rows in {time.monotonic() - t1:.1f}s", flush=True)
+        how = "COPY" if copy else "to_sql"
+        print(f"{how} {name}: {len(df):,} rows in {time.monotonic() - t1:.1f}s", flush=True)
     dst.dispose()
     return rows
+
+
+def _copy_frame(df: pd.DataFrame, gold_dsn: str, name: str) -> None:
+    """COPY ``df`` into the (empty) scratch table ``name``, as CSV built in memory."""
+    import io
+
+    import psycopg2
+
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, header=False)
+    buf.seek(0)
+    cols = ", ".join('"' + str(c).replace('"', '""') + '"' for c in df.columns)
+    conn = psycopg2.connect(gold_dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.copy_expert(f'COPY {SCRATCH_SCHEMA}."{name}" ({cols}) FROM STDIN WITH (FORMAT csv)',
+                            buf)  # fmt: skip
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -362,8 +395,10 @@ def drop_scratch(gold_dsn: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--as-of", type=date.fromisoformat, required=True)
+    ap.add_argument("--write", choices=("to_sql", "copy"), default="to_sql",
+                    help="how the gold frames reach PostgreSQL (default to_sql)")  # fmt: skip
     args = ap.parse_args(argv)
-    result = pandas_baseline(args.as_of)
+    result = pandas_baseline(args.as_of, args.write)
     print(RESULT_MARK + json.dumps(result), flush=True)
     return 0
 

@@ -129,12 +129,9 @@ def max_rate_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
-    c = r.get("comparison", {})
-    base = r.get("baseline_pandas", {})
-    data = r.get("data", {})
-    rows_n = data.get("source_rows_total")
-    src = "the stream's change-log" if r.get("input") == "stream" else "bench export"
+def _gold_baselines(r: dict[str, Any]) -> str:
+    c, base, copy = r.get("comparison", {}), r.get("baseline_pandas", {}), r.get(
+        "baseline_pandas_copy", {})  # fmt: skip
     if base.get("measured"):
         b = (
             f"pandas read_sql + to_sql: {_num(c.get('pandas_s'))} s, "
@@ -142,33 +139,71 @@ def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
         )
     else:
         b = f"pandas: {NM} ({base.get('aborted') or base.get('reason') or 'failed'})"
+    if copy.get("measured"):
+        b += (f"; pandas + COPY: {_num(c.get('pandas_copy_s'))} s, "
+              f"{_mb(c.get('pandas_copy_peak_rss_mb'))}")  # fmt: skip
+    elif copy:
+        b += f"; pandas + COPY: {NM} ({copy.get('aborted') or copy.get('reason') or 'failed'})"
+    return b
+
+
+def _gold_target(c: dict[str, Any], label: str) -> str:
     tgt = c.get("targets") or {}
-    target = ""
-    if tgt:
-        target = f"< {tgt['rebuild_s']} s" + (
-            f", < {tgt['peak_rss_mb'] / 1024:g} GB" if "peak_rss_mb" in tgt else ""
-        )
+    if not tgt:
+        return ""
+    target = f"< {tgt['rebuild_s']} s" + (
+        f", < {tgt['peak_rss_mb'] / 1024:g} GB" if "peak_rss_mb" in tgt else ""
+    )
+    if "ratio_over_pandas_copy" in tgt:
+        target += f", >= {tgt['ratio_over_pandas_copy']:g}x pandas + COPY"
+    met = c.get(f"target_met_{label}")
+    if met is not None and "target_ratio_met" in c and c["target_ratio_met"] is not None:
+        met = met and c["target_ratio_met"]
+    return target + ("" if met is None else (" (met)" if met else " (missed)"))
+
+
+def _gold_ratio(c: dict[str, Any], label: str) -> str:
+    ratio = c.get(f"ratio_pandas_over_rebuild_{label}")
+    copy = c.get(f"ratio_pandas_copy_over_rebuild_{label}")
+    text = NM if ratio is None else f"{ratio:g}"
+    return text if copy is None else f"{text} (to_sql), {copy:g} (COPY)"
+
+
+def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    c = r.get("comparison", {})
+    data = r.get("data", {})
+    rows_n = data.get("source_rows_total")
+    src = "the stream's change-log" if r.get("input") == "stream" else "bench export"
+    b = _gold_baselines(r)
     silver = data.get("silver_files_before", {})
     n_files = sum(x.get("files", 0) for x in silver.values()) if silver else 0
+    head = (f"gold rebuild scale {data.get('scale', _scale_of(name))} ({rows_n or 0:,} rows, "
+            f"{src}, {n_files:,} silver files), ")  # fmt: skip
     out = []
     for label, key in (("first", "first"), ("second", "second")):
-        what = (
-            f"gold rebuild scale {data.get('scale', _scale_of(name))} ({rows_n or 0:,} rows, "
-            f"{src}, {n_files:,} silver files), "
-            + ("first build" if label == "first" else "built again")
-        )
         run = r.get("rebuild", {}).get(key, {})
-        ratio = c.get(f"ratio_pandas_over_rebuild_{label}")
-        met = c.get(f"target_met_{label}")
         out.append(
             [
-                what,
+                head + ("first build" if label == "first" else "built again"),
                 f"{_num(run.get('wall_s'))} s, {_mb(run.get('peak_rss_mb'))} peak",
                 b,
-                NM if ratio is None else f"{ratio:g}",
-                target + ("" if met is None else (" (met)" if met else " (missed)")),
+                _gold_ratio(c, label),
+                _gold_target(c, label),
             ]
         )
+    unchanged = r.get("rebuild", {}).get("incremental_unchanged")
+    if unchanged:
+        out.append([head + "incremental, no new changes",
+                    f"{_num(unchanged.get('wall_s'))} s, {_mb(unchanged.get('peak_rss_mb'))} peak",
+                    "", "", ""])  # fmt: skip
+    traffic = r.get("incremental_after_traffic")
+    if traffic:
+        t, run = traffic.get("traffic", {}), traffic.get("rebuild", {})
+        met = c.get("target_incremental_met")
+        out.append([head + f"incremental after {t.get('seconds')} s of traffic at "
+                    f"{t.get('rate'):,} changes/s",
+                    f"{_num(run.get('wall_s'))} s, {_mb(run.get('peak_rss_mb'))} peak", "", "",
+                    "<= 5 s" + ("" if met is None else (" (met)" if met else " (missed)"))])  # fmt: skip
     return out
 
 

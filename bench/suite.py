@@ -8,7 +8,9 @@ Parts (each runs as its own process, so one part's memory never inflates another
   bronze and silver with the bare confluent-kafka consumer as baseline; steady state
   latency and lag; worker memory). It resets the bench stack first;
 * ``gold_stream@S``: bench_gold.py --input stream, on the change-log ``stream@S`` just
-  left (runs only right after a successful ``stream@S`` of the same run);
+  left (runs only right after a successful ``stream@S`` of the same run), then
+  ``--gold-traffic-seconds`` (default 600) of live traffic at 1,000 changes/s through
+  the stream and the incremental build that applies it;
 * ``stream_drain@S``: bench_drain.py --scale S: Debezium fills the CDC topics while no
   worker runs, then the bare pipeline (bench/drain_baseline.py) and the stream workers
   each land the whole backlog; rates, their ratio, worker CPU per event and RSS. It
@@ -17,8 +19,8 @@ Parts (each runs as its own process, so one part's memory never inflates another
   fresh scale-S stack with two workers; the highest rate whose consumer lag stays
   bounded;
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
-  export (bench/silver_export.py), rebuild with and without compaction, verify, and
-  the pandas + to_sql baseline;
+  export (bench/silver_export.py), the full build twice and the incremental build with
+  no new changes, verify, and the pandas baselines (to_sql, and COPY);
 * ``lake@S``: bench_lake.py --scale S: the lake before Delta (the code of commit
   3804737, checked out at run time into a temporary git worktree) beside the current
   Delta lake, on the same CDC topics of one snapshot: data files per 100k rows, commit
@@ -131,7 +133,9 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
         return [*py, "bench.bench_stream", "--scale", str(item.scale),
                 "--live-seconds", str(args.live_seconds)]  # fmt: skip
     if item.part == "gold_stream":
-        return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out)]
+        traffic = getattr(args, "gold_traffic_seconds", 0)
+        return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out),
+                "--traffic-seconds", str(int(traffic)), "--traffic-rate", "1000"]  # fmt: skip
     if item.part == "lake":
         return [*py, "bench.bench_lake", "--scale", str(item.scale),
                 "--live-seconds", str(args.live_seconds), "--out", str(out)]  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import EcomSettings, Settings, matching, read
+from common.settings import Bucket, EcomSettings, Settings, matching, read
 from common.settings import load as load_settings
 
 #: pg_advisory_lock key that serialises gold rebuilds (in the gold database).
@@ -47,11 +47,27 @@ class GoldSettings(EcomSettings):
     """Scratch folder for DuckDB's spill files and CSV (default: the system's temp folder)."""
     swap_lock_timeout: float = Field(60.0, ge=1, le=3600)
     """Seconds the swap into the live schema waits for readers' locks."""
+    state_dir: Path | None = None
+    """Folder of the local copy of the gold state, the DuckDB database an incremental
+    build starts from (default: ECOM_HOME/gold-state). The lake keeps the state too."""
+    state_bucket: Bucket = "gold-state"
+    """MinIO bucket of the state builds keep for the next one (created by the first build
+    that keeps one, as the root user; the stream workers' user cannot write it)."""
+    keep_state: bool = True
+    """Whether builds keep their state (in the lake and in ``state_dir``) so the next
+    build can be incremental; off, every build is a full one."""
+    refresh_minutes: int = Field(5, ge=1, le=1440)
+    """Minutes between incremental refreshes in `ecom gold schedule` (beside the nightly
+    full build)."""
 
-    @field_validator("work_dir")
+    @field_validator("work_dir", "state_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir or self.base.home / "gold-state"
 
     @property
     def lake_target_file_bytes(self) -> int:

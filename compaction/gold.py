@@ -1,49 +1,40 @@
-"""The gold database side of a rebuild: staging schema, COPY loads, gold SQL, atomic swap,
-and the build log.
+"""The gold database side of a rebuild: staging schema, COPY loads, atomic swap or
+in-place update, and the build log.
 
-Everything runs in ``ecommerce_gold``. A rebuild builds in its own staging schema
-``gold_build_<build id>``: the current state of each source table (``cur_<table>``,
-with the source's column types, so NUMERIC semantics match the contract), then every
-gold table computed by the SQL files ``compaction/sql/gold_*.sql``. The swap moves the
-gold tables into ``public`` in one transaction, replacing the old ones, and drops the
-staging schema: readers see the previous gold or the new one, never a mix.
+Everything runs in ``ecommerce_gold``. The gold tables are computed elsewhere (DuckDB,
+:mod:`compaction.duckgold`); a full build COPYs them into its own staging schema
+``gold_build_<build id>`` with the column types of :mod:`compaction.gold_sql`, and the
+swap moves them into ``public`` in one transaction, replacing the old ones, and drops
+the staging schema. An incremental build COPYs only the changed rows into its staging
+schema and replaces the rows of the changed keys in ``public`` in one transaction.
+Either way readers see the previous gold or the new one, never a mix.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 
 from common import pg
-from common.progress import SILENT, Reporter
 from common.settings import Settings
-from compaction import sqlfiles
+from compaction import gold_sql, sqlfiles
 from compaction.configuration import LOCK_KEY, STAGING_PREFIX
 from compaction.exceptions import GoldError
 from compaction.state import Position
-from schemas.columns import COLUMNS, Column
 
 Connection = psycopg2.extensions.connection
 
 #: Gold tables in build order (gold_build_log is separate: appended, never swapped).
-GOLD_TABLES: tuple[str, ...] = (
-    "dim_customers",
-    "dim_products",
-    "fact_daily_sales",
-    "fact_customer_orders",
-    "agg_campaign_performance",
-    "agg_inventory_status",
-    "dim_customers_history",
-)
-HISTORY_COLUMNS = (
-    "customer_id", "email", "customer_segment", "loyalty_tier", "valid_from", "valid_to",
-    "is_current",
-)  # fmt: skip
+GOLD_TABLES: tuple[str, ...] = tuple(t.name for t in gold_sql.GOLD_TABLES)
+#: Columns of gold_build_log added after its first version, with their types.
+_LOG_COLUMNS = {"kind": "TEXT", "why": "TEXT", "lake_versions": "JSONB", "state": "JSONB"}
 _SCHEMA_RE = re.compile(rf"{STAGING_PREFIX}\d+")
 
 
@@ -74,12 +65,6 @@ def _check_schema(schema: str) -> str:
     return schema
 
 
-def pg_type(col: Column) -> str:
-    if col.kind == "decimal":
-        return f"NUMERIC({col.precision}, {col.scale})"
-    return {"int": "INTEGER", "str": "TEXT", "timestamp": "TIMESTAMP", "date": "DATE"}[col.kind]
-
-
 def lsn_text(lsn: int | None) -> str | None:
     """PostgreSQL's text form of an LSN (``X/Y``)."""
     if lsn is None:
@@ -89,8 +74,18 @@ def lsn_text(lsn: int | None) -> str | None:
 
 # ---------------------------------------------------------------- build log
 def ensure_log(conn: Connection) -> None:
+    """Create gold_build_log, or add the columns an older one lacks (checked first: ALTER
+    TABLE would wait for every reader of the log)."""
     with conn.cursor() as cur:
         cur.execute(sqlfiles.read("gold_build_log.sql"))
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name = 'gold_build_log'"
+        )
+        have = {r[0] for r in cur.fetchall()}
+        for name, sql_type in _LOG_COLUMNS.items():
+            if name not in have:
+                cur.execute(f"ALTER TABLE public.gold_build_log ADD COLUMN {name} {sql_type}")
 
 
 #: The error recorded for (and reported of) a build whose process died while running.
@@ -207,18 +202,17 @@ def log_failure(settings: Settings, build_id: int, step: str, error: str) -> Non
 
 
 # ---------------------------------------------------------------- staging
-def create_staging(conn: Connection, schema: str) -> None:
-    """The staging schema with an empty ``cur_<table>`` per source table (UNLOGGED: they
-    are scratch, dropped with the schema) and the
-    ``dim_customers_history`` table the DuckDB history is copied into."""
+def create_staging(conn: Connection, schema: str, tables: tuple[str, ...] = GOLD_TABLES) -> None:
+    """The staging schema with an empty table per gold table in ``tables``, typed as
+    :data:`compaction.gold_sql.GOLD_TABLES` declares."""
     schema = _check_schema(schema)
     with conn.cursor() as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         cur.execute(f"CREATE SCHEMA {schema}")
-        for table, cols in COLUMNS.items():
-            ddl = ", ".join(f"{c.name} {pg_type(c)}" for c in cols)
-            cur.execute(f"CREATE UNLOGGED TABLE {schema}.cur_{table} ({ddl})")
-        cur.execute(sqlfiles.read("gold_dim_customers_history.sql").format(s=schema))
+        for name in tables:
+            table = gold_sql.GOLD[name]
+            ddl = ", ".join(f"{c.name} {c.pg_type}" for c in table.columns)
+            cur.execute(f"CREATE TABLE {schema}.{name} ({ddl})")
 
 
 def copy_csv(conn: Connection, target: str, columns: tuple[str, ...], path: Path) -> None:
@@ -229,44 +223,51 @@ def copy_csv(conn: Connection, target: str, columns: tuple[str, ...], path: Path
         )
 
 
-def load_current(conn: Connection, schema: str, table: str, path: Path) -> None:
+def load_gold(conn: Connection, schema: str, name: str, path: Path) -> None:
+    """COPY a gold table's rows (CSV) into its staging table, then add its keys."""
     schema = _check_schema(schema)
-    copy_csv(conn, f"{schema}.cur_{table}", tuple(c.name for c in COLUMNS[table]), path)
+    table = gold_sql.GOLD[name]
+    copy_csv(conn, f"{schema}.{name}", table.column_names, path)
     with conn.cursor() as cur:
-        cur.execute(f"ANALYZE {schema}.cur_{table}")
+        if table.primary_key:
+            cur.execute(f"ALTER TABLE {schema}.{name} ADD PRIMARY KEY ({', '.join(table.key)})")
+        for cols in table.indexes:
+            cur.execute(f"CREATE INDEX ON {schema}.{name} ({', '.join(cols)})")
 
 
-def load_history(conn: Connection, schema: str, path: Path) -> None:
-    schema = _check_schema(schema)
-    copy_csv(conn, f"{schema}.dim_customers_history", HISTORY_COLUMNS, path)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE INDEX ON {schema}.dim_customers_history (customer_id, valid_from)")
+@dataclass(frozen=True)
+class BuildRecord:
+    """What the build log says of a finished build."""
+
+    counts: dict[str, int]
+    position: Position
+    kind: str = "full"
+    why: str | None = None
+    lake_versions: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] | None = None
 
 
-def build_gold(
-    conn: Connection, schema: str, as_of: date, progress: Reporter = SILENT
-) -> dict[str, int]:
-    """Compute every gold table in ``schema``; returns the row count of each."""
-    schema = _check_schema(schema)
-    counts: dict[str, int] = {}
-    with conn.cursor() as cur:
-        for table in GOLD_TABLES:
-            if table != "dim_customers_history":
-                cur.execute(sqlfiles.read(f"gold_{table}.sql").format(s=schema), {"as_of": as_of})
-            cur.execute(f"SELECT count(*) FROM {schema}.{table}")
-            row = cur.fetchone()
-            counts[table] = int(row[0]) if row else 0
-            progress(f"  {table}: {counts[table]:,} rows")
-    return counts
+def _log_success(cur: Any, build_id: int, record: BuildRecord) -> None:
+    cur.execute(
+        "UPDATE public.gold_build_log SET status = 'succeeded', step = 'done', "
+        "finished_at = clock_timestamp(), row_counts = %s, max_commit_ts = %s, "
+        "max_source_lsn = %s, kind = %s, why = %s, lake_versions = %s, state = %s "
+        "WHERE build_id = %s",
+        (
+            json.dumps(record.counts, sort_keys=True),
+            record.position.max_commit_ts,
+            lsn_text(record.position.max_source_lsn),
+            record.kind,
+            record.why,
+            json.dumps(record.lake_versions, sort_keys=True),
+            None if record.state is None else json.dumps(record.state, sort_keys=True),
+            build_id,
+        ),
+    )
 
 
 def swap(
-    conn: Connection,
-    schema: str,
-    build_id: int,
-    counts: dict[str, int],
-    position: Position,
-    lock_timeout: float,
+    conn: Connection, schema: str, build_id: int, record: BuildRecord, lock_timeout: float
 ) -> None:
     """One transaction: replace ``public``'s gold tables by the staging ones, drop the
     staging schema, mark the build succeeded. Readers see old or new, never a mix."""
@@ -279,17 +280,7 @@ def swap(
                 cur.execute(f"DROP TABLE IF EXISTS public.{table}")
                 cur.execute(f"ALTER TABLE {schema}.{table} SET SCHEMA public")
             cur.execute(f"DROP SCHEMA {schema} CASCADE")
-            cur.execute(
-                "UPDATE public.gold_build_log SET status = 'succeeded', step = 'done', "
-                "finished_at = clock_timestamp(), row_counts = %s, max_commit_ts = %s, "
-                "max_source_lsn = %s WHERE build_id = %s",
-                (
-                    json.dumps(counts, sort_keys=True),
-                    position.max_commit_ts,
-                    lsn_text(position.max_source_lsn),
-                    build_id,
-                ),
-            )
+            _log_success(cur, build_id, record)
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -302,3 +293,92 @@ def drop_staging(conn: Connection, schema: str) -> None:
     schema = _check_schema(schema)
     with conn.cursor() as cur:
         cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+# ---------------------------------------------------------------- incremental
+def last_builds(conn: Connection) -> tuple[dict[str, Any] | None, int | None]:
+    """The newest successful build that kept its state (its log row), and the id of the
+    newest successful build of any kind."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT build_id, as_of, lake_versions, state, row_counts "
+            "FROM public.gold_build_log WHERE status = 'succeeded' AND state IS NOT NULL "
+            "ORDER BY build_id DESC LIMIT 1"
+        )
+        row = cur.fetchone()
+        names = [d[0] for d in cur.description or ()]
+        cur.execute("SELECT max(build_id) FROM public.gold_build_log WHERE status = 'succeeded'")
+        latest = cur.fetchone()
+    kept = dict(zip(names, row, strict=True)) if row else None
+    return kept, (int(latest[0]) if latest and latest[0] is not None else None)
+
+
+def _key_type(name: str, column: str) -> str:
+    return next(c.pg_type for c in gold_sql.GOLD[name].columns if c.name == column)
+
+
+def create_change_staging(conn: Connection, schema: str, keys: dict[str, str]) -> None:
+    """The staging schema for an incremental build: per gold table in ``keys`` (table ->
+    the column whose values name the rows to replace) a table of its new rows and
+    ``k_<table>`` of the values to replace."""
+    create_staging(conn, schema, tuple(keys))
+    with conn.cursor() as cur:
+        for name, column in keys.items():
+            cur.execute(f"CREATE TABLE {schema}.k_{name} (k {_key_type(name, column)})")
+
+
+def load_changes(conn: Connection, schema: str, name: str, keys: Path, rows: Path) -> None:
+    """COPY the replaced keys and the new rows of one gold table into the staging schema."""
+    schema = _check_schema(schema)
+    copy_csv(conn, f"{schema}.k_{name}", ("k",), keys)
+    copy_csv(conn, f"{schema}.{name}", gold_sql.GOLD[name].column_names, rows)
+
+
+#: Stands for a NULL key value among the keys to replace (a sale_date can be NULL).
+NULL_DATE = "DATE '0001-01-01'"
+
+
+def apply_changes(
+    conn: Connection,
+    schema: str,
+    build_id: int,
+    record: BuildRecord,
+    keys: dict[str, str],
+    lock_timeout: float,
+) -> dict[str, int]:
+    """One transaction: in each gold table of ``keys``, delete the rows whose key is in
+    ``k_<table>`` and insert the staged rows; drop the staging schema; mark the build
+    succeeded with ``record`` (its counts updated by what changed). Returns the counts."""
+    schema = _check_schema(schema)
+    counts = dict(record.counts)
+    conn.autocommit = False
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout * 1000)}ms",))
+            for name, column in keys.items():
+                value = f"g.{column}"
+                if _key_type(name, column) == "DATE":
+                    value = f"coalesce(g.{column}, {NULL_DATE})"
+                cur.execute(
+                    f"DELETE FROM public.{name} AS g USING {schema}.k_{name} AS k "
+                    f"WHERE {value} = k.k"
+                )
+                deleted = cur.rowcount
+                cols = ", ".join(gold_sql.GOLD[name].column_names)
+                cur.execute(f"INSERT INTO public.{name} ({cols}) SELECT {cols} FROM {schema}.{name}")
+                counts[name] = counts.get(name, 0) - deleted + cur.rowcount
+            cur.execute(f"DROP SCHEMA {schema} CASCADE")
+            _log_success(cur, build_id, replace(record, counts=counts))
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.autocommit = True
+    return counts
+
+
+def log_success(conn: Connection, build_id: int, record: BuildRecord) -> None:
+    """Mark a build that changed no gold succeeded."""
+    with conn.cursor() as cur:
+        _log_success(cur, build_id, record)

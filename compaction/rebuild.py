@@ -1,50 +1,42 @@
-"""``ecom gold rebuild``: compute silver's current state from the lake's Delta tables (as
-of a time, by Delta time travel), build gold in a staging schema and swap it in
-atomically, under an advisory lock. Lake maintenance (compaction, vacuum) is not part of
-it: it runs after the swap (``ecom lake optimize`` / ``vacuum``), never before gold.
+"""``ecom gold rebuild``: gold from the lake's silver Delta tables (as of a time, by Delta
+time travel), computed by DuckDB and loaded into the gold database, under an advisory
+lock. Lake maintenance (compaction, vacuum) is not part of it: it runs after the swap
+(``ecom lake optimize`` / ``vacuum``), never before gold.
 
-A failed rebuild leaves the previous gold in place, records the failure (step and
-error) in ``gold_build_log`` and raises :class:`RebuildFailed` with one line.
+* A **full** build reads every silver change-log, computes the state and every gold
+  table in DuckDB, COPYs the gold tables into a staging schema and swaps them in.
+* An **incremental** build (the default when a kept state allows it, see
+  :mod:`compaction.plan`) applies only the silver changes the kept state does not cover
+  (:mod:`compaction.incremental`), recomputes the gold rows they affect and replaces
+  those rows in one transaction; when the gold in ``public`` is not the kept state's
+  (a time-travel build ran since) or a truncate arrived, it recomputes every gold table
+  from the state and swaps instead.
+
+Both keep their state for the next build (:mod:`compaction.goldstate`). A failed rebuild
+leaves the previous gold in place, records the failure (step and error) in
+``gold_build_log`` and raises :class:`RebuildFailed` with one line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from types import FrameType
 
 import psycopg2.errors
 
 from common.errors import EcomError, first_line
 from common.progress import SILENT, Reporter
-from compaction import gold, state
+from compaction import gold
+from compaction.builds import Build, BuildResult, run
 from compaction.configuration import LOCK_KEY, GoldSettings
 from compaction.exceptions import GoldError, RebuildFailed, RebuildLocked
-from compaction.lake import Lake
-from compaction.state import Position
-from schemas import SOURCE_TABLES
-from schemas import lake as layout
-
-
-@dataclass
-class BuildResult:
-    build_id: int
-    as_of: date
-    row_counts: dict[str, int]
-    position: Position
-    seconds: float
-    #: Delta version of each silver table the build read (None: the table did not exist).
-    versions: dict[str, int | None] = field(default_factory=dict)
 
 
 def cutoff_of(
@@ -66,15 +58,22 @@ def cutoff_of(
 
 
 @contextlib.contextmanager
-def gold_lock(gs: GoldSettings) -> Iterator[gold.Connection]:
-    """Hold the rebuild lock (pg_try_advisory_lock in the gold database) for the block."""
+def gold_lock(gs: GoldSettings, wait: float = 0.0) -> Iterator[gold.Connection]:
+    """Hold the rebuild lock (pg_try_advisory_lock in the gold database) for the block;
+    ``wait``: seconds to keep trying while another build holds it (a nightly build that
+    meets a short refresh waits for it instead of failing)."""
     conn = gold.connect(gs.base, application="ecom gold rebuild")
     try:
+        deadline = time.monotonic() + max(0.0, wait)
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
-            row = cur.fetchone()
-            if not (row and row[0]):
-                raise RebuildLocked(f"another gold rebuild is running ({_holder(cur)})")
+            while True:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+                row = cur.fetchone()
+                if row and row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise RebuildLocked(f"another gold rebuild is running ({_holder(cur)})")
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         try:
             yield conn
         finally:
@@ -126,12 +125,16 @@ def rebuild(
     gs: GoldSettings,
     as_of: date | datetime | None = None,
     *,
+    full: bool = False,
+    lock_wait: float = 0.0,
     progress: Reporter = SILENT,
 ) -> BuildResult:
-    """Rebuild gold as of ``as_of`` (default: now; see :func:`cutoff_of`)."""
+    """Build gold as of ``as_of`` (default: now; see :func:`cutoff_of`): incremental when
+    a kept state allows it, else (or with ``full``) from the whole change-log.
+    ``lock_wait``: seconds to wait for a running build to finish (default: fail at once)."""
     as_of, cutoff = cutoff_of(as_of)
     t0 = time.monotonic()
-    with gold_lock(gs) as conn, _sigterm_interrupts():
+    with gold_lock(gs, lock_wait) as conn, _sigterm_interrupts():
         with _privileges(gs):
             gold.ensure_log(conn)
             for dead in gold.close_abandoned(conn):
@@ -139,43 +142,25 @@ def rebuild(
             for schema in gold.cleanup_abandoned(conn):
                 progress(f"dropped staging schema {schema} left by a rebuild that died")
             build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
-        schema = gold.staging_schema(build_id)
+        b = Build(gs, conn, BuildResult(build_id, as_of), cutoff, progress)
         when = f"lake as of {cutoff:%Y-%m-%d %H:%M:%S} UTC" if cutoff else "newest lake"
-        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {schema})")
-        result = BuildResult(build_id, as_of, {}, Position(None, None), 0.0)
-        step = "start"
+        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {b.schema})")
         try:
-            scratch = Path(tempfile.mkdtemp(prefix="ecom-gold-", dir=gs.work_dir))
-            try:
-                step = "current state"
-                gold.log_step(conn, build_id, step)
-                gold.create_staging(conn, schema)
-                current_state_step(gs, conn, schema, scratch, cutoff, result, progress)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-            step = "gold"
-            gold.log_step(conn, build_id, step)
-            progress("gold: computing the gold tables in the staging schema")
-            result.row_counts = gold.build_gold(conn, schema, as_of, progress)
-            step = "swap"
-            gold.log_step(conn, build_id, step)
-            gold.swap(conn, schema, build_id, result.row_counts, result.position,
-                      gs.swap_lock_timeout)  # fmt: skip
-            progress("swap: new gold is live in public")
+            run(b, full=full)
         except BaseException as exc:
             message = _one_line(exc)
             with contextlib.suppress(Exception):
-                gold.drop_staging(conn, schema)
+                gold.drop_staging(conn, b.schema)
             with contextlib.suppress(Exception):
-                gold.log_failure(gs.base, build_id, step, message)
+                gold.log_failure(gs.base, build_id, b.step, message)
             if isinstance(exc, Exception):
                 raise RebuildFailed(
-                    f"gold rebuild #{build_id} failed during {step}: {message}",
+                    f"gold rebuild #{build_id} failed during {b.step}: {message}",
                     hint="the previous gold is unchanged; the failure is in gold_build_log",
                 ) from exc
             raise
-    result.seconds = time.monotonic() - t0
-    return result
+    b.result.seconds = time.monotonic() - t0
+    return b.result
 
 
 @contextlib.contextmanager
@@ -196,47 +181,3 @@ def _privileges(gs: GoldSettings) -> Iterator[None]:
 def _one_line(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, EcomError) else f"{type(exc).__name__}: {exc}"
     return " ".join(text.split()) or type(exc).__name__
-
-
-def current_state_step(
-    gs: GoldSettings,
-    conn: gold.Connection,
-    schema: str,
-    scratch: Path,
-    cutoff: datetime | None,
-    result: BuildResult,
-    progress: Reporter,
-) -> None:
-    """Per table: read its silver Delta table (as of ``cutoff``), compute the current state
-    (and the customers' history) with DuckDB, COPY it into the staging schema."""
-    lake = Lake(gs.base)
-    duck_dir = scratch / "duckdb"
-    duck_dir.mkdir()
-    con = state.connect(
-        duck_dir / "state.duckdb",
-        memory_limit=gs.duckdb_memory,
-        threads=gs.duckdb_threads,
-        temp_directory=duck_dir / "spill",
-    )
-    try:
-        for table in SOURCE_TABLES:
-            dt = lake.open(lake.ref(layout.SILVER, table), cutoff)
-            result.versions[table] = None if dt is None else dt.version()
-            source = dt.to_pyarrow_dataset() if dt is not None else None
-            versions = state.load_changes(con, table, source)
-            result.position = result.position.merge(state.position(con))
-            csv_path = scratch / f"{table}.csv"
-            rows = state.export_csv(con, state.current_state_query(table, for_csv=True), csv_path)
-            gold.load_current(conn, schema, table, csv_path)
-            csv_path.unlink()
-            at = f"version {dt.version()}" if dt is not None else "no table yet"
-            progress(f"current state {table}: {rows:,} rows from {versions:,} changes ({at})")
-            if table == "customers":
-                hist_path = scratch / "customers_history.csv"
-                n = state.export_csv(con, state.history_query(for_csv=True), hist_path)
-                gold.load_history(conn, schema, hist_path)
-                hist_path.unlink()
-                progress(f"customer history: {n:,} versions")
-            state.drop_changes(con)
-    finally:
-        con.close()

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from compaction import sqlfiles
+from compaction import gold_sql, sqlfiles
 from schemas import PRIMARY_KEYS
 from schemas.columns import COLUMNS, Column
 
@@ -69,21 +69,21 @@ def connect(
         str(database) if database is not None else ":memory:",
         config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
     )
-    _run(con, "SET TimeZone = 'UTC'")
-    _run(con, f"SET memory_limit = '{_sql_str(memory_limit)}'")
-    _run(con, f"SET threads = {int(threads)}")
-    _run(con, "SET preserve_insertion_order = false")
+    run_sql(con, "SET TimeZone = 'UTC'")
+    run_sql(con, f"SET memory_limit = '{sql_str(memory_limit)}'")
+    run_sql(con, f"SET threads = {int(threads)}")
+    run_sql(con, "SET preserve_insertion_order = false")
     if temp_directory is not None:
-        _run(con, f"SET temp_directory = '{_sql_str(str(temp_directory))}'")
+        run_sql(con, f"SET temp_directory = '{sql_str(str(temp_directory))}'")
     return con
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
     """Execute and fetch everything (DuckDB wants a result finished before the next one)."""
     return con.execute(sql).fetchall()
 
 
-def _sql_str(text: str) -> str:
+def sql_str(text: str) -> str:
     return text.replace("'", "''")
 
 
@@ -101,7 +101,7 @@ def load_changes(
     arrow = silver_arrow_schema(table).empty_table() if source is None else source
     con.register("silver_source", arrow)
     try:
-        _run(
+        run_sql(
             con,
             sqlfiles.read("duck_changes.sql").format(
                 source="silver_source", pk=PRIMARY_KEYS[table]
@@ -109,29 +109,18 @@ def load_changes(
         )
     finally:
         con.unregister("silver_source")
-    return int(_run(con, "SELECT count(*) FROM changes")[0][0])  # type: ignore[call-overload]
+    return int(run_sql(con, "SELECT count(*) FROM changes")[0][0])  # type: ignore[call-overload]
 
 
-def _select_list(table: str, *, for_csv: bool) -> str:
-    cols = []
-    for c in COLUMNS[table]:
-        if for_csv and c.kind == "timestamp":
-            cols.append(f"CAST({c.name} AS TIMESTAMP) AS {c.name}")  # UTC wall clock
-        else:
-            cols.append(c.name)
-    return ", ".join(cols)
+def current_state_query(table: str) -> str:
+    """The current state of ``table`` from ``changes`` (compaction/sql/gold/state.sql)."""
+    return gold_sql.current_state_sql(table, source="changes")
 
 
-def current_state_query(table: str, *, for_csv: bool = False) -> str:
-    return sqlfiles.read("duck_current_state.sql").format(
-        pk=PRIMARY_KEYS[table], columns=_select_list(table, for_csv=for_csv)
-    )
-
-
-def history_query(*, for_csv: bool = False) -> str:
-    return sqlfiles.read("duck_customers_history.sql").format(
-        timestamp="TIMESTAMP" if for_csv else "TIMESTAMPTZ"
-    )
+def history_query() -> str:
+    """The customers' SCD2 history (compaction/sql/gold/dim_customers_history.sql) from
+    the relation ``silver_customers``."""
+    return gold_sql.GOLD[gold_sql.HISTORY].sql
 
 
 def current_state(con: duckdb.DuckDBPyConnection, table: str) -> pa.Table:
@@ -141,6 +130,7 @@ def current_state(con: duckdb.DuckDBPyConnection, table: str) -> pa.Table:
 
 def customers_history(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """The SCD2 history of customers (after ``load_changes(con, "customers", ...)``)."""
+    run_sql(con, "CREATE OR REPLACE TEMP VIEW silver_customers AS SELECT * FROM changes")
     return con.sql(history_query()).to_arrow_table()
 
 
@@ -158,16 +148,9 @@ class Position:
 
 
 def position(con: duckdb.DuckDBPyConnection) -> Position:
-    ts, lsn = _run(con, "SELECT max(commit_ts), max(source_lsn) FROM changes")[0]
+    ts, lsn = run_sql(con, "SELECT max(commit_ts), max(source_lsn) FROM changes")[0]
     return Position(ts, None if lsn is None else int(lsn))  # type: ignore[arg-type,call-overload]
 
 
 def drop_changes(con: duckdb.DuckDBPyConnection) -> None:
-    _run(con, "DROP TABLE IF EXISTS changes")
-
-
-def export_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
-    """Write ``query``'s rows as headerless CSV (NULL empty, empty string quoted) to
-    ``path`` for PostgreSQL's ``COPY ... (FORMAT csv)``; returns the row count."""
-    rows = _run(con, f"COPY ({query}) TO '{_sql_str(str(path))}' (FORMAT csv, HEADER false)")
-    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+    run_sql(con, "DROP TABLE IF EXISTS changes")

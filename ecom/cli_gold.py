@@ -17,13 +17,23 @@ from ecom.cli_args import SubParsers, add_command, as_of
 
 def _gold_rebuild(args: argparse.Namespace) -> int:
     from compaction import configuration, rebuild
+    from compaction.exceptions import RebuildLocked
 
-    result = rebuild.rebuild(
-        configuration.load(), args.as_of, progress=Progress()
-    )
+    try:
+        result = rebuild.rebuild(
+            configuration.load(), args.as_of, full=args.full, lock_wait=args.wait_lock,
+            progress=Progress(),
+        )
+    except RebuildLocked as exc:
+        if not args.if_idle:
+            raise
+        # a timer's refresh that finds a build running has nothing to do: not a failure
+        print(f"gold rebuild skipped: {exc.message}")
+        return 0
     for table, n in result.row_counts.items():
         print(f"{table:<28} {n:>12,} rows")
-    print(f"gold build #{result.build_id} as of {result.as_of} done in {result.seconds:.1f}s")
+    print(f"gold build #{result.build_id} as of {result.as_of} ({result.kind}) done in "
+          f"{result.seconds:.1f}s")  # fmt: skip
     return 0
 
 
@@ -41,7 +51,7 @@ def _gold_verify(args: argparse.Namespace) -> int:
 def _gold_schedule(args: argparse.Namespace) -> int:
     from compaction import schedule
 
-    plan = schedule.build(args.at)  # validates --at / ECOM_GOLD_SCHEDULE_AT first
+    plan = schedule.build(args.at, every=args.every)  # validates the times first
     if not args.print:
         raise EcomError(
             "`ecom gold schedule` only prints the schedule; it installs nothing",
@@ -83,15 +93,32 @@ def add_gold(groups: SubParsers) -> None:
     cmds = gold.add_subparsers(dest="cmd", metavar="ACTION", required=True)
     p = add_command(
         cmds, "rebuild",
-        "rebuild every gold table from the silver lake, swap atomically",
-        "Computes silver's current state from the lake's silver Delta tables, builds the "
-        "gold tables in a staging schema and swaps them in atomically, under a lock.",
+        "build the gold tables from the silver lake (incremental, or --full)",
+        "Applies the silver changes newer than the state the last build kept and "
+        "replaces the gold rows they change, in one transaction; with --full (or when no "
+        "usable state is kept) computes every gold table from the whole change-log and "
+        "swaps them in atomically. Under a lock: one build at a time.",
     )  # fmt: skip
     p.add_argument(
         "--as-of", type=as_of, default=None, metavar="D",
         help="build gold as of date D (UTC): the contract's as-of date, from the lake's "
         "table versions committed by the end of D (Delta time travel); or as of a time "
         "such as 2026-11-29T14:00:00Z. Default: now",
+    )  # fmt: skip
+    p.add_argument(
+        "--full", action="store_true",
+        help="rebuild from the whole change-log (default: apply only the changes newer "
+        "than the state the last build kept, when there is one)",
+    )  # fmt: skip
+    p.add_argument(
+        "--wait-lock", type=float, default=0.0, metavar="SECONDS",
+        help="when another build holds the gold lock, wait up to SECONDS for it to finish "
+        "(default 0: fail at once)",
+    )  # fmt: skip
+    p.add_argument(
+        "--if-idle", action="store_true",
+        help="when another build holds the gold lock, print one line saying the build "
+        "was skipped and exit 0 (for the frequent refresh timer); default: exit 1",
     )  # fmt: skip
     p.set_defaults(func=_gold_rebuild)
     p = add_command(
@@ -100,15 +127,21 @@ def add_gold(groups: SubParsers) -> None:
     p.set_defaults(func=_gold_verify)
     p = add_command(
         cmds, "schedule",
-        "print the nightly schedule: a crontab line and a systemd service + timer",
-        "Prints, for this checkout, a crontab line and a systemd service and "
-        "timer that run `.venv/bin/ecom gold rebuild`, `gold verify`, then `lake optimize` "
-        "and `lake vacuum` every day.",
+        "print the schedules: crontab lines and systemd services + timers",
+        "Prints, for this checkout, crontab lines and systemd services and timers for "
+        "two jobs: the nightly one (`.venv/bin/ecom gold rebuild --full`, `gold verify`, "
+        "then `lake optimize` and `lake vacuum`) and the frequent incremental refresh "
+        "(`gold rebuild --if-idle` every ECOM_GOLD_REFRESH_MINUTES, default 5).",
     )  # fmt: skip
     p.add_argument("--print", action="store_true", help="print the crontab line and units")
     p.add_argument(
         "--at", metavar="HH:MM", default=None,
         help="time of day in UTC (default: ECOM_GOLD_SCHEDULE_AT, else 02:30)",
+    )  # fmt: skip
+    p.add_argument(
+        "--every", metavar="MINUTES", type=int, default=None,
+        help="minutes between incremental refreshes (default: ECOM_GOLD_REFRESH_MINUTES, "
+        "else 5)",
     )  # fmt: skip
     p.set_defaults(func=_gold_schedule)
 

@@ -1,5 +1,6 @@
-"""Airflow DAG ``nightly_gold_rebuild``: rebuild the gold tables, verify them, then
-compact and vacuum the lake's Delta tables.
+"""Airflow DAG ``nightly_gold_rebuild``: rebuild the gold tables from the whole
+change-log, verify them, then compact and vacuum the lake's Delta tables. The frequent
+incremental refresh is the DAG ``gold_refresh`` (gold_refresh.py).
 
 For teams that keep Airflow (the old pipeline had one DAG per layer). Copy or
 symlink this file into the scheduler's ``dags/`` folder; the workers need the
@@ -70,7 +71,10 @@ with DAG(
     },
     tags=["ecom", "gold"],
 ) as dag:
-    gold_rebuild = ecom_task("gold_rebuild", "gold rebuild", timedelta(hours=2))
+    # a full build from the whole change-log; it waits for a running refresh (DAG
+    # gold_refresh) to finish rather than failing on the lock
+    gold_rebuild = ecom_task("gold_rebuild", "gold rebuild --full --wait-lock 900",
+                             timedelta(hours=2))
     gold_verify = ecom_task("gold_verify", "gold verify", timedelta(minutes=30))
     # The lake's Delta tables are compacted and vacuumed after the swap: maintenance never
     # delays gold, and a rebuild never reads files a vacuum is deleting.

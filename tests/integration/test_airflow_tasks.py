@@ -90,7 +90,7 @@ def test_rebuild_then_verify_run_as_airflow_tasks(
 
     out = _task_test(airflow_home, "gold_rebuild", env)
     assert _succeeded(out), out[-4000:]
-    assert f"Running command: ['/usr/bin/bash', '-c', '{ECOM_BIN} gold rebuild']" in out
+    assert f"Running command: ['/usr/bin/bash', '-c', '{ECOM_BIN} gold rebuild --full --wait-lock 900']" in out
     after = _last_build(stack)
     assert after is not None and after["status"] == "succeeded", after
     assert before is None or after["build_id"] > before["build_id"]

@@ -258,6 +258,18 @@ def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> Non
         assert "another gold rebuild is running (since " in res.stderr, res.stderr
         assert seconds < 30
         assert _last_log(s)["build_id"] == before, "a locked-out rebuild must not log a build"
+        res, _ = _rebuild("--if-idle")  # the refresh timer's way: skip, not fail
+        assert res.returncode == 0, res.stderr
+        lines = res.stdout.splitlines()
+        assert len(lines) == 1, res.stdout
+        assert lines[0].startswith("gold rebuild skipped: another gold rebuild is running")
+        res, seconds = _rebuild("--wait-lock", "3")
+        assert res.returncode == 1 and seconds >= 3, (seconds, res.stderr)
+        assert _last_log(s)["build_id"] == before
+        threading.Timer(2.0, holder.close).start()  # the running build ends: the wait wins
+        res, _ = _rebuild("--wait-lock", "60", "--as-of", AS_OF.isoformat())
+        assert res.returncode == 0, res.stderr
+        assert _last_log(s)["build_id"] > before
     finally:
         holder.close()
 
@@ -341,3 +353,124 @@ def test_lake_maintenance_changes_no_gold(built: dict[str, Any]) -> None:
     assert "OPTIMIZE" in ops and "VACUUM END" in ops, ops
     writes = [c for c in json.loads(hist.stdout) if c["operation"] == "WRITE"]
     assert writes and all(c["topic"] == s.cdc_topic("orders") and c["offsets"] for c in writes)
+
+
+# ---------------------------------------------------------------- incremental builds
+def _contract_holds(s: Settings) -> None:
+    for table in COMPARED:
+        assert ref.gold(s.gold_dsn, table) == ref.reference(s.source_dsn, table, AS_OF), table
+
+
+def _incremental_then_full(s: Settings) -> dict[str, str]:
+    """An incremental build, then a full one: both must give the same gold (returned)."""
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    log = _last_log(s)
+    assert log["kind"] == "incremental", (log["why"], res.stderr)
+    assert "incremental build from the state of build #" in res.stderr, res.stderr
+    incremental = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
+    _contract_holds(s)
+    res, _ = _rebuild("--full", "--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert _last_log(s)["kind"] == "full"
+    assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == incremental
+    return incremental
+
+
+def _traffic(stream: StreamSettings, seed: int) -> None:
+    res = run_cli("generate", "live", "--rate", "200", "--duration", "5", "--seed", str(seed),
+                  "--dirty-rate", "0.02")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    catchup.wait_caught_up(stream, 240)
+
+
+def test_incremental_equals_full_after_traffic_and_optimize(built: dict[str, Any]) -> None:
+    """Live traffic (updates, deletes, quarantined dirty rows) applied incrementally gives
+    the gold a full build gives; also when `ecom lake optimize` rewrote the silver files
+    between the two builds (its rewritten rows are all covered already)."""
+    s: Settings = built["settings"]
+    res, _ = _rebuild("--full", "--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    before = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
+    _traffic(built["stream"], 101)
+    after = _incremental_then_full(s)
+    assert after != before, "the traffic changed no gold: the test exercises nothing"
+    _traffic(built["stream"], 102)
+    done = run_cli("lake", "optimize", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    _incremental_then_full(s)
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert "no new changes: gold is up to date" in res.stderr, res.stderr
+
+
+def test_kept_state_survives_the_loss_of_the_local_copy(built: dict[str, Any]) -> None:
+    """The state is kept in MinIO: without the local DuckDB database the next build reads
+    it from the lake and is still incremental."""
+    from compaction.configuration import load as gold_settings
+
+    s: Settings = built["settings"]
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    _traffic(built["stream"], 103)
+    local = gold_settings(s).state_path
+    removed = [p for p in local.glob("*.duckdb*") if p.is_file()]
+    assert removed, f"no local state in {local}"
+    for path in removed:
+        path.unlink()
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert "reading the state of build #" in res.stderr, res.stderr
+    assert _last_log(s)["kind"] == "incremental"
+    _contract_holds(s)
+
+
+def test_as_of_before_the_kept_state_does_not_replace_it(built: dict[str, Any]) -> None:
+    """A build as of a time before the kept state's coverage is a full build from the
+    time-travelled tables, keeps no state, and the next build starts from the newer state."""
+    s: Settings = built["settings"]
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    kept = _last_log(s)["build_id"]
+    then = datetime.now(UTC).replace(microsecond=0)
+    time.sleep(1.5)
+    _traffic(built["stream"], 104)
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())  # the state now covers the traffic
+    assert res.returncode == 0, res.stderr
+    newest = _last_log(s)
+    assert newest["kind"] == "incremental" and newest["state"] is not None
+    res, _ = _rebuild("--as-of", then.isoformat().replace("+00:00", "Z"))
+    assert res.returncode == 0, res.stderr
+    past = _last_log(s)
+    assert past["kind"] == "full" and past["state"] is None, past["why"]
+    assert past["build_id"] > newest["build_id"] > kept
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert f"from the state of build #{newest['build_id']}" in res.stderr, res.stderr
+    assert _last_log(s)["kind"] == "incremental"
+    _contract_holds(s)
+
+
+def test_incremental_after_a_truncate_equals_full(built: dict[str, Any]) -> None:
+    """The source is truncated and seeded again (truncate events in every change-log):
+    the incremental build recomputes the whole gold from the cut state. Runs last: it
+    replaces the module's data."""
+    s: Settings = built["settings"]
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    res = run_cli(
+        "generate", "seed", "--scale", "0.004", "--truncate", "--seed", "9",
+        "--anchor-date", ANCHOR.isoformat(),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    catchup.wait_caught_up(built["stream"], 240)
+    _incremental_then_full(s)
+    assert "a truncate" in (_last_build_why(s, offset=1) or "")
+
+
+def _last_build_why(s: Settings, offset: int) -> str | None:
+    rows = _gold_query(
+        s, "SELECT why FROM public.gold_build_log WHERE status = 'succeeded' "
+        "ORDER BY build_id DESC LIMIT 1 OFFSET %s", (offset,),
+    )  # fmt: skip
+    return rows[0][0] if rows else None

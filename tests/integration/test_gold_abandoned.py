@@ -59,8 +59,10 @@ def _log(s: Settings, build_id: int | None = None) -> dict[str, Any]:
 
 
 def _start_rebuild(lake: ExportedLake, *args: str, **env: str) -> subprocess.Popen[str]:
+    """A full rebuild (an incremental one on an unchanged lake has no step to kill it in)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ecom.cli", "gold", "rebuild", "--as-of", AS_OF.isoformat(), *args],
+        [sys.executable, "-m", "ecom.cli", "gold", "rebuild", "--full", "--as-of",
+         AS_OF.isoformat(), *args],
         env=dict(os.environ, **lake.env, **env), text=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

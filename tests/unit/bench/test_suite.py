@@ -177,3 +177,46 @@ def test_lake_part_runs_bench_lake_with_its_scale() -> None:
     cmd = suite.command(suite.Item("lake", 0.05), Path("/tmp/x.json"), Args())
     assert cmd[1:] == ["-m", "bench.bench_lake", "--scale", "0.05", "--live-seconds", "30.0",
                        "--out", "/tmp/x.json"]  # fmt: skip
+
+
+def test_gold_rows_show_both_baselines_and_the_incremental_builds() -> None:
+    result = {
+        **GOLD,
+        "data": {**GOLD["data"], "scale": 1.0},  # type: ignore[dict-item]
+        "rebuild": {**GOLD["rebuild"],  # type: ignore[dict-item]
+                    "incremental_unchanged": {"wall_s": 0.8, "peak_rss_mb": 210.0}},
+        "baseline_pandas_copy": {"measured": True},
+        "incremental_after_traffic": {"traffic": {"seconds": 600, "rate": 1000},
+                                      "rebuild": {"wall_s": 4.2, "peak_rss_mb": 600.0}},
+        "comparison": {
+            **GOLD["comparison"],  # type: ignore[dict-item]
+            "pandas_copy_s": 300.0, "pandas_copy_peak_rss_mb": 9000.0,
+            "ratio_pandas_copy_over_rebuild_first": 0.75,
+            "ratio_pandas_copy_over_rebuild_second": 1.5,
+            "targets": {"rebuild_s": 10, "ratio_over_pandas_copy": 2},
+            "target_met_first": False, "target_met_second": True, "target_ratio_met": False,
+            "target_incremental_met": True,
+        },
+    }  # fmt: skip
+    rows = report.gold_rows("gold@1", result)
+    first, second, unchanged, traffic = rows
+    assert first[2] == ("pandas read_sql + to_sql: 800.0 s, 14,000 MB; pandas + COPY: "
+                        "300.0 s, 9,000 MB")  # fmt: skip
+    assert first[3] == "2 (to_sql), 0.75 (COPY)"
+    assert first[4] == "< 10 s, >= 2x pandas + COPY (missed)"
+    assert second[4] == "< 10 s, >= 2x pandas + COPY (missed)"  # the ratio was missed
+    assert unchanged[0].endswith("incremental, no new changes") and unchanged[1].startswith("0.8 s")
+    assert "after 600 s of traffic at 1,000 changes/s" in traffic[0]
+    assert traffic[1].startswith("4.2 s") and traffic[4] == "<= 5 s (met)"
+
+
+def test_gold_stream_part_measures_the_incremental_build_after_traffic(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(gold_traffic_seconds=600.0)
+    cmd = suite.command(suite.Item("gold_stream", 1.0), tmp_path / "o.json", args)
+    assert cmd[2:] == ["bench.bench_gold", "--input", "stream", "--out", str(tmp_path / "o.json"),
+                       "--traffic-seconds", "600", "--traffic-rate", "1000"]  # fmt: skip
+    cmd = suite.command(suite.Item("gold", 0.05), tmp_path / "g.json", args)
+    assert cmd[2:] == ["bench.bench_gold", "--input", "export", "--scale", "0.05", "--out",
+                       str(tmp_path / "g.json")]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import ConfigError
-from compaction import configuration, gold, sqlfiles
+from compaction import configuration, gold, gold_sql, sqlfiles
 from ecom import cli
 from schemas.columns import COLUMNS
 
@@ -53,8 +53,9 @@ def test_bad_settings_name_the_variable(
 def test_lsn_text_and_types() -> None:
     assert gold.lsn_text(None) is None
     assert gold.lsn_text((0x16 << 32) + 0xB374D848) == "16/B374D848"
-    types = {c.name: gold.pg_type(c) for c in COLUMNS["order_items"]}
-    assert types["unit_price"] == "NUMERIC(10, 2)" and types["quantity"] == "INTEGER"
+    types = dict(gold_sql.current_columns("order_items"))
+    assert types["unit_price"] == "DECIMAL(10, 2)" and types["quantity"] == "INTEGER"
+    assert types.keys() == {c.name for c in COLUMNS["order_items"]}
 
 
 def test_staging_schema_names_are_checked() -> None:
@@ -64,8 +65,19 @@ def test_staging_schema_names_are_checked() -> None:
 
 
 def test_every_gold_table_has_its_sql_file() -> None:
-    for table in gold.GOLD_TABLES:
-        assert "{s}." + table in sqlfiles.read(f"gold_{table}.sql")
+    assert tuple(gold_sql.GOLD) == gold.GOLD_TABLES
+    for table in gold_sql.GOLD_TABLES:
+        assert table.sql.lstrip().startswith(f"-- {table.name}:")
+    assert "CREATE TABLE IF NOT EXISTS public.gold_build_log" in sqlfiles.read(
+        "gold_build_log.sql"
+    )
+
+
+def test_state_dir_defaults_under_the_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ECOM_GOLD_STATE_DIR", raising=False)
+    gs = configuration.load()
+    assert gs.state_path == gs.base.home / "gold-state" and gs.keep_state
+    assert gs.refresh_minutes == 5
 
 
 def test_cli_parses_gold_commands() -> None:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(autouse=True)
 def _no_schedule_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(schedule.ENV_VAR, raising=False)
+    monkeypatch.delenv(schedule.REFRESH_ENV, raising=False)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,7 @@ def test_cron_line_cds_to_the_repo_and_runs_rebuild_then_verify(plan: schedule.S
     assert line.startswith("45 3 * * * cd ")
     ecom = str(plan.repo / ".venv" / "bin" / "ecom")
     assert f"'{plan.repo}'" in line  # quoted: the path has a space
-    order = [line.index(f"'{ecom}' {a} {b}") for a, b in schedule.NIGHTLY]
+    order = [line.index(f"'{ecom}' {' '.join(args)}") for args in schedule.NIGHTLY]
     assert order == sorted(order)
     assert "&&" in line.split("gold rebuild")[1].split("gold verify")[0]
     assert "&&" in line.split("gold verify")[1].split("lake optimize")[0]
@@ -110,7 +111,7 @@ def test_cron_line_really_runs_rebuild_then_verify(tmp_path: Path) -> None:
     command = plan.cron_line().split(" ", 5)[5]
     subprocess.run(["sh", "-c", command], check=True, cwd=tmp_path)
     assert (tmp_path / "logs" / "gold-nightly.log").read_text().splitlines() == [
-        f"{repo}: ecom gold rebuild",
+        f"{repo}: ecom gold rebuild --full --wait-lock 900",
         f"{repo}: ecom gold verify",
         f"{repo}: ecom lake optimize",
         f"{repo}: ecom lake vacuum",
@@ -135,7 +136,7 @@ def test_systemd_units(plan: schedule.Schedule) -> None:
     assert ("Service", "WorkingDirectory", str(plan.repo)) in service
     assert ("Service", "User", "analyst") in service
     assert [v for s, k, v in service if k == "ExecStart"] == [
-        f'"{ecom}" gold rebuild',
+        f'"{ecom}" gold rebuild --full --wait-lock 900',
         f'"{ecom}" gold verify',
         f'"{ecom}" lake optimize',
         f'"{ecom}" lake vacuum',
@@ -155,8 +156,14 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     assert "Normalized form: *-*-* 03:45:00 UTC" in res.stdout
-    for suffix, text in (("service", plan.service_unit()), ("timer", plan.timer_unit())):
-        (tmp_path / f"{schedule.UNIT_NAME}.{suffix}").write_text(text)
+    units = {
+        f"{schedule.UNIT_NAME}.service": plan.service_unit(),
+        f"{schedule.UNIT_NAME}.timer": plan.timer_unit(),
+        f"{schedule.REFRESH_UNIT}.service": plan.refresh_service_unit(),
+        f"{schedule.REFRESH_UNIT}.timer": plan.refresh_timer_unit(),
+    }
+    for name, text in units.items():
+        (tmp_path / name).write_text(text)
     res = subprocess.run(
         ["systemd-analyze", "verify", *(str(p) for p in sorted(tmp_path.glob("ecom-*")))],
         capture_output=True,
@@ -164,12 +171,12 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
         timeout=30,
     )
     assert res.returncode == 0, res.stderr
-    assert "ecom-gold-rebuild" not in res.stderr, res.stderr  # no warning about our units
+    assert "ecom-gold-" not in res.stderr, res.stderr  # no warning about our units
 
 
 # ---------------------------------------------------------------- the CLI, headless
 def _ecom(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k != schedule.ENV_VAR}
+    base = {k: v for k, v in os.environ.items() if k not in (schedule.ENV_VAR, schedule.REFRESH_ENV)}
     return subprocess.run(
         [sys.executable, "-m", "ecom.cli", *args],
         capture_output=True,
@@ -186,11 +193,11 @@ def test_cli_prints_cron_and_systemd_for_at() -> None:
     cron = [line for line in lines if line.startswith("45 3 * * * ")]
     assert len(cron) == 1
     assert f"cd {ROOT} && " in cron[0]
-    assert f"{ROOT}/.venv/bin/ecom gold rebuild && {ROOT}/.venv/bin/ecom gold verify" in cron[0]
+    assert f"{ROOT}/.venv/bin/ecom gold rebuild --full --wait-lock 900 && {ROOT}/.venv/bin/ecom gold verify" in cron[0]
     assert "OnCalendar=*-*-* 03:45:00 UTC" in lines
     assert "Persistent=true" in lines
     assert f"WorkingDirectory={ROOT}" in lines
-    assert f"ExecStart={ROOT}/.venv/bin/ecom gold rebuild" in lines
+    assert f"ExecStart={ROOT}/.venv/bin/ecom gold rebuild --full --wait-lock 900" in lines
 
 
 def test_cli_default_and_env_time() -> None:
@@ -234,7 +241,7 @@ def test_compose_gold_nightly_service(compose: dict) -> None:
         assert svc["environment"][key] == value
     assert svc["environment"]["ECOM_GOLD_SCHEDULE_AT"] == "${ECOM_GOLD_SCHEDULE_AT:-02:30}"
     assert svc["entrypoint"] == ["sh", "-c"]
-    assert "ecom gold rebuild && ecom gold verify" in svc["command"][0]
+    assert "ecom gold rebuild --full --wait-lock 900 && ecom gold verify" in svc["command"][0]
 
 
 def test_compose_loop_sleeps_until_the_time_then_rebuilds_and_verifies(
@@ -279,7 +286,7 @@ def test_compose_loop_sleeps_until_the_time_then_rebuilds_and_verifies(
         "sleep",
     ]
     assert got[1:5] == [
-        "ecom gold rebuild",
+        "ecom gold rebuild --full --wait-lock 900",
         "ecom gold verify",
         "ecom lake optimize",
         "ecom lake vacuum",
@@ -304,3 +311,110 @@ def test_compose_loop_stops_on_a_bad_time(compose: dict, tmp_path: Path) -> None
         "error: ECOM_GOLD_SCHEDULE_AT '25:99' is not a time of day "
         "(set ECOM_GOLD_SCHEDULE_AT to HH:MM in UTC, or unset it)"
     ]
+
+
+# ---------------------------------------------------------------- the incremental refresh
+@pytest.mark.parametrize(
+    ("minutes", "cron", "calendar"),
+    [
+        (5, "*/5 * * * *", "*-*-* *:00/5:00 UTC"),
+        (1, "*/1 * * * *", "*-*-* *:00/1:00 UTC"),
+        (30, "*/30 * * * *", "*-*-* *:00/30:00 UTC"),
+        (60, "0 */1 * * *", "*-*-* 00/1:00:00 UTC"),
+        (360, "0 */6 * * *", "*-*-* 00/6:00:00 UTC"),
+    ],
+)
+def test_refresh_interval_to_cron_and_on_calendar(minutes: int, cron: str, calendar: str) -> None:
+    every = schedule.parse_every(minutes)
+    assert (every.cron, every.on_calendar) == (cron, calendar)
+
+
+@pytest.mark.parametrize("bad", [0, 7, 45, 90, 300, 1441, -5])
+def test_refresh_interval_cron_cannot_repeat_evenly_is_an_error(bad: int) -> None:
+    with pytest.raises(EcomError, match=f"--every {bad} is not a refresh interval"):
+        schedule.parse_every(bad)
+
+
+def test_refresh_default_env_and_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert schedule.configured_every().minutes == 5
+    monkeypatch.setenv(schedule.REFRESH_ENV, "15")
+    assert schedule.configured_every().minutes == 15
+    assert schedule.configured_every(10).minutes == 10  # --every wins
+    monkeypatch.setenv(schedule.REFRESH_ENV, "7")
+    with pytest.raises(ConfigError, match=f"{schedule.REFRESH_ENV} 7 is not a refresh"):
+        schedule.configured_every()
+
+
+def test_refresh_cron_line_and_units(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    fake = repo / ".venv" / "bin" / "ecom"
+    fake.write_text('#!/bin/sh\necho "$PWD: ecom $*"\n')
+    fake.chmod(0o755)
+    plan = schedule.build("02:30", every=10, repo=repo, user="u", logs=tmp_path / "logs")
+    line = plan.refresh_cron_line()
+    assert line.startswith("*/10 * * * * cd ")
+    subprocess.run(["sh", "-c", line.split(" ", 5)[5]], check=True, cwd=tmp_path)
+    assert (tmp_path / "logs" / "gold-refresh.log").read_text().splitlines() == [
+        f"{repo}: ecom gold rebuild --if-idle"
+    ]
+    service = _unit_lines(plan.refresh_service_unit())
+    assert [v for s, k, v in service if k == "ExecStart"] == [f"{fake} gold rebuild --if-idle"]
+    assert ("Service", "Type", "oneshot") in service
+    timer = _unit_lines(plan.refresh_timer_unit())
+    assert ("Timer", "OnCalendar", "*-*-* *:00/10:00 UTC") in timer
+    assert ("Timer", "Unit", f"{schedule.REFRESH_UNIT}.service") in timer
+
+
+def test_cli_prints_both_jobs() -> None:
+    res = _ecom("gold", "schedule", "--print", "--every", "15")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    refresh = [line for line in lines if line.startswith("*/15 * * * * ")]
+    assert len(refresh) == 1 and refresh[0].endswith("gold-refresh.log 2>&1"), refresh
+    assert f"{ROOT}/.venv/bin/ecom gold rebuild --if-idle >> " in refresh[0]
+    assert "OnCalendar=*-*-* *:00/15:00 UTC" in lines
+    assert "OnCalendar=*-*-* 02:30:00 UTC" in lines
+    res = _ecom("gold", "schedule", "--print", ECOM_GOLD_REFRESH_MINUTES="30")
+    assert any(line.startswith("*/30 * * * * ") for line in res.stdout.splitlines())
+    res = _ecom("gold", "schedule", "--print", "--every", "7")
+    assert res.returncode == 1 and res.stdout == ""
+    assert res.stderr.strip().startswith("error: --every 7 is not a refresh interval")
+
+
+def test_module_prints_the_refresh_seconds(capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    assert schedule.main(["refresh"]) == 0
+    assert capsys.readouterr().out.strip() == "300"
+    monkeypatch.setenv(schedule.REFRESH_ENV, "45")
+    assert schedule.main(["refresh"]) == 1
+    assert "error: ECOM_GOLD_REFRESH_MINUTES 45 is not a refresh interval" in capsys.readouterr().err
+
+
+def test_compose_gold_refresh_service(compose: dict, tmp_path: Path) -> None:
+    """The refresh loop, run with stand-ins for `ecom` and `sleep`: a refresh, the sleep
+    of the configured interval, a failed refresh that does not stop the loop."""
+    svc = compose["services"]["gold-refresh"]
+    assert svc["profiles"] == ["nightly"]
+    assert svc["environment"]["ECOM_GOLD_REFRESH_MINUTES"] == "${ECOM_GOLD_REFRESH_MINUTES:-5}"
+    script = svc["command"][0].replace("$$", "$")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    stubs = {
+        "python": f'#!/bin/sh\nexec {sys.executable} "$@"\n',
+        "ecom": f'#!/bin/sh\necho "ecom $*" >> {calls}\n[ ! -e {tmp_path}/fail ] || exit 1\n',
+        "sleep": f'#!/bin/sh\necho "sleep $1" >> {calls}\ntouch {tmp_path}/fail\n'
+        f'n=$(grep -c sleep {calls}); [ "$n" -lt 2 ] || kill -TERM $PPID\n',
+    }
+    for name, text in stubs.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+           "ECOM_GOLD_REFRESH_MINUTES": "10"}  # fmt: skip
+    res = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0  # stopped by the second sleep's TERM
+    assert calls.read_text().splitlines() == [
+        "ecom gold rebuild --if-idle", "sleep 600", "ecom gold rebuild --if-idle", "sleep 600",
+    ]  # fmt: skip
+    assert "gold-refresh: build FAILED" in res.stderr

@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from compaction import state
+from compaction import duckgold, state
 from tests.unit.compaction.changelog import T0, Log
 
 
@@ -151,7 +151,7 @@ def test_csv_export_keeps_nulls_empty_strings_and_utc(tmp_path: Any) -> None:
     con = state.connect()
     state.load_changes(con, "customers", log.table_())
     path = tmp_path / "c.csv"
-    assert state.export_csv(con, state.current_state_query("customers", for_csv=True), path) == 1
+    assert duckgold.export_csv(con, state.current_state_query("customers"), path) == 1
     assert path.read_text() == '1,"",,"O""Neil, Jr",,,2026-11-01 12:00:00,\n'
 
 

@@ -1,0 +1,393 @@
+"""The two kinds of gold build (full, incremental), run by :func:`compaction.rebuild.rebuild`
+under its lock: what each reads, computes, keeps and loads, in logged steps.
+
+Steps (``gold_build_log.step``): ``current state`` (open the silver tables, choose the
+kind of build, read the change-logs), ``gold`` (compute in DuckDB), ``state`` (keep the
+state in the lake), ``load`` (COPY into the staging schema), ``swap`` (the one
+transaction that makes the new gold visible). Work after the swap (the local copy of the
+state, tidying the lake copy) never fails a build whose gold is live: it only warns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from deltalake import DeltaTable
+
+from common.progress import Reporter
+from compaction import duckgold, gold, gold_sql, incremental
+from compaction.configuration import GoldSettings
+from compaction.goldstate import LakeState, LocalState, StateUnavailable, key_of
+from compaction.incremental import OutOfOrder
+from compaction.lake import Lake
+from compaction.plan import Base, Covered, Plan, TableId, choose, covered
+from compaction.state import Position, connect, run_sql
+from schemas import SOURCE_TABLES
+from schemas import lake as layout
+
+
+@dataclass
+class BuildResult:
+    build_id: int
+    as_of: date
+    row_counts: dict[str, int] = field(default_factory=dict)
+    position: Position = field(default_factory=lambda: Position(None, None))
+    seconds: float = 0.0
+    #: Delta version of each silver table the build read (None: the table did not exist).
+    versions: dict[str, int | None] = field(default_factory=dict)
+    kind: str = "full"
+    why: str = ""
+
+
+@dataclass
+class Build:
+    """One running build: its settings, its gold connection (holding the lock), what it
+    has found so far and the step it is in."""
+
+    gs: GoldSettings
+    conn: gold.Connection
+    result: BuildResult
+    cutoff: datetime | None
+    progress: Reporter
+    step: str = "start"
+
+    @property
+    def build_id(self) -> int:
+        return self.result.build_id
+
+    @property
+    def as_of(self) -> date:
+        return self.result.as_of
+
+    @property
+    def schema(self) -> str:
+        return gold.staging_schema(self.build_id)
+
+    def enter(self, step: str) -> None:
+        self.step = step
+        gold.log_step(self.conn, self.build_id, step)
+
+    def finish(self, record: gold.BuildRecord) -> None:
+        self.result.row_counts = dict(record.counts)
+        self.result.position = record.position
+        self.result.kind, self.result.why = record.kind, record.why or ""
+
+    def after_swap(self, what: str, action: Callable[[], Any]) -> None:
+        """Run ``action`` once the new gold is live: a failure only warns."""
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 (gold is live; say what was not done)
+            self.progress(f"warning: {what} failed: {' '.join(str(exc).split())[:300]}")
+
+
+Tables = dict[str, DeltaTable | None]
+
+
+def run(b: Build, *, full: bool) -> None:
+    """Choose the kind of build and run it."""
+    b.enter("current state")
+    lake = Lake(b.gs.base)
+    tables: Tables = {t: lake.open(lake.ref(layout.SILVER, t), b.cutoff) for t in SOURCE_TABLES}
+    now = {t: _identify(dt) for t, dt in tables.items()}
+    b.result.versions = {t: ident.version for t, ident in now.items()}
+    base = _base(b) if b.gs.keep_state else None
+    plan = choose(base, now, full=full, time_travel=b.cutoff is not None, keep=b.gs.keep_state)
+    with _scratch(b.gs) as scratch:
+        if plan.incremental and base is not None:
+            b.progress(f"incremental build {plan.why}")
+            try:
+                _incremental(b, scratch, tables, now, base)
+                return
+            except (OutOfOrder, StateUnavailable) as exc:
+                b.progress(f"incremental build not possible: {exc}; building from the whole "
+                           "change-log")  # fmt: skip
+                plan = Plan(False, True, f"incremental not possible: {exc}")
+        b.progress(f"full build: {plan.why}" + ("" if plan.keep_state else "; state not kept"))
+        _full(b, scratch, tables, now, plan)
+
+
+def _identify(dt: DeltaTable | None) -> TableId:
+    return TableId(None, None) if dt is None else TableId(dt.version(), str(dt.metadata().id))
+
+
+def _base(b: Build) -> Base | None:
+    kept, latest = gold.last_builds(b.conn)
+    if kept is None:
+        return None
+    return Base(
+        build_id=int(kept["build_id"]),
+        as_of=kept["as_of"],
+        lake={t: Covered.from_json(doc) for t, doc in (kept["lake_versions"] or {}).items()},
+        state={n: int(v) for n, v in (kept["state"] or {}).get("versions", {}).items()},
+        row_counts={n: int(c) for n, c in (kept["row_counts"] or {}).items()},
+        latest=int(kept["build_id"]) == latest,
+    )
+
+
+@contextlib.contextmanager
+def _scratch(gs: GoldSettings) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="ecom-gold-", dir=gs.work_dir))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _duck(b: Build, database: Path, scratch: Path) -> duckdb.DuckDBPyConnection:
+    return connect(
+        database,
+        memory_limit=b.gs.duckdb_memory,
+        threads=b.gs.duckdb_threads,
+        temp_directory=scratch / "spill",
+    )
+
+
+# ---------------------------------------------------------------- full
+def _full(b: Build, scratch: Path, tables: Tables, now: dict[str, TableId], plan: Plan) -> None:
+    local = LocalState.of(b.gs.state_path, b.gs.base)
+    database = local.fresh_path if plan.keep_state else scratch / "scratch.duckdb"
+    LocalState(database).discard()
+    con = _duck(b, database, scratch)
+    kept = False
+    try:
+        reads = _read_all(b, con, tables)
+        counts = _compute_all(b, con)
+        lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
+        position = Position(None, None)
+        for r in reads.values():
+            position = position.merge(r.position)
+        record = gold.BuildRecord(counts, position, "full", plan.why, lake_json)
+        if plan.keep_state:
+            record = replace(record, state=_keep(b, con, {n: True for n in duckgold.state_tables()}))
+            kept = record.state is not None
+        _load_and_swap(b, con, scratch, record)
+        b.finish(record)
+        if kept:
+            b.after_swap("keeping the local state", lambda: _close_state(con, b.build_id))
+    finally:
+        con.close()
+    if kept:
+        b.after_swap("keeping the local state", lambda: local.adopt(database))
+        b.after_swap("tidying the lake state", lambda: _tidy(b))
+
+
+def _read_all(b: Build, con: duckdb.DuckDBPyConnection, tables: Tables) -> dict[str, Any]:
+    reads = {}
+    for table, dt in tables.items():
+        read = duckgold.read_silver(con, table, None if dt is None else dt.to_pyarrow_dataset())
+        reads[table] = read
+        at = "no table yet" if dt is None else f"version {dt.version()}"
+        b.progress(f"current state {table}: {read.rows:,} rows from {read.changes:,} changes ({at})")
+        if table == "customers":
+            n = duckgold.count(con, duckgold.HISTORY_TABLE)
+            b.progress(f"customer history: {n:,} versions")
+    return reads
+
+
+def _compute_all(b: Build, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    b.enter("gold")
+    b.progress("gold: computing the gold tables in DuckDB")
+    counts = duckgold.compute_gold(con, b.as_of)
+    for name, n in counts.items():
+        b.progress(f"  {name}: {n:,} rows")
+    return counts
+
+
+def _load_and_swap(
+    b: Build, con: duckdb.DuckDBPyConnection, scratch: Path, record: gold.BuildRecord
+) -> None:
+    """COPY every gold table into the staging schema, then swap it in."""
+    b.enter("load")
+    gold.create_staging(b.conn, b.schema)
+    for name in gold.GOLD_TABLES:
+        path = scratch / f"{name}.csv"
+        duckgold.export_gold(con, name, path)
+        gold.load_gold(b.conn, b.schema, name, path)
+        path.unlink()
+    b.progress(f"load: {len(gold.GOLD_TABLES)} gold tables copied into {b.schema}")
+    b.enter("swap")
+    gold.swap(b.conn, b.schema, b.build_id, record, b.gs.swap_lock_timeout)
+    b.progress("swap: new gold is live in public")
+
+
+def _close_state(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
+    """Mark the DuckDB database as holding ``build_id``'s state; drop what only this build
+    needed (the computed gold) so the kept database holds the state alone."""
+    run_sql(con, f"DROP SCHEMA IF EXISTS {duckgold.GOLD_SCHEMA} CASCADE")
+    LocalState.set_build(con, build_id)
+
+
+def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
+          base: Base | None = None) -> dict[str, Any] | None:  # fmt: skip
+    """Write the state tables named in ``overwrite`` to the lake (whole, or only the
+    changed keys' rows); the state's location and versions, None if it failed."""
+    b.enter("state")
+    store = LakeState(b.gs)
+    versions = dict(base.state) if base else {}
+    try:
+        store.ensure_bucket()
+        for name, whole in overwrite.items():
+            if not whole and base is not None and store.version(name) != base.state.get(name):
+                whole = True  # a failed build appended after the base: rewrite it
+            versions[name] = store.write(con, name, _changed_rows(name, whole), b.build_id,
+                                         overwrite=whole)  # fmt: skip
+    except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
+        b.progress(f"warning: the state could not be kept in the lake: {' '.join(str(exc).split())[:300]}")
+        return None
+    b.progress(f"state: kept in {store.root} ({len(overwrite)} tables written)")
+    return {"root": store.root, "versions": dict(sorted(versions.items()))}
+
+
+def _changed_rows(name: str, whole: bool) -> str:
+    if whole:
+        return f"SELECT * FROM {name}"
+    key = key_of(name)
+    changed = "hk" if name == duckgold.HISTORY_TABLE else f"nw_{name.removeprefix('st_')}"
+    return f"SELECT * FROM {name} WHERE {key} IN (SELECT {key} FROM {changed})"
+
+
+def _tidy(b: Build) -> None:
+    store = LakeState(b.gs)
+    for name in duckgold.state_tables():
+        store.tidy(name)
+
+
+# ---------------------------------------------------------------- incremental
+def _incremental(
+    b: Build, scratch: Path, tables: Tables, now: dict[str, TableId], base: Base
+) -> None:
+    local = LocalState.of(b.gs.state_path, b.gs.base)
+    con = _duck(b, local.path, scratch)
+    try:
+        if local.build_of(con) != base.build_id:
+            _load_kept(b, con, base)
+        run_sql(con, "BEGIN TRANSACTION")
+        try:
+            _apply(b, con, scratch, tables, now, base)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                run_sql(con, "ROLLBACK")
+            raise
+        b.after_swap("keeping the local state", lambda: _commit_state(con, b.build_id))
+    finally:
+        con.close()
+
+
+def _commit_state(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
+    LocalState.set_build(con, build_id)
+    run_sql(con, "COMMIT")
+
+
+def _load_kept(b: Build, con: duckdb.DuckDBPyConnection, base: Base) -> None:
+    """Fill the local database with the state ``base`` kept in the lake."""
+    b.progress(f"state: reading the state of build #{base.build_id} from the lake")
+    store = LakeState(b.gs)
+    try:
+        for name in duckgold.state_tables():
+            if name not in base.state:
+                raise StateUnavailable(f"build #{base.build_id} kept no {name}")
+            store.load(con, name, base.state[name])
+        duckgold.create_views(con)
+        LocalState.set_build(con, base.build_id)
+    except duckdb.Error as exc:
+        raise StateUnavailable(f"the kept state cannot be loaded: {exc}") from exc
+
+
+def _apply(
+    b: Build,
+    con: duckdb.DuckDBPyConnection,
+    scratch: Path,
+    tables: Tables,
+    now: dict[str, TableId],
+    base: Base,
+) -> None:
+    reads = {}
+    for table, dt in tables.items():
+        cov = base.lake[table].offsets
+        source = None
+        if dt is not None:
+            source = dt.to_pyarrow_dataset(
+                file_pruning_predicate=incremental.pruning_predicate(cov)
+            )
+        reads[table] = incremental.read_new(con, table, source, cov)
+        b.progress(f"new changes {table}: {reads[table].changes:,} rows "
+                   f"(version {now[table].version})")  # fmt: skip
+    lake_json = {t: covered(now[t], reads[t], base.lake[t]) for t in SOURCE_TABLES}
+    position = Position(None, None)
+    for c in lake_json.values():
+        position = position.merge(c.position)
+    record = gold.BuildRecord(
+        base.row_counts, position, "incremental", None,
+        {t: c.to_json() for t, c in lake_json.items()},
+    )  # fmt: skip
+    if incremental.empty_changes(con) and base.latest and b.as_of == base.as_of:
+        record = replace(record, why="no new changes",
+                         state={"root": LakeState(b.gs).root, "versions": base.state})  # fmt: skip
+        gold.log_success(b.conn, b.build_id, record)
+        b.finish(record)
+        b.progress("no new changes: gold is up to date")
+        return
+    batch = incremental.merge_all(
+        con, {t: (base.lake[t].truncate, base.lake[t].truncate_ts) for t in SOURCE_TABLES}
+    )
+    merges, hist, changed = batch.merges, batch.history, batch.changed
+    summary = ", ".join(f"{t} {m.changed_keys:,}" for t, m in merges.items() if m.changed_keys)
+    b.progress(f"state: changed keys {summary or 'none'}; history of {hist.customers:,} customers")
+    if base.latest and not batch.truncated:
+        _in_place(b, con, scratch, record, changed, base)
+    else:
+        why = "a truncate" if batch.truncated else f"the gold in public is not build #{base.build_id}'s"
+        b.progress(f"gold: every table recomputed from the state ({why})")
+        counts = _compute_all(b, con)
+        record = replace(record, counts=counts, why=f"whole gold: {why}")
+        record = replace(record, state=_keep(b, con, changed, base))
+        _load_and_swap(b, con, scratch, record)
+        b.finish(record)
+
+
+def _in_place(
+    b: Build,
+    con: duckdb.DuckDBPyConnection,
+    scratch: Path,
+    record: gold.BuildRecord,
+    changed: dict[str, bool],
+    base: Base,
+) -> None:
+    """Recompute the affected gold rows and replace them in ``public``."""
+    b.enter("gold")
+    duckgold.set_params(con, b.as_of)
+    whole = frozenset({"agg_inventory_status"}) if b.as_of != base.as_of else frozenset()
+    rec = incremental.recompute(con, whole)
+    rec.keys[gold_sql.HISTORY] = duckgold.count(con, "hk")
+    rec.rows[gold_sql.HISTORY] = incremental.history_delta(con)
+    b.progress("gold: recomputed " + ", ".join(
+        f"{n} {rec.keys[n]:,} keys ({rec.rows[n]:,} rows)" for n in gold.GOLD_TABLES))  # fmt: skip
+    record = replace(record, why="changed rows: " + ", ".join(
+        f"{n} {rec.keys[n]:,}" for n in gold.GOLD_TABLES if rec.keys[n]))  # fmt: skip
+    record = replace(record, state=_keep(b, con, changed, base))
+    keys = {n: REPLACE_KEY.get(n, gold_sql.GOLD[n].key[0]) for n in gold.GOLD_TABLES}
+    b.enter("load")
+    gold.create_change_staging(b.conn, b.schema, keys)
+    for name in keys:
+        k_path, r_path = scratch / f"k_{name}.csv", scratch / f"{name}.csv"
+        duckgold.export_csv(con, f"SELECT k FROM dk_{name}", k_path)
+        duckgold.export_gold(con, name, r_path, relation=f"dg_{name}")
+        gold.load_changes(b.conn, b.schema, name, k_path, r_path)
+    b.enter("swap")
+    counts = gold.apply_changes(b.conn, b.schema, b.build_id, record, keys,
+                                b.gs.swap_lock_timeout)  # fmt: skip
+    b.finish(replace(record, counts=counts))
+    b.progress("swap: changed gold rows are live in public")
+
+
+#: The column naming the rows an incremental build replaces, where it is not the first
+#: column of the table's key: fact_daily_sales is recomputed by whole days.
+REPLACE_KEY = {"fact_daily_sales": "sale_date"}

@@ -1,0 +1,169 @@
+"""Gold computed by DuckDB from the silver change-logs, with the shared definitions of
+:mod:`compaction.gold_sql`.
+
+In one DuckDB database (a file, so it can stay between builds as the local copy of the
+state): ``st_<table>`` is the state of each source table (the last version of every key,
+ended keys included), ``st_history`` the customers' SCD2 versions, ``cur_<table>`` views
+the current state, and schema ``gold_out`` holds the computed gold tables. DuckDB runs with a
+memory limit and spills to its temp folder beyond it. No DuckDB extension is ever
+downloaded: DuckDB scans the Delta tables' Arrow datasets itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from compaction import gold_sql
+from compaction.state import Position, run_sql, silver_arrow_schema, sql_str
+from schemas import SOURCE_TABLES
+
+HISTORY_TABLE = "st_history"
+GOLD_SCHEMA = "gold_out"
+#: (k0, k1, k2, k3) change position, see compaction/sql/gold/state.sql.
+Pos = tuple[int, int, int, int]
+
+
+@dataclass
+class TableRead:
+    """What reading one silver change-log gave."""
+
+    table: str
+    changes: int = 0
+    rows: int = 0
+    #: bronze topic -> Kafka partition -> newest bronze offset in the change-log read
+    coverage: dict[str, dict[int, int]] = field(default_factory=dict)
+    position: Position = field(default_factory=lambda: Position(None, None))
+    #: position and commit time of the table's last truncate, if any
+    truncate: Pos | None = None
+    truncate_ts: datetime | None = None
+
+
+def register(
+    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | pads.Dataset | None
+) -> str:
+    """Make ``source`` (None: an empty change-log) the relation ``silver_<table>``."""
+    name = gold_sql.silver_relation(table)
+    arrow = silver_arrow_schema(table).empty_table() if source is None else source
+    con.register(name, arrow)
+    return name
+
+
+def read_silver(
+    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | pads.Dataset | None
+) -> TableRead:
+    """Build ``st_<table>`` (and for customers ``st_history``) from the change-log."""
+    name = register(con, table, source)
+    try:
+        run_sql(con, f"CREATE OR REPLACE TABLE {gold_sql.state_relation(table)} AS "
+                  f"{gold_sql.state_sql(table)}")  # fmt: skip
+        if table == "customers":
+            run_sql(con, f"CREATE OR REPLACE TABLE {HISTORY_TABLE} AS "
+                      f"{gold_sql.GOLD[gold_sql.HISTORY].sql}")  # fmt: skip
+        read = summarise(con, table, name)
+    finally:
+        con.unregister(name)
+    create_view(con, table)
+    read.rows = count(con, gold_sql.current_relation(table))
+    return read
+
+
+def create_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """The view ``cur_<table>``: the current state, from ``st_<table>``."""
+    run_sql(con, f"CREATE OR REPLACE VIEW {gold_sql.current_relation(table)} AS "
+                 f"{gold_sql.current_sql(table)}")  # fmt: skip
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    for table in SOURCE_TABLES:
+        create_view(con, table)
+
+
+def summarise(con: duckdb.DuckDBPyConnection, table: str, relation: str) -> TableRead:
+    """Rows, newest offset per topic partition, newest source position and the last
+    truncate of a change-log relation, in one scan."""
+    rows = run_sql(
+        con,
+        f"""SELECT bronze_topic, bronze_partition, count(*), max(bronze_offset),
+                   max(commit_ts), max(source_lsn),
+                   arg_max([CASE WHEN commit_lsn IS NULL THEN 0 ELSE 1 END,
+                            coalesce(commit_lsn, 0), coalesce(source_lsn, 0), bronze_offset],
+                           [CASE WHEN commit_lsn IS NULL THEN 0 ELSE 1 END,
+                            coalesce(commit_lsn, 0), coalesce(source_lsn, 0), bronze_offset])
+                       FILTER (WHERE op = 't'),
+                   arg_max(commit_ts,
+                           [CASE WHEN commit_lsn IS NULL THEN 0 ELSE 1 END,
+                            coalesce(commit_lsn, 0), coalesce(source_lsn, 0), bronze_offset])
+                       FILTER (WHERE op = 't')
+            FROM {relation} GROUP BY bronze_topic, bronze_partition""",
+    )
+    out = TableRead(table)
+    for topic, part, n, last, ts, lsn, trunc, trunc_ts in rows:
+        out.changes += int(n)  # type: ignore[call-overload]
+        if topic is not None and part is not None and last is not None:
+            out.coverage.setdefault(str(topic), {})[int(part)] = int(last)  # type: ignore[call-overload]
+        out.position = out.position.merge(
+            Position(ts, None if lsn is None else int(lsn))  # type: ignore[arg-type,call-overload]
+        )
+        if trunc is not None:
+            pos: Pos = tuple(int(x) for x in trunc)  # type: ignore[assignment,attr-defined]
+            if out.truncate is None or pos > out.truncate:
+                out.truncate, out.truncate_ts = pos, trunc_ts  # type: ignore[assignment]
+    return out
+
+
+def count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    return int(run_sql(con, f"SELECT count(*) FROM {relation}")[0][0])  # type: ignore[call-overload]
+
+
+def set_params(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    run_sql(con, f"CREATE OR REPLACE TABLE {gold_sql.PARAMS} AS {gold_sql.build_params_sql(as_of)}")
+
+
+def compute_gold(
+    con: duckdb.DuckDBPyConnection, as_of: date, schema: str = GOLD_SCHEMA
+) -> dict[str, int]:
+    """Every gold table into DuckDB schema ``schema`` from the current state; returns
+    the row count of each. dim_customers_history is ``st_history`` as it is."""
+    set_params(con, as_of)
+    run_sql(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    counts = {}
+    for table in gold_sql.GOLD_TABLES:
+        sql = (
+            f"SELECT {', '.join(table.column_names)} FROM {HISTORY_TABLE}"
+            if table.name == gold_sql.HISTORY
+            else table.sql
+        )
+        run_sql(con, f"CREATE OR REPLACE TABLE {schema}.{table.name} AS {sql}")
+        counts[table.name] = count(con, f"{schema}.{table.name}")
+    return counts
+
+
+def export_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
+    """Write ``query``'s rows as headerless CSV (NULL empty, empty string quoted) for
+    PostgreSQL's ``COPY ... (FORMAT csv)``; returns the row count."""
+    rows = run_sql(con, f"COPY ({query}) TO '{sql_str(str(path))}' (FORMAT csv, HEADER false)")
+    return int(rows[0][0]) if rows else 0  # type: ignore[call-overload]
+
+
+def export_gold(
+    con: duckdb.DuckDBPyConnection, table: str, path: Path, relation: str | None = None
+) -> int:
+    """Export gold table ``table`` (from ``relation``, default the computed one)."""
+    cols = ", ".join(gold_sql.GOLD[table].column_names)
+    return export_csv(con, f"SELECT {cols} FROM {relation or GOLD_SCHEMA + '.' + table}", path)
+
+
+def state_tables() -> tuple[str, ...]:
+    return (*(gold_sql.state_relation(t) for t in SOURCE_TABLES), HISTORY_TABLE)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    rows = run_sql(con, sql)
+    return rows[0][0] if rows else None

@@ -1,0 +1,187 @@
+"""The state a gold build leaves for the next one, kept twice.
+
+* **In MinIO**, so it survives the loss of the machine: one Delta table per state table
+  (``st_<source table>``: the last version of every key; ``st_history``: the customers'
+  SCD2 versions) at ``s3://<state bucket>/gold_state/<gold database>/<name>``, written
+  as the root user in a bucket of its own (``ECOM_GOLD_STATE_BUCKET``). A full build overwrites them; an incremental build
+  appends the rows of the keys it changed, each row tagged with its ``state_build``, so a
+  key's newest rows are the ones with the highest tag (a table whose keys a truncate
+  removed is overwritten instead). The build log records the Delta version of each table
+  a build left, and a later build reads exactly those versions (time travel), so rows
+  a failed build appended after them are never read.
+* **On the local disk**, as the DuckDB database the build computes in
+  (``<state dir>/<gold database>.duckdb``), with the id of the build whose state it holds;
+  when that is not the build to start from, the database is filled from the lake.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from common.s3 import delta_storage_options, minio_client
+from common.settings import Settings
+from compaction import duckgold, gold_sql
+from compaction.configuration import GoldSettings
+from compaction.exceptions import GoldError
+from compaction.state import run_sql
+from schemas import PRIMARY_KEYS, SOURCE_TABLES
+
+#: Column of the lake copy telling which build wrote a row.
+BUILD_COLUMN = "state_build"
+
+
+class StateUnavailable(GoldError):
+    """The kept state cannot be read; the build falls back to a full one."""
+
+
+def key_of(name: str) -> str:
+    """The column whose newest rows (by :data:`BUILD_COLUMN`) make up a state table."""
+    if name == duckgold.HISTORY_TABLE:
+        return "customer_id"
+    for table in SOURCE_TABLES:
+        if gold_sql.state_relation(table) == name:
+            return PRIMARY_KEYS[table]
+    raise ValueError(f"not a state table: {name!r}")
+
+
+class LakeState:
+    """The state tables in their own MinIO bucket (``ECOM_GOLD_STATE_BUCKET``)."""
+
+    def __init__(self, gs: GoldSettings) -> None:
+        settings = gs.base
+        self.settings = settings
+        self.bucket = gs.state_bucket
+        self.options = delta_storage_options(settings)
+        self.root = f"s3://{self.bucket}/gold_state/{settings.gold_db}"
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet (builds run as the root user)."""
+        client = minio_client(self.settings)
+        if not client.bucket_exists(self.bucket):
+            client.make_bucket(self.bucket)
+
+    def uri(self, name: str) -> str:
+        key_of(name)  # only state tables
+        return f"{self.root}/{name}"
+
+    def version(self, name: str) -> int | None:
+        """The newest version of a state table; None if it does not exist."""
+        try:
+            return DeltaTable(self.uri(name), storage_options=self.options).version()
+        except TableNotFoundError:
+            return None
+
+    def write(
+        self, con: duckdb.DuckDBPyConnection, name: str, query: str, build_id: int,
+        *, overwrite: bool,
+    ) -> int:  # fmt: skip
+        """Write ``query``'s rows (a state table's columns) tagged with ``build_id``;
+        returns the table's new version."""
+        reader = con.sql(
+            f"SELECT *, CAST({int(build_id)} AS BIGINT) AS {BUILD_COLUMN} FROM ({query}) AS q"
+        ).to_arrow_reader(200_000)
+        props = WriterProperties(compression="ZSTD")
+        if overwrite:
+            write_deltalake(self.uri(name), reader, mode="overwrite", schema_mode="overwrite",
+                            storage_options=self.options, writer_properties=props)  # fmt: skip
+        else:
+            write_deltalake(self.uri(name), reader, mode="append",
+                            storage_options=self.options, writer_properties=props)  # fmt: skip
+        version = self.version(name)
+        assert version is not None
+        return version
+
+    def load(self, con: duckdb.DuckDBPyConnection, name: str, version: int) -> None:
+        """Make DuckDB table ``name`` the state table as the lake had it at ``version``."""
+        try:
+            dt = DeltaTable(self.uri(name), version=version, storage_options=self.options)
+            dataset = dt.to_pyarrow_dataset()
+        except (OSError, DeltaError) as exc:
+            raise StateUnavailable(f"gold state {name} version {version}: {exc}") from exc
+        con.register("state_source", dataset)
+        try:
+            run_sql(
+                con,
+                f"CREATE OR REPLACE TABLE {name} AS SELECT * EXCLUDE ({BUILD_COLUMN}) "
+                f"FROM state_source QUALIFY rank() OVER (PARTITION BY {key_of(name)} "
+                f"ORDER BY {BUILD_COLUMN} DESC) = 1",
+            )
+        finally:
+            con.unregister("state_source")
+
+    def tidy(self, name: str) -> None:
+        """After an overwrite became the state to start from: delete the files no
+        version needs any more and checkpoint the log (builds hold the gold lock, so no
+        other build reads the table meanwhile)."""
+        dt = DeltaTable(self.uri(name), storage_options=self.options)
+        dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        dt.create_checkpoint()
+        dt.cleanup_metadata()
+
+
+@dataclass(frozen=True)
+class LocalState:
+    """The DuckDB database a build computes in, kept between builds."""
+
+    path: Path
+
+    @classmethod
+    def of(cls, state_dir: Path, settings: Settings) -> LocalState:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        return cls(state_dir / f"{settings.gold_db}.duckdb")
+
+    @property
+    def fresh_path(self) -> Path:
+        """Where a full build writes its new database before it replaces the kept one."""
+        return self.path.with_name(self.path.name + ".new")
+
+    def build_of(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """The build whose state the open database holds (None: none, or unknown)."""
+        try:
+            row = run_sql(con, "SELECT build_id FROM state_meta")
+        except duckdb.Error:
+            return None
+        return int(row[0][0]) if row and row[0][0] is not None else None  # type: ignore[call-overload]
+
+    @staticmethod
+    def set_build(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
+        run_sql(con, "CREATE OR REPLACE TABLE state_meta (build_id BIGINT)")
+        run_sql(con, f"INSERT INTO state_meta VALUES ({int(build_id)})")
+
+    def adopt(self, fresh: Path) -> None:
+        """Make the closed database ``fresh`` the kept one (its old WAL goes with it)."""
+        wal = self.path.with_name(self.path.name + ".wal")
+        wal.unlink(missing_ok=True)
+        os.replace(fresh, self.path)
+
+    def discard(self) -> None:
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """A DuckDB transaction, rolled back unless the block commits it (``commit``)."""
+    run_sql(con, "BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        run_sql(con, "ROLLBACK")
+        raise
+
+
+def commit(con: duckdb.DuckDBPyConnection) -> None:
+    run_sql(con, "COMMIT")
+
+
+def versions_json(versions: dict[str, int]) -> dict[str, Any]:
+    return {"versions": dict(sorted(versions.items()))}

@@ -1,0 +1,46 @@
+-- The state of one source table from its silver change-log: the last version of every
+-- key since the table's last truncate. A key whose last version is a delete (d) or a
+-- quarantine marker (q) keeps that version: it is absent from the current state, and an
+-- incremental build can tell that the key ended.
+-- Change position (k0, k1, k2, k3): snapshot rows (no commit LSN) first, then the commit
+-- LSN, the event's own LSN, its bronze offset. The same change delivered twice (two
+-- offsets, or one offset read twice) has equal values, so no dedupe is needed here.
+-- compaction.gold_sql.state_sql fills in the change-log relation, the primary key, the
+-- typed column list and the column names.
+WITH changes AS (
+    SELECT {columns},
+           op, is_delete, source_lsn, commit_ts, bronze_topic, bronze_partition, bronze_offset,
+           CASE WHEN commit_lsn IS NULL THEN 0 ELSE 1 END AS k0,
+           coalesce(commit_lsn, 0) AS k1,
+           coalesce(source_lsn, 0) AS k2,
+           bronze_offset AS k3
+    FROM {source}
+),
+last_truncate AS (
+    SELECT k0, k1, k2, k3
+    FROM (
+        SELECT k0, k1, k2, k3,
+               row_number() OVER (ORDER BY k0 DESC, k1 DESC, k2 DESC, k3 DESC) AS rn
+        FROM changes
+        WHERE op = 't'
+    ) AS t
+    WHERE rn = 1
+),
+ranked AS (
+    SELECT c.*,
+           row_number() OVER (PARTITION BY c.{pk} ORDER BY c.k0 DESC, c.k1 DESC, c.k2 DESC,
+                                                          c.k3 DESC) AS rn
+    FROM changes AS c
+    LEFT JOIN last_truncate AS t ON TRUE
+    WHERE c.op <> 't' AND c.{pk} IS NOT NULL
+      AND (t.k0 IS NULL
+           OR c.k0 > t.k0
+           OR (c.k0 = t.k0 AND (c.k1 > t.k1
+               OR (c.k1 = t.k1 AND (c.k2 > t.k2
+                   OR (c.k2 = t.k2 AND c.k3 > t.k3))))))
+)
+SELECT {names},
+       op, is_delete, source_lsn, commit_ts, bronze_topic, bronze_partition, bronze_offset,
+       k0, k1, k2, k3
+FROM ranked
+WHERE rn = 1
