@@ -25,8 +25,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 import psycopg2.errors
@@ -128,9 +129,12 @@ def rebuild(
     full: bool = False,
     lock_wait: float = 0.0,
     progress: Reporter = SILENT,
+    spark_jars: Sequence[Path] = (),
 ) -> BuildResult:
     """Build gold as of ``as_of`` (default: now; see :func:`cutoff_of`): incremental when
-    a kept state allows it, else (or with ``full``) from the whole change-log.
+    a kept state allows it, else (or with ``full``) from the whole change-log. With the
+    Spark engine (``gs.engine``) always from the whole change-log, Spark running with
+    ``spark_jars`` (s3a, JDBC: ``stack.install.ensure_spark_jars``) added.
     ``lock_wait``: seconds to wait for a running build to finish (default: fail at once)."""
     as_of, cutoff = cutoff_of(as_of)
     t0 = time.monotonic()
@@ -142,9 +146,11 @@ def rebuild(
             for schema in gold.cleanup_abandoned(conn):
                 progress(f"dropped staging schema {schema} left by a rebuild that died")
             build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
-        b = Build(gs, conn, BuildResult(build_id, as_of), cutoff, progress)
+        b = Build(gs, conn, BuildResult(build_id, as_of), cutoff, progress,
+                  spark_jars=tuple(spark_jars))  # fmt: skip
         when = f"lake as of {cutoff:%Y-%m-%d %H:%M:%S} UTC" if cutoff else "newest lake"
-        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {b.schema})")
+        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {b.schema}, "
+                 f"engine {gs.engine})")  # fmt: skip
         try:
             run(b, full=full)
         except BaseException as exc:
