@@ -13,7 +13,10 @@ Parts (each runs as its own process, so one part's memory never inflates another
   the stream and the incremental build that applies it;
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), the full build twice and the incremental build with
-  no new changes, verify, and the pandas baselines (to_sql, and COPY).
+  no new changes, verify, and the pandas baselines (to_sql, and COPY);
+* ``gold_spark@S``: bench_gold_spark.py --scale S: the same seed and export, then the
+  Spark engine's full build (``--engine spark --master local[2]``) beside a DuckDB
+  full build of the same lake, both gold contents compared, verify. No target.
 
 ``--scales`` (default 0.1,1,10) gives the S of the scaled parts: together they are the
 cost curve (snapshot and rebuild time against scale). ``--only`` / ``--skip`` take a
@@ -42,8 +45,8 @@ from bench import report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-PARTS = ("generator", "stream", "gold_stream", "gold")
-SCALED = ("stream", "gold_stream", "gold")
+PARTS = ("generator", "stream", "gold_stream", "gold", "gold_spark")
+SCALED = ("stream", "gold_stream", "gold", "gold_spark")
 DEFAULT_SCALES = (0.1, 1.0, 10.0)
 
 
@@ -100,6 +103,7 @@ def plan(
     for s in scales:
         items += [Item("stream", s), Item("gold_stream", s)]
     items += [Item("gold", s) for s in scales]
+    items += [Item("gold_spark", s) for s in scales]
     out: list[tuple[Item, str | None]] = []
     for item in items:
         if only and not _matches(item, only):
@@ -123,6 +127,8 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
         traffic = getattr(args, "gold_traffic_seconds", 0)
         return [*py, "bench.bench_gold", "--input", "stream", "--out", str(out),
                 "--traffic-seconds", str(int(traffic)), "--traffic-rate", "1000"]  # fmt: skip
+    if item.part == "gold_spark":
+        return [*py, "bench.bench_gold_spark", "--scale", str(item.scale), "--out", str(out)]
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 
