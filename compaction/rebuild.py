@@ -1,5 +1,5 @@
 """``ecom gold rebuild``: gold from the lake's silver Delta tables (as of a time, by Delta
-time travel), computed by DuckDB and loaded into the gold database, under an advisory
+time travel), computed by DuckDB (or Spark) and loaded into the gold database, under an advisory
 lock. Lake maintenance (compaction, vacuum) is not part of it: it runs after the swap
 (``ecom lake optimize`` / ``vacuum``), never before gold.
 
@@ -12,9 +12,12 @@ lock. Lake maintenance (compaction, vacuum) is not part of it: it runs after the
   (a time-travel build ran since) or a truncate arrived, it recomputes every gold table
   from the state and swaps instead.
 
-Both keep their state for the next build (:mod:`compaction.goldstate`). A failed rebuild
-leaves the previous gold in place, records the failure (step and error) in
-``gold_build_log`` and raises :class:`RebuildFailed` with one line.
+Both keep their state for the next build (:mod:`compaction.goldstate`). With the Spark
+engine (``ECOM_GOLD_ENGINE=spark``) every build is a full one computed by Spark
+(:mod:`compaction.spark_build`), with the same staging schema, swap and build log, and
+it keeps no state. A failed rebuild leaves the previous gold in place, records the
+failure (step and error) in ``gold_build_log`` and raises :class:`RebuildFailed` with
+one line.
 """
 
 from __future__ import annotations
