@@ -73,6 +73,7 @@ def phases(lines: list[str]) -> dict[str, float | None]:
 
     return {
         "jars_and_log_s": span("start", "session"),
+        # the JVM's start and the first table's read and current state
         "spark_start_s": span("session", "read"),
         "current_state_s": span("read", "gold"),
         "gold_and_jdbc_s": span("gold", "swap"),

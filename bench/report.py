@@ -181,7 +181,8 @@ def gold_spark_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
             f"{data.get('scale', _scale_of(name))} ({data.get('source_rows_total') or 0:,} "
             f"rows, bench export), full build"
             + ("" if same is None else ("; same gold as DuckDB" if same else "; GOLD DIFFERS")),
-            f"{_num(spark.get('wall_s'))} s (Spark start {_num(ph.get('spark_start_s'))} s), "
+            f"{_num(spark.get('wall_s'))} s (Spark start and first table "
+            f"{_num(ph.get('spark_start_s'))} s), "
             f"{_mb(spark.get('peak_tree_rss_mb_sampled'))} peak with the JVM",
             f"DuckDB full build: {_num(duck.get('wall_s'))} s, {_mb(duck.get('peak_rss_mb'))}",
             NM
