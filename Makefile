@@ -24,13 +24,13 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	@touch $(STAMP)
 
 bootstrap: ## install the system packages, Go check and Airflow virtualenv this machine lacks
 	@:
 
-install: $(STAMP) ## create .venv and install the project into it (pip install -e .[dev])
+install: $(STAMP) ## create .venv and install the project into it (pip install -e .[dev,spark])
 
 demo: install ## the main job: stack up, schema, connector, a live change captured
 	$(BIN)/ecom demo

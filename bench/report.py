@@ -207,6 +207,28 @@ def gold_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def gold_spark_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
+    data, spark, duck = r.get("data", {}), r.get("spark", {}), r.get("duckdb", {})
+    ph = spark.get("phases", {})
+    same = r.get("same_gold")
+    return [
+        [
+            f"gold rebuild on Spark ({spark.get('master', '?')}) scale "
+            f"{data.get('scale', _scale_of(name))} ({data.get('source_rows_total') or 0:,} "
+            f"rows, bench export), full build"
+            + ("" if same is None else ("; same gold as DuckDB" if same else "; GOLD DIFFERS")),
+            f"{_num(spark.get('wall_s'))} s (Spark start and first table "
+            f"{_num(ph.get('spark_start_s'))} s), "
+            f"{_mb(spark.get('peak_tree_rss_mb_sampled'))} peak with the JVM",
+            f"DuckDB full build: {_num(duck.get('wall_s'))} s, {_mb(duck.get('peak_rss_mb'))}",
+            NM
+            if r.get("ratio_spark_over_duckdb") is None
+            else f"{r['ratio_spark_over_duckdb']:g}x DuckDB's time",
+            "",
+        ]
+    ]
+
+
 def curve(doc: dict[str, Any]) -> list[list[str]]:
     parts = doc.get("parts", {})
     scales = sorted(
@@ -333,6 +355,8 @@ def _rows(name: str, r: dict[str, Any]) -> list[list[str]]:
         return max_rate_rows(name, r)
     if name.startswith(("gold@", "gold_stream@")):
         return gold_rows(name, r)
+    if name.startswith("gold_spark@"):
+        return gold_spark_rows(name, r)
     return []
 
 

@@ -21,6 +21,9 @@ Parts (each runs as its own process, so one part's memory never inflates another
 * ``gold@S``: bench_gold.py --input export --scale S: seed, the bench-only silver
   export (bench/silver_export.py), the full build twice and the incremental build with
   no new changes, verify, and the pandas baselines (to_sql, and COPY);
+* ``gold_spark@S``: bench_gold_spark.py --scale S: the same seed and export, then the
+  Spark engine's full build (``--engine spark --master local[2]``) beside a DuckDB
+  full build of the same lake, both gold contents compared, verify. No target.
 * ``lake@S``: bench_lake.py --scale S: the lake before Delta (the code of commit
   3804737, checked out at run time into a temporary git worktree) beside the current
   Delta lake, on the same CDC topics of one snapshot: data files per 100k rows, commit
@@ -54,8 +57,10 @@ from bench import report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-PARTS = ("generator", "stream", "gold_stream", "stream_drain", "max_rate", "gold", "lake")
-SCALED = ("stream", "gold_stream", "stream_drain", "max_rate", "gold", "lake")
+PARTS = (
+    "generator", "stream", "gold_stream", "stream_drain", "max_rate", "gold", "gold_spark", "lake",
+)
+SCALED = ("stream", "gold_stream", "stream_drain", "max_rate", "gold", "gold_spark", "lake")
 DEFAULT_SCALES = (0.1, 1.0, 10.0)
 
 
@@ -112,6 +117,7 @@ def plan(
     for s in scales:
         items += [Item(p, s) for p in ("stream", "gold_stream", "stream_drain", "max_rate")]
     items += [Item("gold", s) for s in scales]
+    items += [Item("gold_spark", s) for s in scales]
     items += [Item("lake", s) for s in scales]
     out: list[tuple[Item, str | None]] = []
     for item in items:
@@ -142,6 +148,8 @@ def command(item: Item, out: Path, args: Any) -> list[str]:
     if item.part in ("stream_drain", "max_rate"):
         module = "bench.bench_drain" if item.part == "stream_drain" else "bench.bench_maxrate"
         return [*py, module, "--scale", str(item.scale), "--out", str(out)]
+    if item.part == "gold_spark":
+        return [*py, "bench.bench_gold_spark", "--scale", str(item.scale), "--out", str(out)]
     return [*py, "bench.bench_gold", "--input", "export", "--scale", str(item.scale),
             "--out", str(out)]  # fmt: skip
 

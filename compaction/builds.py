@@ -58,6 +58,8 @@ class Build:
     cutoff: datetime | None
     progress: Reporter
     step: str = "start"
+    #: jars the Spark engine adds to Spark's runtime (s3a, JDBC)
+    spark_jars: tuple[Path, ...] = ()
 
     @property
     def build_id(self) -> int:
@@ -98,6 +100,11 @@ def run(b: Build, *, full: bool) -> None:
     tables: Tables = {t: lake.open(lake.ref(layout.SILVER, t), b.cutoff) for t in SOURCE_TABLES}
     now = {t: _identify(dt) for t, dt in tables.items()}
     b.result.versions = {t: ident.version for t, ident in now.items()}
+    if b.gs.engine == "spark":
+        from compaction import spark_build
+
+        spark_build.full(b, tables, now)
+        return
     base = _base(b) if b.gs.keep_state else None
     plan = choose(base, now, full=full, time_travel=b.cutoff is not None, keep=b.gs.keep_state)
     with _scratch(b.gs) as scratch:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import Bucket, EcomSettings, Settings, matching, read
+from common.settings import Bucket, EcomSettings, JvmHeap, Settings, matching, read
 from common.settings import load as load_settings
 
 #: pg_advisory_lock key that serialises gold rebuilds (in the gold database).
@@ -25,6 +25,15 @@ DuckdbMemory = Annotated[
         flags=re.IGNORECASE,
     ),
 ]  # fmt: skip
+SparkMaster = Annotated[
+    str,
+    BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v),
+    matching(
+        r"local(\[(\d+|\*)(,\d+)?\])?|yarn|(spark|k8s|mesos)://[A-Za-z0-9_.:,/\[\]-]+",
+        "local, local[N], local[*], yarn, or a spark://, k8s:// or mesos:// URL",
+    ),
+]  # fmt: skip
+Engine = Literal["duckdb", "spark"]
 
 
 class GoldSettings(EcomSettings):
@@ -59,6 +68,22 @@ class GoldSettings(EcomSettings):
     refresh_minutes: int = Field(5, ge=1, le=1440)
     """Minutes between incremental refreshes in `ecom gold schedule` (beside the nightly
     full build)."""
+    engine: Engine = "duckdb"
+    """What computes gold: ``duckdb`` (in this process) or ``spark`` (Apache Spark, on this
+    machine or a cluster: ``spark_master``). Both run the same definitions."""
+    spark_master: SparkMaster = "local[*]"
+    """Spark master of the Spark engine: ``local[*]`` (this machine, every core),
+    ``local[N]``, or a cluster such as ``spark://host:7077``."""
+    spark_driver_memory: JvmHeap = "2g"
+    """Heap of the Spark driver (with a local master, the whole local Spark)."""
+    spark_executor_memory: JvmHeap = "2g"
+    """Heap of each Spark executor on a cluster."""
+    spark_shuffle_partitions: int = Field(8, ge=1, le=100_000)
+    """Partitions of Spark's joins and aggregations (``spark.sql.shuffle.partitions``)."""
+    spark_jdbc_writers: int = Field(2, ge=1, le=64)
+    """Connections writing each gold table into the staging schema over JDBC."""
+    spark_jdbc_batch: int = Field(10_000, ge=1, le=1_000_000)
+    """Rows per JDBC insert batch."""
 
     @field_validator("work_dir", "state_dir")
     @classmethod
@@ -74,5 +99,8 @@ class GoldSettings(EcomSettings):
         return self.lake_target_file_mb * 1024 * 1024
 
 
-def load(base: Settings | None = None) -> GoldSettings:
-    return read(GoldSettings, base=base or load_settings())
+def load(base: Settings | None = None, **overrides: object) -> GoldSettings:
+    """The settings from the environment; ``overrides`` (field -> value, such as command
+    line options) win and are checked like the environment's values."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return read(GoldSettings, base=base or load_settings(), **given)

@@ -226,8 +226,15 @@ def copy_csv(conn: Connection, target: str, columns: tuple[str, ...], path: Path
 def load_gold(conn: Connection, schema: str, name: str, path: Path) -> None:
     """COPY a gold table's rows (CSV) into its staging table, then add its keys."""
     schema = _check_schema(schema)
+    copy_csv(conn, f"{schema}.{name}", gold_sql.GOLD[name].column_names, path)
+    add_keys(conn, schema, name)
+
+
+def add_keys(conn: Connection, schema: str, name: str) -> None:
+    """The primary key and indexes of a loaded staging table (added after the rows: a
+    bulk load is faster into a table without them)."""
+    schema = _check_schema(schema)
     table = gold_sql.GOLD[name]
-    copy_csv(conn, f"{schema}.{name}", table.column_names, path)
     with conn.cursor() as cur:
         if table.primary_key:
             cur.execute(f"ALTER TABLE {schema}.{name} ADD PRIMARY KEY ({', '.join(table.key)})")

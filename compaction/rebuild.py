@@ -1,5 +1,5 @@
 """``ecom gold rebuild``: gold from the lake's silver Delta tables (as of a time, by Delta
-time travel), computed by DuckDB and loaded into the gold database, under an advisory
+time travel), computed by DuckDB (or Spark) and loaded into the gold database, under an advisory
 lock. Lake maintenance (compaction, vacuum) is not part of it: it runs after the swap
 (``ecom lake optimize`` / ``vacuum``), never before gold.
 
@@ -12,9 +12,12 @@ lock. Lake maintenance (compaction, vacuum) is not part of it: it runs after the
   (a time-travel build ran since) or a truncate arrived, it recomputes every gold table
   from the state and swaps instead.
 
-Both keep their state for the next build (:mod:`compaction.goldstate`). A failed rebuild
-leaves the previous gold in place, records the failure (step and error) in
-``gold_build_log`` and raises :class:`RebuildFailed` with one line.
+Both keep their state for the next build (:mod:`compaction.goldstate`). With the Spark
+engine (``ECOM_GOLD_ENGINE=spark``) every build is a full one computed by Spark
+(:mod:`compaction.spark_build`), with the same staging schema, swap and build log, and
+it keeps no state. A failed rebuild leaves the previous gold in place, records the
+failure (step and error) in ``gold_build_log`` and raises :class:`RebuildFailed` with
+one line.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 import psycopg2.errors
@@ -128,9 +132,12 @@ def rebuild(
     full: bool = False,
     lock_wait: float = 0.0,
     progress: Reporter = SILENT,
+    spark_jars: Sequence[Path] = (),
 ) -> BuildResult:
     """Build gold as of ``as_of`` (default: now; see :func:`cutoff_of`): incremental when
-    a kept state allows it, else (or with ``full``) from the whole change-log.
+    a kept state allows it, else (or with ``full``) from the whole change-log. With the
+    Spark engine (``gs.engine``) always from the whole change-log, Spark running with
+    ``spark_jars`` (s3a, JDBC: ``stack.install.ensure_spark_jars``) added.
     ``lock_wait``: seconds to wait for a running build to finish (default: fail at once)."""
     as_of, cutoff = cutoff_of(as_of)
     t0 = time.monotonic()
@@ -142,9 +149,11 @@ def rebuild(
             for schema in gold.cleanup_abandoned(conn):
                 progress(f"dropped staging schema {schema} left by a rebuild that died")
             build_id = gold.log_start(conn, as_of, socket.gethostname(), os.getpid())
-        b = Build(gs, conn, BuildResult(build_id, as_of), cutoff, progress)
+        b = Build(gs, conn, BuildResult(build_id, as_of), cutoff, progress,
+                  spark_jars=tuple(spark_jars))  # fmt: skip
         when = f"lake as of {cutoff:%Y-%m-%d %H:%M:%S} UTC" if cutoff else "newest lake"
-        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {b.schema})")
+        progress(f"gold rebuild #{build_id} as of {as_of}, {when} (staging schema {b.schema}, "
+                 f"engine {gs.engine})")  # fmt: skip
         try:
             run(b, full=full)
         except BaseException as exc:

@@ -7,10 +7,11 @@ returns.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from common.errors import EcomError
 from common.progress import Progress
-from common.settings import load
+from common.settings import Settings, load
 from ecom import display
 from ecom.cli_args import SubParsers, add_command, as_of
 
@@ -19,11 +20,19 @@ def _gold_rebuild(args: argparse.Namespace) -> int:
     from compaction import configuration, rebuild
     from compaction.exceptions import RebuildLocked
 
+    gs = configuration.load(engine=args.engine, spark_master=args.master)
+    if args.master is not None and gs.engine != "spark":
+        raise EcomError(
+            "--master is the Spark engine's master URL",
+            hint="add --engine spark, or set ECOM_GOLD_ENGINE=spark",
+        )
+    progress = Progress()
+    jars = _spark_jars(gs.base, progress) if gs.engine == "spark" else []
     try:
         result = rebuild.rebuild(
-            configuration.load(), args.as_of, full=args.full, lock_wait=args.wait_lock,
-            progress=Progress(),
-        )
+            gs, args.as_of, full=args.full, lock_wait=args.wait_lock, progress=progress,
+            spark_jars=jars,
+        )  # fmt: skip
     except RebuildLocked as exc:
         if not args.if_idle:
             raise
@@ -35,6 +44,14 @@ def _gold_rebuild(args: argparse.Namespace) -> int:
     print(f"gold build #{result.build_id} as of {result.as_of} ({result.kind}) done in "
           f"{result.seconds:.1f}s")  # fmt: skip
     return 0
+
+
+def _spark_jars(settings: Settings, progress: Progress) -> list[Path]:
+    """Java checked, and the Spark engine's jars in the download cache (fetched once)."""
+    from stack import install
+
+    install.find_java()
+    return install.ensure_spark_jars(settings, progress)
 
 
 def _gold_verify(args: argparse.Namespace) -> int:
@@ -119,6 +136,17 @@ def add_gold(groups: SubParsers) -> None:
         "--if-idle", action="store_true",
         help="when another build holds the gold lock, print one line saying the build "
         "was skipped and exit 0 (for the frequent refresh timer); default: exit 1",
+    )  # fmt: skip
+    p.add_argument(
+        "--engine", choices=("duckdb", "spark"), default=None,
+        help="what computes gold: duckdb (in this process) or spark (Apache Spark, the "
+        "same definitions; needs Java 17 and fetches its jars once). Default: "
+        "ECOM_GOLD_ENGINE, else duckdb",
+    )  # fmt: skip
+    p.add_argument(
+        "--master", default=None, metavar="URL",
+        help="Spark master for --engine spark: local[*] (default, ECOM_GOLD_SPARK_MASTER), "
+        "local[N], or a cluster such as spark://host:7077",
     )  # fmt: skip
     p.set_defaults(func=_gold_rebuild)
     p = add_command(

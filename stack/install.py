@@ -8,6 +8,7 @@ strict); Go verifies modules against its checksum database.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -345,6 +346,45 @@ def ensure_registry(settings: Settings, progress: Reporter = SILENT) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return jar
+
+
+def spark_jars_dir(settings: Settings) -> Path:
+    """Where the Spark engine's jars are cached: named after their pinned versions and
+    the POM's content, so a changed POM never reuses an older set."""
+    digest = hashlib.sha256(versions.SPARK_POM.read_bytes()).hexdigest()[:8]
+    return settings.cache / f"spark-jars_{versions.spark_jars_label()}_{digest}"
+
+
+def ensure_spark_jars(settings: Settings, progress: Reporter = SILENT) -> list[Path]:
+    """Resolve the Spark engine's jars (stack/spark-pom.xml) with Maven into the cache,
+    checksums verified; returns every jar, sorted."""
+    final = spark_jars_dir(settings)
+    if not (final / COMPLETE_MARKER).exists():
+        mvn = find_maven()
+        settings.cache.mkdir(parents=True, exist_ok=True)
+        progress(f"downloading the Spark engine's jars with Maven (first run only): "
+                 f"{versions.spark_jars_label()}")  # fmt: skip
+        tmp = Path(tempfile.mkdtemp(prefix=".spark-jars-", dir=settings.cache))
+        try:
+            _run_logged(
+                [mvn, "-B", "-q", "-C", "-f", str(versions.SPARK_POM),
+                 f"-DsparkLib={tmp / 'lib'}", f"-DbuildDir={tmp / 'target'}", "package"],
+                log_file=settings.cache / "maven-spark.log",
+                what="downloading the Spark engine's jars",
+                progress=progress,
+            )  # fmt: skip
+            if not any((tmp / "lib").glob("hadoop-aws-*.jar")):
+                raise DownloadFailed(
+                    "Maven finished but copied no hadoop-aws jar",
+                    hint=f"see {settings.cache / 'maven-spark.log'}",
+                )
+            shutil.rmtree(tmp / "target", ignore_errors=True)
+            (tmp / COMPLETE_MARKER).write_text("ok\n")
+            shutil.rmtree(final, ignore_errors=True)
+            tmp.rename(final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return sorted((final / "lib").glob("*.jar"))
 
 
 def ensure_all(settings: Settings, progress: Reporter = SILENT) -> Installed:

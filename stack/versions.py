@@ -12,6 +12,8 @@ from functools import cache
 from pathlib import Path
 
 POM = Path(__file__).with_name("pom.xml")
+#: The jars the Spark gold engine adds to pyspark's runtime (s3a, JDBC).
+SPARK_POM = Path(__file__).with_name("spark-pom.xml")
 
 #: ``go install github.com/minio/minio@MINIO_VERSION`` (commit of 2026-02-12).
 MINIO_MODULE = "github.com/minio/minio"
@@ -25,9 +27,9 @@ MIN_POSTGRES = 15
 
 
 @cache
-def pom_properties() -> dict[str, str]:
+def pom_properties(pom: Path = POM) -> dict[str, str]:
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
-    root = ET.parse(POM).getroot()
+    root = ET.parse(pom).getroot()
     props = root.find("m:properties", ns)
     if props is None:
         return {}
@@ -44,3 +46,12 @@ def debezium_version() -> str:
 
 def apicurio_version() -> str:
     return pom_properties()["apicurio.version"]
+
+
+def spark_jars_label() -> str:
+    """The pinned versions of the Spark engine's jars, as one folder-name-safe label."""
+    props = pom_properties(SPARK_POM)
+    return (
+        f"hadoop-aws-{props['hadoop.version']}_awssdk-{props['awssdk.version']}"
+        f"_postgresql-{props['postgresql.version']}"
+    )

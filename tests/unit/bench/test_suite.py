@@ -19,8 +19,46 @@ def test_default_plan_runs_everything_in_order() -> None:
     assert names(p) == [
         "generator", "stream@0.1", "gold_stream@0.1", "stream_drain@0.1", "max_rate@0.1",
         "stream@1", "gold_stream@1", "stream_drain@1", "max_rate@1", "gold@0.1", "gold@1",
-        "lake@0.1", "lake@1",
+        "gold_spark@0.1", "gold_spark@1", "lake@0.1", "lake@1",
     ]  # fmt: skip
+
+
+def test_gold_spark_runs_its_own_bench_at_its_scale(tmp_path: Path) -> None:
+    cmd = suite.command(suite.Item("gold_spark", 0.05), tmp_path / "x.json", None)
+    assert cmd[2:] == [
+        "bench.bench_gold_spark",
+        "--scale",
+        "0.05",
+        "--out",
+        str(tmp_path / "x.json"),
+    ]
+
+
+def test_gold_spark_phases_and_report_row() -> None:
+    from bench import bench_gold_spark
+
+    lines = [
+        "[   0.1s] gold rebuild #3 as of 2026-11-01, newest lake (staging schema gold_build_3, engine spark)",
+        "[   0.4s] spark: starting a session on local[2]",
+        "[  20.4s] current state orders: 10 rows from 12 changes (version 3)",
+        "[  31.0s] gold: computing the gold tables with Spark, writing them over JDBC",
+        "[  52.5s] swap: new gold is live in public",
+    ]  # fmt: skip
+    assert bench_gold_spark.phases(lines) == {
+        "jars_and_log_s": 0.3, "spark_start_s": 20.0, "current_state_s": 10.6,
+        "gold_and_jdbc_s": 21.5,
+    }  # fmt: skip
+    r = {
+        "data": {"scale": 0.05, "source_rows_total": 118_000},
+        "spark": {"wall_s": 60.0, "master": "local[2]", "peak_tree_rss_mb_sampled": 900.0,
+                  "phases": {"spark_start_s": 20.0}},
+        "duckdb": {"wall_s": 6.0, "peak_rss_mb": 300.0},
+        "same_gold": True,
+        "ratio_spark_over_duckdb": 10.0,
+    }  # fmt: skip
+    (row,) = report.gold_spark_rows("gold_spark@0.05", r)
+    assert "same gold as DuckDB" in row[0] and "60.0 s" in row[1] and "900 MB" in row[1]
+    assert "6.0 s" in row[2] and row[3] == "10x DuckDB's time"
 
 
 def test_only_and_skip_take_parts_and_scales() -> None:
