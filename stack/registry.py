@@ -100,6 +100,11 @@ class Registry(Component):
             f"-Dquarkus.http.port={s.registry_port}",
             f"-Dquarkus.management.host={s.host}",
             f"-Dquarkus.management.port={s.registry_management_port}",
+            # Connections that PostgreSQL closed (a restart) are found and replaced when
+            # borrowed, instead of answering every request with an error until the pool
+            # recycles them.
+            "-Dquarkus.datasource.postgresql.jdbc.validate-on-borrow=true",
+            "-Dquarkus.datasource.postgresql.jdbc.background-validation-interval=10S",
             "-jar",
             str(inst.registry_app),
         ]
