@@ -176,6 +176,12 @@ def main() -> int:
         )
         return 2
 
+    # a bench stack that was just reset has no source schema yet
+    init = subprocess.run([sys.executable, "-m", "ecom.cli", "db", "init"], cwd=REPO,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    if init.returncode != 0:
+        print(f"ecom db init failed: {init.stderr.strip()[-500:]}", file=sys.stderr)
+        return 1
     print(
         f"[{time.strftime('%H:%M:%S')}] 1/4 naive row-by-row loader at scale {args.baseline_scale} ...",
         flush=True,
