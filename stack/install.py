@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -232,6 +234,22 @@ def registry_dir(settings: Settings) -> Path:
     return settings.cache / f"apicurio-registry-{versions.apicurio_version()}"
 
 
+@contextmanager
+def _staged(final: Path, prefix: str) -> Iterator[Path]:
+    """A temporary folder beside ``final`` to build into; when the block ends without an
+    error it is marked complete and takes ``final``'s place, so a cached download is
+    either whole or absent. Left-overs are removed either way."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=final.parent))
+    try:
+        yield tmp
+        (tmp / COMPLETE_MARKER).write_text("ok\n")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_kafka(settings: Settings, progress: Reporter = SILENT) -> Path:
     """Resolve Kafka, Connect and the Debezium plugin with Maven into the cache."""
     final = kafka_dir(settings)
@@ -243,8 +261,7 @@ def ensure_kafka(settings: Settings, progress: Reporter = SILENT) -> Path:
         f"downloading Kafka {versions.kafka_version()} and Debezium "
         f"{versions.debezium_version()} with Maven (first run only)"
     )
-    tmp = Path(tempfile.mkdtemp(prefix=".kafka-", dir=settings.cache))
-    try:
+    with _staged(final, ".kafka-") as tmp:
         _run_logged(
             [
                 mvn,
@@ -268,11 +285,6 @@ def ensure_kafka(settings: Settings, progress: Reporter = SILENT) -> Path:
                 hint=f"see {settings.cache / 'maven.log'}",
             )
         shutil.rmtree(tmp / "target", ignore_errors=True)
-        (tmp / COMPLETE_MARKER).write_text("ok\n")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
@@ -287,9 +299,8 @@ def ensure_minio(settings: Settings, progress: Reporter = SILENT) -> Path:
     progress(
         f"building MinIO {versions.MINIO_VERSION} with go install (first run only, a few minutes)"
     )
-    tmp = Path(tempfile.mkdtemp(prefix=".minio-", dir=settings.cache))
-    env = dict(os.environ, GOBIN=str(tmp), CGO_ENABLED="0")
-    try:
+    with _staged(final, ".minio-") as tmp:
+        env = dict(os.environ, GOBIN=str(tmp), CGO_ENABLED="0")
         _run_logged(
             [go, "install", f"{versions.MINIO_MODULE}@{versions.MINIO_VERSION}"],
             log_file=settings.cache / "minio-build.log",
@@ -303,11 +314,6 @@ def ensure_minio(settings: Settings, progress: Reporter = SILENT) -> Path:
                 "go install finished but produced no minio binary",
                 hint=f"see {settings.cache / 'minio-build.log'}",
             )
-        (tmp / COMPLETE_MARKER).write_text("ok\n")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return binary
 
 
@@ -324,9 +330,8 @@ def ensure_registry(settings: Settings, progress: Reporter = SILENT) -> Path:
         f"downloading Apicurio Registry {versions.apicurio_version()} with Maven "
         "(first run only, about 160 MB)"
     )
-    tmp = Path(tempfile.mkdtemp(prefix=".registry-", dir=settings.cache))
     log_file = settings.cache / "maven-registry.log"
-    try:
+    with _staged(final, ".registry-") as tmp:
         _run_logged(
             [mvn, "-B", "-q", "-C", "-f", str(versions.POM), f"-DbuildDir={tmp / '.target'}",
              f"-DregistryDir={tmp}", "dependency:unpack@registry-app"],
@@ -340,11 +345,6 @@ def ensure_registry(settings: Settings, progress: Reporter = SILENT) -> Path:
                 "the Apicurio Registry archive did not unpack to quarkus-run.jar",
                 hint=f"see {log_file}",
             )
-        (tmp / COMPLETE_MARKER).write_text("ok\n")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return jar
 
 
@@ -364,8 +364,7 @@ def ensure_spark_jars(settings: Settings, progress: Reporter = SILENT) -> list[P
         settings.cache.mkdir(parents=True, exist_ok=True)
         progress(f"downloading the Spark engine's jars with Maven (first run only): "
                  f"{versions.spark_jars_label()}")  # fmt: skip
-        tmp = Path(tempfile.mkdtemp(prefix=".spark-jars-", dir=settings.cache))
-        try:
+        with _staged(final, ".spark-jars-") as tmp:
             _run_logged(
                 [mvn, "-B", "-q", "-C", "-f", str(versions.SPARK_POM),
                  f"-DsparkLib={tmp / 'lib'}", f"-DbuildDir={tmp / 'target'}", "package"],
@@ -379,11 +378,6 @@ def ensure_spark_jars(settings: Settings, progress: Reporter = SILENT) -> list[P
                     hint=f"see {settings.cache / 'maven-spark.log'}",
                 )
             shutil.rmtree(tmp / "target", ignore_errors=True)
-            (tmp / COMPLETE_MARKER).write_text("ok\n")
-            shutil.rmtree(final, ignore_errors=True)
-            tmp.rename(final)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return sorted((final / "lib").glob("*.jar"))
 
 
