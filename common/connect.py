@@ -79,10 +79,10 @@ class ConnectClient:
             raise ConnectUnavailable(
                 f"Kafka Connect at {self.url} did not answer ({exc.reason})", hint=START_HINT
             ) from exc
-        decoded = _decode(resp.data)
+        decoded = http.json_body(resp.data)
         if resp.status < 400:
             return Response(resp.status, decoded)
-        said = _message(decoded, resp.data)
+        said = http.error_message(decoded, resp.data)
         what = f"Kafka Connect refused {method} {path} ({resp.status}): {said}"
         if resp.status == 409 or resp.status >= 500:
             raise ConnectBusy(what, status=resp.status, connect_message=said)
@@ -140,20 +140,3 @@ class ConnectClient:
 
 def _connector(name: str, tail: str = "") -> str:
     return f"/connectors/{quote(name, safe='')}{tail}"
-
-
-def _decode(data: bytes) -> Any:
-    if not data:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
-def _message(decoded: Any, data: bytes) -> str:
-    """Connect's ``message`` field, else the body as text (first 300 characters)."""
-    if isinstance(decoded, dict) and decoded.get("message"):
-        return str(decoded["message"])
-    text = " ".join(data.decode("utf-8", errors="replace").split())
-    return text[:300] or "no message"

@@ -7,7 +7,9 @@ the stream workers' ``/metrics`` pages and MinIO's health probe use :func:`get_t
 
 from __future__ import annotations
 
+import json
 import threading
+from typing import Any
 
 import urllib3
 
@@ -80,3 +82,24 @@ def _reason(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, urllib3.exceptions.TimeoutError):
         return f"no answer within {timeout:g}s"
     return " ".join(str(exc).split())
+
+
+def json_body(data: bytes) -> Any:
+    """A response body as JSON; None when it is empty or not JSON."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def error_message(decoded: Any, data: bytes, keys: tuple[str, ...] = ("message",)) -> str:
+    """What a REST service said about an error: the first of ``keys`` present in its JSON
+    body, else the body as text (first 300 characters), whitespace collapsed."""
+    if isinstance(decoded, dict):
+        for key in keys:
+            if decoded.get(key):
+                return " ".join(str(decoded[key]).split())
+    text = " ".join(data.decode("utf-8", errors="replace").split())
+    return text[:300] or "no message"

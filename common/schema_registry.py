@@ -87,10 +87,10 @@ class RegistryClient:
             raise RegistryUnavailable(
                 f"schema registry at {self.url} did not answer ({exc.reason})", hint=START_HINT
             ) from exc
-        decoded = _decode(resp.data)
+        decoded = http.json_body(resp.data)
         if resp.status < 400:
             return decoded
-        said = _message(decoded, resp.data)
+        said = http.error_message(decoded, resp.data, keys=("message", "detail", "title"))
         what = f"schema registry refused {method} {path} ({resp.status}): {said}"
         if resp.status >= 500:
             raise RegistryUnavailable(what, hint="retry in a moment; " + START_HINT)
@@ -156,7 +156,7 @@ class RegistryClient:
             raise RegistryUnavailable(
                 f"schema registry at {root} did not answer ({exc.reason})", hint=START_HINT
             ) from exc
-        info = _decode(resp.data)
+        info = http.json_body(resp.data)
         if resp.status != 200 or not isinstance(info, dict):
             raise RegistryUnavailable(
                 f"schema registry at {root} answered {resp.status} to its system information",
@@ -173,23 +173,3 @@ def subject_of_topic(topic: str) -> str:
 
 def _subject(subject: str) -> str:
     return f"/subjects/{quote(subject, safe='')}"
-
-
-def _decode(data: bytes) -> Any:
-    if not data:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
-
-def _message(decoded: Any, data: bytes) -> str:
-    """The registry's ``message`` (Confluent API) or ``detail`` (Apicurio's own errors),
-    else the body as text (first 300 characters)."""
-    if isinstance(decoded, dict):
-        for key in ("message", "detail", "title"):
-            if decoded.get(key):
-                return " ".join(str(decoded[key]).split())
-    text = " ".join(data.decode("utf-8", errors="replace").split())
-    return text[:300] or "no message"

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from common import http
-from common.connect import ConnectClient, ConnectUnavailable, _message
+from common.connect import ConnectClient, ConnectUnavailable
 from common.errors import TransientError
 
 
@@ -47,10 +47,4 @@ def test_metrics_of_a_worker_that_is_not_there_is_transient() -> None:
     ],
 )
 def test_connects_message_is_read_from_its_error_body(body: bytes, expected: str) -> None:
-    import json
-
-    try:
-        decoded = json.loads(body) if body else None
-    except ValueError:
-        decoded = None
-    assert _message(decoded, body) == expected
+    assert http.error_message(http.json_body(body), body) == expected
