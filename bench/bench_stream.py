@@ -291,6 +291,7 @@ def main() -> int:
     workers.stop(stream)
     prepare_stack(args, total_rows)
     states = workers.start(stream, args.workers)
+    workers.wait_assigned(stream, args.workers)
     sampler = Sampler([w.pid for w in states if w.pid])
     sampler.start()
     offsets = Offsets(settings)
@@ -302,6 +303,8 @@ def main() -> int:
     catchup.wait_caught_up(stream, timeout=600)
     workers.stop(stream)
     states = workers.start(stream, args.workers)
+    # steady state starts once the group has settled, not while the workers join it
+    workers.wait_assigned(stream, args.workers)
     sampler.pids = [w.pid for w in states if w.pid]
     sampler.lag_fn = lambda: sum(x.lag for x in catchup.consumer_lags(stream, cdc_topics))
     ecom(

@@ -142,6 +142,50 @@ def start(
     )
 
 
+def assignments(s: StreamSettings) -> list[set[tuple[str, int]]] | None:
+    """The CDC partitions each member of the stream group holds, while the group is
+    stable; None while it rebalances or has no members."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    from schemas import SOURCE_TABLES
+
+    cdc = {s.base.cdc_topic(t) for t in SOURCE_TABLES}
+    admin = AdminClient(client_config(s.base))
+    desc = admin.describe_consumer_groups([s.app_id])[s.app_id].result(timeout=10)
+    if desc.state != ConsumerGroupState.STABLE or not desc.members:
+        return None
+    return [
+        {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions if tp.topic in cdc}
+        for m in desc.members
+    ]
+
+
+def wait_assigned(
+    s: StreamSettings, workers: int, timeout: float = 120.0
+) -> list[set[tuple[str, int]]]:
+    """Return once the group is stable with ``workers`` members, each holding CDC
+    partitions: a started worker serves /metrics before it has joined the group, and the
+    group rebalances again as each further worker joins."""
+
+    def settled(found: list[set[tuple[str, int]]] | None) -> bool:
+        return found is not None and len(found) == workers and all(found)
+
+    found = poll(
+        lambda: assignments(s),
+        settled,
+        timeout=timeout,
+        interval=0.5,
+        on_timeout=lambda found: WorkerError(
+            f"the stream group did not settle on {workers} member(s) within {timeout:.0f}s "
+            f"(now: {'rebalancing' if found is None else f'{len(found)} member(s)'})",
+            hint="see the logs under logs/stream-*.log",
+        ),
+    )
+    assert found is not None
+    return found
+
+
 def _none_exited(states: list[WorkerState]) -> list[WorkerState]:
     """``states``, unless a worker has exited (then WorkerError with its last log lines)."""
     dead = [w for w in states if w.pid is None]

@@ -30,6 +30,7 @@ settings = integration.settings
 stack = integration.stack
 capture = integration.capture
 stream_settings = integration.stream_settings
+pytest_runtest_makereport = integration.pytest_runtest_makereport
 
 ARTIFACT = Path(__file__).resolve().parents[2] / "test-artifacts" / "chaos.json"
 RESULTS: list[dict[str, Any]] = []

@@ -10,13 +10,32 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
+from common import process
 from common.progress import Progress
 from common.settings import Settings, load
 from stream_apps.configuration import StreamSettings
+
+STACK_LOG_LINES = 25  # per log, in a failed test's report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with the last lines of every stack component's and
+    stream worker's log, so a failure seen only in CI's output can still be explained."""
+    report = yield
+    if report.failed and call.when == "call":
+        logs = load().home / "logs"
+        for path in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+            tail = process.tail(path, STACK_LOG_LINES)
+            if tail:
+                report.sections.append((f"last lines of {path.name}", "\n".join(tail)))
+    return report
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -181,7 +181,8 @@ class SilverDecoder:
     of the topic's subject each record's writer schema is."""
 
     def __init__(self, s: StreamSettings) -> None:
-        self.client = SchemaRegistryClient({"url": s.base.schema_registry_url})
+        # a registry that stops answering fails the test in half a minute, not at its timeout
+        self.client = SchemaRegistryClient({"url": s.base.schema_registry_url, "timeout": 30})
         self.deserializer = AvroDeserializer(self.client)
         self._versions: dict[tuple[str, int], tuple[str, int]] = {}
 

@@ -573,33 +573,13 @@ def test_added_column_flows_through_without_restart(
 
 
 # ---------------------------------------------------------------- 6. two workers
-def _group_members(s: StreamSettings) -> list[set[tuple[str, int]]] | None:
-    """CDC partitions assigned to each member of a stable group, else None."""
-    from confluent_kafka import ConsumerGroupState
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(client_config(s.base))
-    desc = admin.describe_consumer_groups([s.app_id])[s.app_id].result(timeout=10)
-    if desc.state != ConsumerGroupState.STABLE:
-        return None
-    cdc = set(h.cdc_topics(s))
-    return [
-        {(tp.topic, tp.partition) for tp in m.assignment.topic_partitions if tp.topic in cdc}
-        for m in desc.members
-    ]
-
-
 def test_two_workers_share_the_partitions(stream: StreamSettings, s3: Minio) -> None:
     s = stream
     bootstrap = s.base.kafka_bootstrap
     try:
         h.start_workers(s, 2)
 
-        def two_stable() -> list[set[tuple[str, int]]] | None:
-            members = _group_members(s)
-            return members if members is not None and len(members) == 2 else None
-
-        members = h.wait_until(two_stable, 60, "a stable group of 2 members", poll=1.0)
+        members = workers.wait_assigned(s, 2, timeout=60)
         a, b = members
         assert a and b and not (a & b), members
         all_cdc = {tp for tp in h.end_offsets(bootstrap, h.cdc_topics(s))}
