@@ -190,8 +190,6 @@ class DeltaDestination(Destination):
             ),
             logger=log,
         )
-        for partition, span in batch.spans.items():
-            self._next[(batch.topic, partition)] = (generation, span.last + 1)
         return result
 
     def _classified(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
@@ -202,23 +200,30 @@ class DeltaDestination(Destination):
             # Another writer committed first on a partition of ours, or changed the
             # schema: reload, filter again against what it landed, and retry.
             result.conflicts += 1
-            self._tables.pop(batch.table, None)
+            self._reload(batch)
             if result.conflicts > self.config.max_conflicts:
                 raise self._failed(batch, f"{result.conflicts} commit conflicts", exc) from exc
             raise TransientError(f"commit conflict: {one_line(exc)}") from exc
         except (OSError, DeltaError) as exc:
-            self._tables.pop(batch.table, None)
+            self._reload(batch)  # the commit may have happened all the same
             error = classify(exc)
             if isinstance(error, LakeWriteFailed):
                 raise self._failed(batch, "refused", exc) from exc
             raise error from exc
 
+    def _reload(self, batch: TableBatch) -> None:
+        """The next attempt reloads the table and reads where each partition stands."""
+        self._tables.pop(batch.table, None)
+        for p in batch.spans:
+            self._next.pop((batch.topic, p), None)
+
     def _attempt(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
         dt = self._table(batch, generation)
-        todo, commits = self._unlanded(dt, batch)
+        todo, commits, reached = self._unlanded(dt, batch, generation)
         result.skipped_rows = batch.rows.num_rows - todo.num_rows
         if not commits or todo.num_rows == 0:
             result.rows = result.files = 0
+            self._reached(batch, reached, generation)
             return
         write_deltalake(
             dt,
@@ -245,9 +250,15 @@ class DeltaDestination(Destination):
         )
         result.rows = todo.num_rows
         result.files = len(pc.unique(todo[lake.PARTITION_COLUMN]))
-        dt.update_incremental()
+        # the write left ``dt`` at the version it committed
         self._tables[batch.table] = (generation, dt)
         result.version = dt.version()
+        self._reached(batch, reached, generation)
+
+    def _reached(self, batch: TableBatch, reached: dict[int, int], generation: int) -> None:
+        """Remember where each partition now stands, for the next write of this generation."""
+        for p, last in reached.items():
+            self._next[(batch.topic, p)] = (generation, last + 1)
 
     def _table(self, batch: TableBatch, generation: int) -> DeltaTable:
         """The table, reloaded when a partition does not continue where this writer left
@@ -291,18 +302,30 @@ class DeltaDestination(Destination):
                 raise
             return dt
 
+    def _landed(self, dt: DeltaTable, batch: TableBatch, p: int, generation: int) -> int | None:
+        """The highest offset of partition ``p`` the table holds. When this writer wrote
+        the partition last in this generation and the batch continues it, that is known;
+        otherwise it is read from the table's app transactions, which scans the log (on an
+        object store, several requests: too slow to do for every write)."""
+        first = batch.spans[p].first
+        if self._next.get((batch.topic, p)) == (generation, first):
+            return first - 1
+        return dt.transaction_version(lake.app_id(self.config.layer, batch.topic, p))
+
     def _unlanded(
-        self, dt: DeltaTable, batch: TableBatch
-    ) -> tuple[pa.Table, dict[int, int]]:
-        """The rows above each partition's recorded version, once each, and the version to
-        record per partition that moves forward."""
+        self, dt: DeltaTable, batch: TableBatch, generation: int
+    ) -> tuple[pa.Table, dict[int, int], dict[int, int]]:
+        """The rows above each partition's recorded version, once each; the version to
+        record per partition that moves forward; and the highest offset of each partition
+        the table holds once they are written."""
         rows = _first_per_offset(batch.rows, self.coords)
         commits: dict[int, int] = {}
+        reached: dict[int, int] = {}
         keep = None
         part_col = rows[self.coords.partition]
         off_col = rows[self.coords.offset]
         for p, span in batch.spans.items():
-            landed = dt.transaction_version(lake.app_id(self.config.layer, batch.topic, p))
+            landed = self._landed(dt, batch, p, generation)
             if landed is not None and span.first > landed + 1:
                 # offsets landed+1 .. first-1 were never written here: only a replay that
                 # moved the group forward may skip offsets, so say it loudly
@@ -312,14 +335,15 @@ class DeltaDestination(Destination):
                     self._what(batch), p, landed, span.first,
                 )  # fmt: skip
             landed = -1 if landed is None else landed
+            reached[p] = max(landed, span.last)
             if span.last <= landed:
                 continue
             commits[p] = span.last
             mask = pc.and_(pc.equal(part_col, p), pc.greater(off_col, landed))
             keep = mask if keep is None else pc.or_(keep, mask)
         if keep is None:
-            return rows.slice(0, 0), commits
-        return rows.filter(keep), commits
+            return rows.slice(0, 0), commits, reached
+        return rows.filter(keep), commits, reached
 
     def _what(self, batch: TableBatch) -> str:
         parts = ",".join(str(p) for p in sorted(batch.spans))
