@@ -144,7 +144,16 @@ class RegistryClient:
         return str(level) if level else None
 
     def set_compatibility(self, subject: str, rule: str = BACKWARD) -> None:
-        self.request("PUT", f"/config/{quote(subject, safe='')}", {"compatibility": rule})
+        """Set the subject's own rule (idempotent). Two clients setting a new subject's
+        rule at once can race in the registry: the slower one is told the rule already
+        exists (409), and setting it again then updates it."""
+        path, body = f"/config/{quote(subject, safe='')}", {"compatibility": rule}
+        try:
+            self.request("PUT", path, body)
+        except RegistryRequestFailed as exc:
+            if exc.status != 409:
+                raise
+            self.request("PUT", path, body)
 
     # ------------------------------------------------------------ the server
     def version(self) -> str:
