@@ -4,8 +4,10 @@ under its lock: what each reads, computes, keeps and loads, in logged steps.
 Steps (``gold_build_log.step``): ``current state`` (open the silver tables, choose the
 kind of build, read the change-logs), ``gold`` (compute in DuckDB), ``state`` (keep the
 state in the lake), ``load`` (COPY into the staging schema), ``swap`` (the one
-transaction that makes the new gold visible). Work after the swap (the local copy of the
-state, tidying the lake copy) never fails a build whose gold is live: it only warns.
+transaction that makes the new gold visible). A full build keeps its state during
+``load``, beside the COPY (it computes in memory, so nothing else writes meanwhile). Work
+after the swap (making the new local copy of the state the kept one, tidying the lake
+copy) never fails a build whose gold is live: it only warns.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -23,13 +26,13 @@ import duckdb
 from deltalake import DeltaTable
 
 from common.progress import Reporter
-from compaction import duckgold, gold, gold_sql, incremental
+from compaction import duckgold, gold, gold_sql, incremental, silver_files
 from compaction.configuration import GoldSettings
 from compaction.goldstate import LakeState, LocalState, StateUnavailable, key_of
 from compaction.incremental import OutOfOrder
 from compaction.lake import Lake
 from compaction.plan import Base, Covered, Plan, TableId, choose, covered
-from compaction.state import Position, connect, run_sql
+from compaction.state import Position, connect, cursor, run_sql
 from schemas import SOURCE_TABLES
 from schemas import lake as layout
 
@@ -97,7 +100,9 @@ def run(b: Build, *, full: bool) -> None:
     """Choose the kind of build and run it."""
     b.enter("current state")
     lake = Lake(b.gs.base)
-    tables: Tables = {t: lake.open(lake.ref(layout.SILVER, t), b.cutoff) for t in SOURCE_TABLES}
+    with ThreadPoolExecutor(len(SOURCE_TABLES)) as pool:  # one lake round trip at a time
+        opened = pool.map(lambda t: lake.open(lake.ref(layout.SILVER, t), b.cutoff), SOURCE_TABLES)
+        tables: Tables = dict(zip(SOURCE_TABLES, opened, strict=True))
     now = {t: _identify(dt) for t, dt in tables.items()}
     b.result.versions = {t: ident.version for t, ident in now.items()}
     if b.gs.engine == "spark":
@@ -159,26 +164,35 @@ def _duck(b: Build, database: Path, scratch: Path) -> duckdb.DuckDBPyConnection:
 
 # ---------------------------------------------------------------- full
 def _full(b: Build, scratch: Path, tables: Tables, now: dict[str, TableId], plan: Plan) -> None:
+    """Compute the state into a new database file (the local copy of the state, made
+    the kept one once the new gold is live) and gold into memory; then keep the state in
+    the lake while the gold tables are COPYed into the staging schema; then swap."""
     local = LocalState.of(b.gs.state_path, b.gs.base)
     database = local.fresh_path if plan.keep_state else scratch / "scratch.duckdb"
     LocalState(database).discard()
     con = _duck(b, database, scratch)
     kept = False
     try:
-        reads = _read_all(b, con, tables)
-        counts = _compute_all(b, con)
+        reads = _read_all(b, con, tables, scratch)
+        run_sql(con, f"ATTACH ':memory:' AS {GOLD_WORK}")
+        counts = _compute_all(b, con, GOLD_OUT)
         lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
         position = Position(None, None)
         for r in reads.values():
             position = position.merge(r.position)
         record = gold.BuildRecord(counts, position, "full", plan.why, lake_json)
-        if plan.keep_state:
-            record = replace(record, state=_keep(b, con, {n: True for n in duckgold.state_tables()}))
-            kept = record.state is not None
-        _load_and_swap(b, con, scratch, record)
-        b.finish(record)
+        b.enter("load")
+        with ThreadPoolExecutor(1) as side:
+            state = side.submit(_write_whole_state, b, con) if plan.keep_state else None
+            _load(b, con, scratch, GOLD_OUT)
+            if state is not None:
+                doc, note = state.result()
+                b.progress(note)
+                record = replace(record, state=doc)
+                kept = doc is not None
+        _swap(b, record)
         if kept:
-            b.after_swap("keeping the local state", lambda: _close_state(con, b.build_id))
+            b.after_swap("keeping the local state", lambda: LocalState.set_build(con, b.build_id))
     finally:
         con.close()
     if kept:
@@ -186,10 +200,20 @@ def _full(b: Build, scratch: Path, tables: Tables, now: dict[str, TableId], plan
         b.after_swap("tidying the lake state", lambda: _tidy(b))
 
 
-def _read_all(b: Build, con: duckdb.DuckDBPyConnection, tables: Tables) -> dict[str, Any]:
+#: Where a full build computes gold: a database in memory beside the state's file (the
+#: gold tables are only exported from it, never kept).
+GOLD_WORK = "gold_work"
+GOLD_OUT = f"{GOLD_WORK}.{duckgold.GOLD_SCHEMA}"
+
+
+def _read_all(
+    b: Build, con: duckdb.DuckDBPyConnection, tables: Tables, scratch: Path
+) -> dict[str, Any]:
+    files = silver_files.fetch(b.gs.base, tables, scratch / "silver")
     reads = {}
     for table, dt in tables.items():
-        read = duckgold.read_silver(con, table, None if dt is None else dt.to_pyarrow_dataset())
+        source = files.get(table) or (None if dt is None else dt.to_pyarrow_dataset())
+        read = duckgold.read_silver(con, table, source)
         reads[table] = read
         at = "no table yet" if dt is None else f"version {dt.version()}"
         b.progress(f"current state {table}: {read.rows:,} rows from {read.changes:,} changes ({at})")
@@ -199,13 +223,52 @@ def _read_all(b: Build, con: duckdb.DuckDBPyConnection, tables: Tables) -> dict[
     return reads
 
 
-def _compute_all(b: Build, con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _compute_all(
+    b: Build, con: duckdb.DuckDBPyConnection, schema: str = duckgold.GOLD_SCHEMA
+) -> dict[str, int]:
     b.enter("gold")
     b.progress("gold: computing the gold tables in DuckDB")
-    counts = duckgold.compute_gold(con, b.as_of)
+    counts = duckgold.compute_gold(con, b.as_of, schema)
     for name, n in counts.items():
         b.progress(f"  {name}: {n:,} rows")
     return counts
+
+
+def _write_whole_state(
+    b: Build, con: duckdb.DuckDBPyConnection
+) -> tuple[dict[str, Any] | None, str]:
+    """Every state table to the lake, read on a cursor of its own (for another thread)."""
+    cur = cursor(con)
+    try:
+        return _write_state(b, cur, {n: True for n in duckgold.state_tables()})
+    finally:
+        cur.close()
+
+
+#: Gold tables in the order they are loaded: the largest first, so the loading
+#: connections finish at about the same time.
+_LARGEST = ("fact_customer_orders", "dim_customers", "dim_customers_history")
+LOAD_ORDER: tuple[str, ...] = (*_LARGEST, *(n for n in gold.GOLD_TABLES if n not in _LARGEST))
+
+
+def _load(b: Build, con: duckdb.DuckDBPyConnection, scratch: Path,
+          schema: str = duckgold.GOLD_SCHEMA) -> None:  # fmt: skip
+    """COPY every gold table into the staging schema: DuckDB writes each table's CSV
+    while the gold database loads the ones before it, over ``load_connections``
+    connections of their own (closed before the swap)."""
+    gold.create_staging(b.conn, b.schema)
+    with gold.Loaders(b.gs.base, b.gs.load_connections) as loaders:
+        for name in LOAD_ORDER:
+            path = scratch / f"{name}.csv"
+            duckgold.export_gold(con, name, path, relation=f"{schema}.{name}")
+            loaders.submit(b.schema, name, path)
+    b.progress(f"load: {len(gold.GOLD_TABLES)} gold tables copied into {b.schema}")
+
+
+def _swap(b: Build, record: gold.BuildRecord) -> None:
+    b.enter("swap")
+    gold.swap(b.conn, b.schema, b.build_id, record, b.gs.swap_lock_timeout)
+    b.progress("swap: new gold is live in public")
 
 
 def _load_and_swap(
@@ -213,23 +276,8 @@ def _load_and_swap(
 ) -> None:
     """COPY every gold table into the staging schema, then swap it in."""
     b.enter("load")
-    gold.create_staging(b.conn, b.schema)
-    for name in gold.GOLD_TABLES:
-        path = scratch / f"{name}.csv"
-        duckgold.export_gold(con, name, path)
-        gold.load_gold(b.conn, b.schema, name, path)
-        path.unlink()
-    b.progress(f"load: {len(gold.GOLD_TABLES)} gold tables copied into {b.schema}")
-    b.enter("swap")
-    gold.swap(b.conn, b.schema, b.build_id, record, b.gs.swap_lock_timeout)
-    b.progress("swap: new gold is live in public")
-
-
-def _close_state(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
-    """Mark the DuckDB database as holding ``build_id``'s state; drop what only this build
-    needed (the computed gold) so the kept database holds the state alone."""
-    run_sql(con, f"DROP SCHEMA IF EXISTS {duckgold.GOLD_SCHEMA} CASCADE")
-    LocalState.set_build(con, build_id)
+    _load(b, con, scratch)
+    _swap(b, record)
 
 
 def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
@@ -237,6 +285,15 @@ def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
     """Write the state tables named in ``overwrite`` to the lake (whole, or only the
     changed keys' rows); the state's location and versions, None if it failed."""
     b.enter("state")
+    doc, note = _write_state(b, con, overwrite, base)
+    b.progress(note)
+    return doc
+
+
+def _write_state(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
+                 base: Base | None = None) -> tuple[dict[str, Any] | None, str]:  # fmt: skip
+    """:func:`_keep` without the build log and the progress (so it can run in a thread
+    of its own): the state document (None if it failed) and the line to report."""
     store = LakeState(b.gs)
     versions = dict(base.state) if base else {}
     try:
@@ -247,10 +304,10 @@ def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
             versions[name] = store.write(con, name, _changed_rows(name, whole), b.build_id,
                                          overwrite=whole)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
-        b.progress(f"warning: the state could not be kept in the lake: {' '.join(str(exc).split())[:300]}")
-        return None
-    b.progress(f"state: kept in {store.root} ({len(overwrite)} tables written)")
-    return {"root": store.root, "versions": dict(sorted(versions.items()))}
+        return None, ("warning: the state could not be kept in the lake: "
+                      f"{' '.join(str(exc).split())[:300]}")  # fmt: skip
+    note = f"state: kept in {store.root} ({len(overwrite)} tables written)"
+    return {"root": store.root, "versions": dict(sorted(versions.items()))}, note
 
 
 def _changed_rows(name: str, whole: bool) -> str:
@@ -263,8 +320,8 @@ def _changed_rows(name: str, whole: bool) -> str:
 
 def _tidy(b: Build) -> None:
     store = LakeState(b.gs)
-    for name in duckgold.state_tables():
-        store.tidy(name)
+    with ThreadPoolExecutor(len(duckgold.state_tables())) as pool:  # lake round trips
+        list(pool.map(store.tidy, duckgold.state_tables()))
 
 
 # ---------------------------------------------------------------- incremental

@@ -52,6 +52,9 @@ class GoldSettings(EcomSettings):
     """DuckDB memory_limit; beyond it DuckDB spills to disk."""
     duckdb_threads: int = Field(2, ge=1, le=256)
     """DuckDB worker threads."""
+    load_connections: int = Field(2, ge=1, le=16)
+    """Gold database connections COPYing the gold tables into the staging schema at once
+    (each table is one COPY on one connection)."""
     work_dir: Path | None = None
     """Scratch folder for DuckDB's spill files and CSV (default: the system's temp folder)."""
     swap_lock_timeout: float = Field(60.0, ge=1, le=3600)

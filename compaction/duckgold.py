@@ -14,15 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 
 from compaction import gold_sql
+from compaction.silver_files import ParquetFiles
 from compaction.state import Position, run_sql, silver_arrow_schema, sql_str
 from schemas import SOURCE_TABLES
+from schemas.columns import COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 HISTORY_TABLE = "st_history"
 GOLD_SCHEMA = "gold_out"
@@ -55,11 +59,37 @@ def register(
     return name
 
 
+#: Change-log columns a build reads besides the table's own (state, history, summary).
+READ_ENVELOPE = (
+    "op", "is_delete", "source_lsn", "commit_lsn", "commit_ts", "bronze_topic",
+    "bronze_partition", "bronze_offset",
+)  # fmt: skip
+
+
 def read_silver(
-    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | pads.Dataset | None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    source: pa.Table | pads.Dataset | ParquetFiles | None,
 ) -> TableRead:
-    """Build ``st_<table>`` (and for customers ``st_history``) from the change-log."""
-    name = register(con, table, source)
+    """Build ``st_<table>`` (and for customers ``st_history``) from the change-log:
+    ``source`` is the silver table as an Arrow dataset or table, its data files on local
+    disk, or None (no table yet: an empty change-log).
+
+    The change-log is scanned once, into the temporary table ``silver_<table>`` (only
+    the columns the build reads), and the state, the history and the summary are all
+    computed from that copy: each further scan of a lake table would fetch and decode its
+    Parquet files again."""
+    name = gold_sql.silver_relation(table)
+    if isinstance(source, ParquetFiles) and source.count:
+        _copy_parquet(con, table, name, source)
+    else:
+        empty = source is None or isinstance(source, ParquetFiles)  # no table, no files
+        con.register("silver_source", silver_arrow_schema(table).empty_table() if empty else source)
+        try:
+            run_sql(con, f"CREATE OR REPLACE TEMP TABLE {name} AS "
+                         f"SELECT {', '.join(read_columns(table))} FROM silver_source")  # fmt: skip
+        finally:
+            con.unregister("silver_source")
     try:
         run_sql(con, f"CREATE OR REPLACE TABLE {gold_sql.state_relation(table)} AS "
                   f"{gold_sql.state_sql(table)}")  # fmt: skip
@@ -68,10 +98,41 @@ def read_silver(
                       f"{gold_sql.GOLD[gold_sql.HISTORY].sql}")  # fmt: skip
         read = summarise(con, table, name)
     finally:
-        con.unregister(name)
+        run_sql(con, f"DROP TABLE IF EXISTS temp.{name}")
     create_view(con, table)
     read.rows = count(con, gold_sql.current_relation(table))
     return read
+
+
+def read_columns(table: str) -> tuple[str, ...]:
+    """The change-log columns a build reads of ``table``."""
+    return (*READ_ENVELOPE, *(c.name for c in COLUMNS[table]))
+
+
+def _copy_parquet(
+    con: duckdb.DuckDBPyConnection, table: str, name: str, files: ParquetFiles
+) -> None:
+    """``silver_<table>`` from the table's data files. A column no file has (added to
+    the table after they were written) reads as NULL, as in the table's Arrow dataset."""
+    scan = f"read_parquet('{sql_str(files.glob)}', union_by_name = true)"
+    have = {str(r[0]) for r in run_sql(con, f"DESCRIBE SELECT * FROM {scan}")}
+    schema = silver_arrow_schema(table)
+    cols = [
+        c if c in have else f"CAST(NULL AS {duck_type(schema.field(c).type)}) AS {c}"
+        for c in read_columns(table)
+    ]
+    run_sql(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(cols)} FROM {scan}")
+
+
+def duck_type(arrow: pa.DataType) -> str:
+    """The DuckDB type of a silver column's Arrow type."""
+    if pa.types.is_decimal(arrow):
+        return f"DECIMAL({arrow.precision}, {arrow.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMPTZ" if arrow.tz else "TIMESTAMP"
+    simple = {pa.string(): "VARCHAR", pa.bool_(): "BOOLEAN", pa.int64(): "BIGINT",
+              pa.int32(): "INTEGER", pa.date32(): "DATE"}  # fmt: skip
+    return simple[arrow]
 
 
 def create_view(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -13,7 +13,10 @@ Either way readers see the previous gold or the new one, never a mix.
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -228,6 +231,54 @@ def load_gold(conn: Connection, schema: str, name: str, path: Path) -> None:
     schema = _check_schema(schema)
     copy_csv(conn, f"{schema}.{name}", gold_sql.GOLD[name].column_names, path)
     add_keys(conn, schema, name)
+
+
+class Loaders:
+    """Connections of their own (at most ``size``) loading gold tables into a staging
+    schema at once, each table with :func:`load_gold` on one connection. Leaving the
+    block waits for every load, closes the connections and raises the first failure."""
+
+    def __init__(self, settings: Settings, size: int) -> None:
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(max(1, size))
+        self._idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        self._opened: list[Connection] = []
+        self._lock = threading.Lock()
+        self._jobs: list[Future[None]] = []
+
+    def __enter__(self) -> Loaders:
+        return self
+
+    def submit(self, schema: str, name: str, path: Path) -> None:
+        """Load the CSV file ``path`` into ``schema.name`` (the file is deleted after)."""
+        self._jobs.append(self._pool.submit(self._load, _check_schema(schema), name, path))
+
+    def _load(self, schema: str, name: str, path: Path) -> None:
+        conn = self._take()
+        try:
+            load_gold(conn, schema, name, path)
+        finally:
+            self._idle.put(conn)
+        path.unlink(missing_ok=True)
+
+    def _take(self) -> Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            conn = connect(self.settings, application="ecom gold rebuild (load)")
+            with self._lock:
+                self._opened.append(conn)
+            return conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=exc_type is not None)
+            if exc_type is None:
+                for job in self._jobs:
+                    job.result()
+        finally:
+            for conn in self._opened:
+                conn.close()
 
 
 def add_keys(conn: Connection, schema: str, name: str) -> None:

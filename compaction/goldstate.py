@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from common.s3 import delta_storage_options, minio_client
@@ -37,6 +37,14 @@ from schemas import PRIMARY_KEYS, SOURCE_TABLES
 
 #: Column of the lake copy telling which build wrote a row.
 BUILD_COLUMN = "state_build"
+
+
+#: How the state tables are written: ZSTD without dictionary pages. The state holds one
+#: row per key, so dictionaries find little to share; without them writing takes about
+#: a third less CPU and the files come out no larger.
+_WRITER = WriterProperties(
+    compression="ZSTD", default_column_properties=ColumnProperties(dictionary_enabled=False)
+)
 
 
 class StateUnavailable(GoldError):
@@ -89,7 +97,7 @@ class LakeState:
         reader = con.sql(
             f"SELECT *, CAST({int(build_id)} AS BIGINT) AS {BUILD_COLUMN} FROM ({query}) AS q"
         ).to_arrow_reader(200_000)
-        props = WriterProperties(compression="ZSTD")
+        props = _WRITER
         if overwrite:
             write_deltalake(self.uri(name), reader, mode="overwrite", schema_mode="overwrite",
                             storage_options=self.options, writer_properties=props)  # fmt: skip

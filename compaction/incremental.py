@@ -26,10 +26,10 @@ narrowed to those keys.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 
 from compaction import duckgold, gold_sql
 from compaction.duckgold import Pos, TableRead
@@ -37,6 +37,9 @@ from compaction.exceptions import GoldError
 from compaction.state import run_sql
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from schemas.columns import COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 #: Change-log columns a state merge reads besides the table's own.
 _ENVELOPE = (

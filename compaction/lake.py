@@ -14,10 +14,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 from deltalake import DeltaTable, WriterProperties
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -25,6 +24,9 @@ from common.s3 import delta_storage_options, minio_client
 from common.settings import Settings
 from compaction.exceptions import LakeReadFailed, LakeUnavailable
 from schemas import SOURCE_TABLES, lake
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _UNAVAILABLE = ("Generic S3 error", "error sending request", "Connection refused", "timed out")

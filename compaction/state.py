@@ -13,14 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 
 from compaction import gold_sql, sqlfiles
 from schemas import PRIMARY_KEYS
 from schemas.columns import COLUMNS, Column
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -73,9 +76,18 @@ def connect(
     run_sql(con, f"SET memory_limit = '{sql_str(memory_limit)}'")
     run_sql(con, f"SET threads = {int(threads)}")
     run_sql(con, "SET preserve_insertion_order = false")
+    run_sql(con, "SET enable_progress_bar = false")  # the core never prints
     if temp_directory is not None:
         run_sql(con, f"SET temp_directory = '{sql_str(str(temp_directory))}'")
     return con
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A connection of its own to ``con``'s database, for another thread, working in UTC
+    too (the time zone is a setting of each connection)."""
+    cur = con.cursor()
+    run_sql(cur, "SET TimeZone = 'UTC'")
+    return cur
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
