@@ -4,10 +4,11 @@ under its lock: what each reads, computes, keeps and loads, in logged steps.
 Steps (``gold_build_log.step``): ``current state`` (open the silver tables, choose the
 kind of build, read the change-logs), ``gold`` (compute in DuckDB), ``state`` (keep the
 state in the lake), ``load`` (COPY into the staging schema), ``swap`` (the one
-transaction that makes the new gold visible). A full build keeps its state during
-``load``, beside the COPY (it computes in memory, so nothing else writes meanwhile). Work
-after the swap (making the new local copy of the state the kept one, tidying the lake
-copy) never fails a build whose gold is live: it only warns.
+transaction that makes the new gold visible). A full build has no ``state`` step: it
+keeps its state in the lake from a thread of its own while it computes gold and loads
+it, and the swap waits for it. Tidying the lake copy of the state and the work after the
+swap (making the new local copy of the state the kept one) never fail a build: they
+only warn.
 """
 
 from __future__ import annotations
@@ -85,11 +86,12 @@ class Build:
         self.result.position = record.position
         self.result.kind, self.result.why = record.kind, record.why or ""
 
-    def after_swap(self, what: str, action: Callable[[], Any]) -> None:
-        """Run ``action`` once the new gold is live: a failure only warns."""
+    def optional(self, what: str, action: Callable[[], Any]) -> None:
+        """Run ``action``, work the build can do without (after the swap, the new gold
+        is live; tidying the lake state): a failure only warns."""
         try:
             action()
-        except Exception as exc:  # noqa: BLE001 (gold is live; say what was not done)
+        except Exception as exc:  # noqa: BLE001 (say what was not done, and go on)
             self.progress(f"warning: {what} failed: {' '.join(str(exc).split())[:300]}")
 
 
@@ -123,7 +125,7 @@ def run(b: Build, *, full: bool) -> None:
                            "change-log")  # fmt: skip
                 plan = Plan(False, True, f"incremental not possible: {exc}")
         b.progress(f"full build: {plan.why}" + ("" if plan.keep_state else "; state not kept"))
-        _full(b, scratch, tables, now, plan)
+        _full(b, scratch, tables, now, plan, base)
 
 
 def _identify(dt: DeltaTable | None) -> TableId:
@@ -163,17 +165,29 @@ def _duck(b: Build, database: Path, scratch: Path) -> duckdb.DuckDBPyConnection:
 
 
 # ---------------------------------------------------------------- full
-def _full(b: Build, scratch: Path, tables: Tables, now: dict[str, TableId], plan: Plan) -> None:
-    """Compute the state into a new database file (the local copy of the state, made
-    the kept one once the new gold is live) and gold into memory; then keep the state in
-    the lake while the gold tables are COPYed into the staging schema; then swap."""
+def _full(
+    b: Build,
+    scratch: Path,
+    tables: Tables,
+    now: dict[str, TableId],
+    plan: Plan,
+    base: Base | None,
+) -> None:
+    """Compute the state into a new database file (the local copy of the state, made the
+    kept one once the new gold is live) and gold into memory, COPY gold into the staging
+    schema and swap. Beside that, in a thread of its own: first tidy the lake copy of the
+    state to start from (its files older versions needed), then, once the state is
+    computed, keep the new state in the lake."""
     local = LocalState.of(b.gs.state_path, b.gs.base)
     database = local.fresh_path if plan.keep_state else scratch / "scratch.duckdb"
     LocalState(database).discard()
     con = _duck(b, database, scratch)
+    side = ThreadPoolExecutor(1)  # one job after the other: tidy, then write the state
     kept = False
     try:
+        tidy = side.submit(_tidy, b, base) if plan.keep_state and base else None
         reads = _read_all(b, con, tables, scratch)
+        state = side.submit(_write_whole_state, b, con) if plan.keep_state else None
         run_sql(con, f"ATTACH ':memory:' AS {GOLD_WORK}")
         counts = _compute_all(b, con, GOLD_OUT)
         lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
@@ -182,22 +196,22 @@ def _full(b: Build, scratch: Path, tables: Tables, now: dict[str, TableId], plan
             position = position.merge(r.position)
         record = gold.BuildRecord(counts, position, "full", plan.why, lake_json)
         b.enter("load")
-        with ThreadPoolExecutor(1) as side:
-            state = side.submit(_write_whole_state, b, con) if plan.keep_state else None
-            _load(b, con, scratch, GOLD_OUT)
-            if state is not None:
-                doc, note = state.result()
-                b.progress(note)
-                record = replace(record, state=doc)
-                kept = doc is not None
+        _load(b, con, scratch, GOLD_OUT)
+        if tidy is not None:
+            b.optional("tidying the lake state", tidy.result)
+        if state is not None:
+            doc, note = state.result()
+            b.progress(note)
+            record = replace(record, state=doc)
+            kept = doc is not None
         _swap(b, record)
         if kept:
-            b.after_swap("keeping the local state", lambda: LocalState.set_build(con, b.build_id))
+            b.optional("keeping the local state", lambda: LocalState.set_build(con, b.build_id))
     finally:
+        side.shutdown(wait=True, cancel_futures=True)
         con.close()
     if kept:
-        b.after_swap("keeping the local state", lambda: local.adopt(database))
-        b.after_swap("tidying the lake state", lambda: _tidy(b))
+        b.optional("keeping the local state", lambda: local.adopt(database))
 
 
 #: Where a full build computes gold: a database in memory beside the state's file (the
@@ -318,10 +332,13 @@ def _changed_rows(name: str, whole: bool) -> str:
     return f"SELECT * FROM {name} WHERE {key} IN (SELECT {key} FROM {changed})"
 
 
-def _tidy(b: Build) -> None:
+def _tidy(b: Build, base: Base) -> None:
+    """Tidy the lake copy of ``base``'s state (:meth:`LakeState.tidy`), table by table
+    at once (the work is lake round trips)."""
     store = LakeState(b.gs)
-    with ThreadPoolExecutor(len(duckgold.state_tables())) as pool:  # lake round trips
-        list(pool.map(store.tidy, duckgold.state_tables()))
+    kept = [(n, v) for n, v in base.state.items() if n in duckgold.state_tables()]
+    with ThreadPoolExecutor(len(kept) or 1) as pool:
+        list(pool.map(lambda nv: store.tidy(*nv), kept))
 
 
 # ---------------------------------------------------------------- incremental
@@ -340,7 +357,7 @@ def _incremental(
             with contextlib.suppress(Exception):
                 run_sql(con, "ROLLBACK")
             raise
-        b.after_swap("keeping the local state", lambda: _commit_state(con, b.build_id))
+        b.optional("keeping the local state", lambda: _commit_state(con, b.build_id))
     finally:
         con.close()
 

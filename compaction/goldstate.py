@@ -126,14 +126,22 @@ class LakeState:
         finally:
             con.unregister("state_source")
 
-    def tidy(self, name: str) -> None:
-        """After an overwrite became the state to start from: delete the files no
-        version needs any more and checkpoint the log (builds hold the gold lock, so no
-        other build reads the table meanwhile)."""
-        dt = DeltaTable(self.uri(name), storage_options=self.options)
+    def tidy(self, name: str, version: int) -> bool:
+        """Delete the files that ``version`` of a state table, the one the state to start
+        from recorded, does not need, and checkpoint the log; only while ``version`` is
+        the newest (else a later build wrote the table and its files stay). The caller
+        holds the gold lock and writes nothing to the table meanwhile. Returns whether it
+        tidied."""
+        try:
+            dt = DeltaTable(self.uri(name), storage_options=self.options)
+        except TableNotFoundError:
+            return False
+        if dt.version() != version:
+            return False
         dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
         dt.create_checkpoint()
         dt.cleanup_metadata()
+        return True
 
 
 @dataclass(frozen=True)
