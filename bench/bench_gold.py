@@ -144,7 +144,11 @@ def prepare_export(scale: float, rows_per_file: int) -> dict[str, Any]:
 _STATE_RE = re.compile(r"current state (\w+): ([\d,]+) rows from ([\d,]+) changes")
 _HIST_RE = re.compile(r"customer history: ([\d,]+) versions")
 _ELAPSED_RE = re.compile(r"^\[\s*([\d.]+)s\] (.*)$")
-_STEP_MARKS = {"start": "gold rebuild #", "gold": "gold: computing", "swap": "swap:"}
+_STEP_MARKS = {"start": "gold rebuild #", "gold": "gold: computing", "loaded": "load:",
+               "kept": "state: kept", "swap": "swap:"}  # fmt: skip
+#: The first gold table's row count, printed once every gold table is computed.
+_COMPUTED_RE = re.compile(r"^\s+\w+: [\d,]+ rows$")
+_DONE_RE = re.compile(r"gold build #\d+ .* done in ([\d.]+)s")
 
 
 def _int(text: str) -> int:
@@ -159,11 +163,15 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
     for line in lines:
         m = _ELAPSED_RE.match(line)
         if not m:
+            if d := _DONE_RE.search(line):
+                marks["done"] = float(d.group(1))
             continue
         t, msg = float(m.group(1)), m.group(2)
         for step, prefix in _STEP_MARKS.items():
             if step not in marks and msg.startswith(prefix):
                 marks[step] = t
+        if "gold" in marks and "computed" not in marks and _COMPUTED_RE.match(msg):
+            marks["computed"] = t
         if sm := _STATE_RE.search(msg):
             state[sm.group(1)] = {
                 "current_rows": _int(sm.group(2)),
@@ -179,13 +187,30 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
 
 
 def _step_seconds(marks: dict[str, float]) -> dict[str, float | None]:
-    """Step durations from the progress lines' elapsed times (each step's end = next start)."""
+    """Step durations from the progress lines' elapsed times (each step's end = next start).
+
+    ``current_state_s`` (reading the change-logs) and ``gold_sql_s`` (from computing gold
+    to the swap, everything between included) always; when their lines are there, the
+    parts of the latter and what follows: ``gold_compute_s``, ``load_s`` (exporting and
+    COPYing; with the lake copy of the state too where a build keeps it before loading),
+    ``state_wait_s`` (a full build's swap waiting for its state to be kept in the lake),
+    ``swap_s`` and ``after_swap_s`` (to the end of the build)."""
     steps: dict[str, float | None] = {}
     start = marks.get("start", 0.0)
     if "gold" in marks:
         steps["current_state_s"] = round(marks["gold"] - start, 1)
         if "swap" in marks:
             steps["gold_sql_s"] = round(marks["swap"] - marks["gold"], 1)
+    if "computed" in marks:
+        steps["gold_compute_s"] = round(marks["computed"] - marks["gold"], 1)
+        if "loaded" in marks:
+            steps["load_s"] = round(marks["loaded"] - marks["computed"], 1)
+            if marks.get("kept", -1.0) >= marks["loaded"]:
+                steps["state_wait_s"] = round(marks["kept"] - marks["loaded"], 1)
+            if "swap" in marks:
+                steps["swap_s"] = round(marks["swap"] - max(marks["loaded"], marks.get("kept", 0)), 1)
+    if "swap" in marks and "done" in marks:
+        steps["after_swap_s"] = round(marks["done"] - marks["swap"], 1)
     return steps
 
 
@@ -469,6 +494,10 @@ def print_summary(scale: float, m: dict[str, Any], c: dict[str, Any]) -> None:
     print(f"{'scale ' + str(scale):<36}{'seconds':>10}{'peak RSS MB':>14}")
     for label, run in rows:
         print(f"{label:<36}{run['wall_s']:>10.1f}{run['peak_rss_mb']:>14.0f}")
+    for label, key in (("first", "first"), ("again", "second")):
+        steps = m["rebuild"][key].get("steps_from_progress") or {}
+        parts = ", ".join(f"{k.removesuffix('_s')} {v}" for k, v in steps.items())
+        print(f"full build ({label}) steps, seconds: {parts or 'none reported'}")
     print(f"ratio pandas/full build: to_sql {c['ratio_pandas_over_rebuild_first']} (first), "
           f"{c['ratio_pandas_over_rebuild_second']} (again); COPY "
           f"{c['ratio_pandas_copy_over_rebuild_first']} (first), "

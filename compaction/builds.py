@@ -176,8 +176,8 @@ def _full(
     """Compute the state into a new database file (the local copy of the state, made the
     kept one once the new gold is live) and gold into memory, COPY gold into the staging
     schema and swap. Beside that, in a thread of its own: first tidy the lake copy of the
-    state to start from (its files older versions needed), then, once the state is
-    computed, keep the new state in the lake."""
+    kept state (delete the files only its older versions need), then, once the new state
+    is computed, keep it in the lake."""
     local = LocalState.of(b.gs.state_path, b.gs.base)
     database = local.fresh_path if plan.keep_state else scratch / "scratch.duckdb"
     LocalState(database).discard()
@@ -205,6 +205,7 @@ def _full(
             record = replace(record, state=doc)
             kept = doc is not None
         _swap(b, record)
+        b.finish(record)
         if kept:
             b.optional("keeping the local state", lambda: LocalState.set_build(con, b.build_id))
     finally:

@@ -4,9 +4,11 @@
 In one DuckDB database (a file, so it can stay between builds as the local copy of the
 state): ``st_<table>`` is the state of each source table (the last version of every key,
 ended keys included), ``st_history`` the customers' SCD2 versions, ``cur_<table>`` views
-the current state, and schema ``gold_out`` holds the computed gold tables. DuckDB runs with a
-memory limit and spills to its temp folder beyond it. No DuckDB extension is ever
-downloaded: DuckDB scans the Delta tables' Arrow datasets itself.
+the current state, and schema ``gold_out`` holds the computed gold tables (a full build
+puts that schema in a database in memory beside the file: gold is exported, not kept).
+DuckDB runs with a memory limit and spills to its temp folder beyond it. No DuckDB
+extension is ever downloaded: DuckDB reads the Delta tables' Parquet data files (or their
+Arrow datasets) with what it has built in.
 """
 
 from __future__ import annotations

@@ -59,3 +59,20 @@ def test_rebuild_output_parsing() -> None:
     assert got["steps_from_progress"] == {"current_state_s": 1.1, "gold_sql_s": 0.8}
     assert bench_gold._KIND_RE.search("gold build #8 as of 2026-11-01 (incremental) done in 0.4s")
     assert bench_gold._NEW_RE.search("[  0.2s] new changes orders: 1,234 rows (version 9)")
+
+
+def test_the_parts_of_a_full_build() -> None:
+    """A full build keeps its state beside the load: the swap waits for it."""
+    lines = [
+        "[   0.1s] gold rebuild #7 as of 2026-11-01, newest lake (staging schema gold_build_7)",
+        "[   2.0s] gold: computing the gold tables in DuckDB",
+        "[   3.5s]   dim_customers: 100,000 rows",
+        "[   3.5s]   dim_products: 50,000 rows",
+        "[   5.0s] load: 7 gold tables copied into gold_build_7",
+        "[   5.5s] state: kept in s3://gold-state/gold_state/ecommerce_gold (7 tables written)",
+        "[   5.6s] swap: new gold is live in public",
+        "gold build #7 as of 2026-11-01 (full) done in 6.0s",
+    ]
+    got = bench_gold.parse_rebuild(lines)["steps_from_progress"]
+    assert got == {"current_state_s": 1.9, "gold_sql_s": 3.6, "gold_compute_s": 1.5,
+                   "load_s": 1.5, "state_wait_s": 0.5, "swap_s": 0.1, "after_swap_s": 0.4}  # fmt: skip
