@@ -2,13 +2,13 @@
 under its lock: what each reads, computes, keeps and loads, in logged steps.
 
 Steps (``gold_build_log.step``): ``current state`` (open the silver tables, choose the
-kind of build, read the change-logs), ``gold`` (compute in DuckDB), ``state`` (keep the
-state in the lake), ``load`` (COPY into the staging schema), ``swap`` (the one
-transaction that makes the new gold visible). A full build has no ``state`` step: it
-keeps its state in the lake from a thread of its own while it computes gold and loads
-it, and the swap waits for it. Tidying the lake copy of the state and the work after the
-swap (making the new local copy of the state the kept one) never fail a build: they
-only warn.
+kind of build, read the change-logs), ``gold`` (compute in DuckDB; each computed table is
+COPYed into the staging schema meanwhile), ``load`` (the last COPYs), ``state`` (keep
+the state in the lake), ``swap`` (the one transaction that makes the new gold visible).
+A full build has no ``state`` step: it keeps its state in the lake from a thread of its
+own while it computes gold and loads it, and the swap waits for it. Tidying the lake
+copy of the state and the work after the swap (making the new local copy of the state
+the kept one) never fail a build: they only warn.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _full(
 ) -> None:
     """Compute the state into a new database file (the local copy of the state, made the
     kept one once the new gold is live) and gold into memory, COPY gold into the staging
-    schema and swap. Beside that, in a thread of its own: first tidy the lake copy of the
+    schema (:func:`_compute_and_load`) and swap. Beside that, in a thread of its own: first tidy the lake copy of the
     kept state (delete the files only its older versions need), then, once the new state
     is computed, keep it in the lake."""
     local = LocalState.of(b.gs.state_path, b.gs.base)
@@ -189,14 +189,12 @@ def _full(
         reads = _read_all(b, con, tables, scratch)
         state = side.submit(_write_whole_state, b, con) if plan.keep_state else None
         run_sql(con, f"ATTACH ':memory:' AS {GOLD_WORK}")
-        counts = _compute_all(b, con, GOLD_OUT)
+        counts = _compute_and_load(b, con, scratch, GOLD_OUT)
         lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
         position = Position(None, None)
         for r in reads.values():
             position = position.merge(r.position)
         record = gold.BuildRecord(counts, position, "full", plan.why, lake_json)
-        b.enter("load")
-        _load(b, con, scratch, GOLD_OUT)
         if tidy is not None:
             b.optional("tidying the lake state", tidy.result)
         if state is not None:
@@ -238,17 +236,6 @@ def _read_all(
     return reads
 
 
-def _compute_all(
-    b: Build, con: duckdb.DuckDBPyConnection, schema: str = duckgold.GOLD_SCHEMA
-) -> dict[str, int]:
-    b.enter("gold")
-    b.progress("gold: computing the gold tables in DuckDB")
-    counts = duckgold.compute_gold(con, b.as_of, schema)
-    for name, n in counts.items():
-        b.progress(f"  {name}: {n:,} rows")
-    return counts
-
-
 def _write_whole_state(
     b: Build, con: duckdb.DuckDBPyConnection
 ) -> tuple[dict[str, Any] | None, str]:
@@ -260,39 +247,41 @@ def _write_whole_state(
         cur.close()
 
 
-#: Gold tables in the order they are loaded: the largest first, so the loading
-#: connections finish at about the same time.
+#: Gold tables in the order they are computed and loaded: the largest first, so the
+#: gold database loads it while DuckDB computes the others.
 _LARGEST = ("fact_customer_orders", "dim_customers", "dim_customers_history")
 LOAD_ORDER: tuple[str, ...] = (*_LARGEST, *(n for n in gold.GOLD_TABLES if n not in _LARGEST))
 
 
-def _load(b: Build, con: duckdb.DuckDBPyConnection, scratch: Path,
-          schema: str = duckgold.GOLD_SCHEMA) -> None:  # fmt: skip
-    """COPY every gold table into the staging schema: DuckDB writes each table's CSV
-    while the gold database loads the ones before it, over ``load_connections``
-    connections of their own (closed before the swap)."""
+def _compute_and_load(
+    b: Build, con: duckdb.DuckDBPyConnection, scratch: Path, schema: str = duckgold.GOLD_SCHEMA
+) -> dict[str, int]:
+    """Compute every gold table in DuckDB (into ``schema``) and COPY it into the staging
+    schema: each table is exported as CSV and loaded over ``load_connections``
+    connections of their own (closed before the swap) while DuckDB computes the next.
+    Returns the row counts."""
+    b.enter("gold")
+    b.progress("gold: computing the gold tables in DuckDB")
     gold.create_staging(b.conn, b.schema)
+    counts: dict[str, int] = {}
     with gold.Loaders(b.gs.base, b.gs.load_connections) as loaders:
+        duckgold.prepare_gold(con, b.as_of, schema)
         for name in LOAD_ORDER:
+            counts[name] = duckgold.compute_table(con, name, schema)
             path = scratch / f"{name}.csv"
             duckgold.export_gold(con, name, path, relation=f"{schema}.{name}")
             loaders.submit(b.schema, name, path)
+        for name in gold.GOLD_TABLES:
+            b.progress(f"  {name}: {counts[name]:,} rows")
+        b.enter("load")
     b.progress(f"load: {len(gold.GOLD_TABLES)} gold tables copied into {b.schema}")
+    return {name: counts[name] for name in gold.GOLD_TABLES}
 
 
 def _swap(b: Build, record: gold.BuildRecord) -> None:
     b.enter("swap")
     gold.swap(b.conn, b.schema, b.build_id, record, b.gs.swap_lock_timeout)
     b.progress("swap: new gold is live in public")
-
-
-def _load_and_swap(
-    b: Build, con: duckdb.DuckDBPyConnection, scratch: Path, record: gold.BuildRecord
-) -> None:
-    """COPY every gold table into the staging schema, then swap it in."""
-    b.enter("load")
-    _load(b, con, scratch)
-    _swap(b, record)
 
 
 def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
@@ -428,10 +417,10 @@ def _apply(
     else:
         why = "a truncate" if batch.truncated else f"the gold in public is not build #{base.build_id}'s"
         b.progress(f"gold: every table recomputed from the state ({why})")
-        counts = _compute_all(b, con)
+        counts = _compute_and_load(b, con, scratch)
         record = replace(record, counts=counts, why=f"whole gold: {why}")
         record = replace(record, state=_keep(b, con, changed, base))
-        _load_and_swap(b, con, scratch, record)
+        _swap(b, record)
         b.finish(record)
 
 

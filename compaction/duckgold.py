@@ -193,19 +193,29 @@ def compute_gold(
     con: duckdb.DuckDBPyConnection, as_of: date, schema: str = GOLD_SCHEMA
 ) -> dict[str, int]:
     """Every gold table into DuckDB schema ``schema`` from the current state; returns
-    the row count of each. dim_customers_history is ``st_history`` as it is."""
+    the row count of each."""
+    prepare_gold(con, as_of, schema)
+    return {t.name: compute_table(con, t.name, schema) for t in gold_sql.GOLD_TABLES}
+
+
+def prepare_gold(con: duckdb.DuckDBPyConnection, as_of: date, schema: str = GOLD_SCHEMA) -> None:
+    """The build parameters and the schema :func:`compute_table` writes into."""
     set_params(con, as_of)
     run_sql(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    counts = {}
-    for table in gold_sql.GOLD_TABLES:
-        sql = (
-            f"SELECT {', '.join(table.column_names)} FROM {HISTORY_TABLE}"
-            if table.name == gold_sql.HISTORY
-            else table.sql
-        )
-        run_sql(con, f"CREATE OR REPLACE TABLE {schema}.{table.name} AS {sql}")
-        counts[table.name] = count(con, f"{schema}.{table.name}")
-    return counts
+
+
+def compute_table(con: duckdb.DuckDBPyConnection, name: str, schema: str = GOLD_SCHEMA) -> int:
+    """Gold table ``name`` into ``schema`` (after :func:`prepare_gold`); its row count.
+    The gold tables depend only on the state, not on each other, so any order will do.
+    dim_customers_history is ``st_history`` as it is."""
+    table = gold_sql.GOLD[name]
+    sql = (
+        f"SELECT {', '.join(table.column_names)} FROM {HISTORY_TABLE}"
+        if name == gold_sql.HISTORY
+        else table.sql
+    )
+    run_sql(con, f"CREATE OR REPLACE TABLE {schema}.{name} AS {sql}")
+    return count(con, f"{schema}.{name}")
 
 
 def export_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
