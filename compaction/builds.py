@@ -174,8 +174,8 @@ def _full(
     base: Base | None,
 ) -> None:
     """Compute the state into a new database file (the local copy of the state, made the
-    kept one once the new gold is live) and gold into memory, COPY gold into the staging
-    schema (:func:`_compute_and_load`) and swap. Beside that, in a thread of its own: first tidy the lake copy of the
+    kept one once the new gold is live), compute gold and COPY it into the staging schema
+    (:func:`_compute_and_load`), and swap. Beside that, in a thread of its own: first tidy the lake copy of the
     kept state (delete the files only its older versions need), then, once the new state
     is computed, keep it in the lake."""
     local = LocalState.of(b.gs.state_path, b.gs.base)
@@ -188,8 +188,7 @@ def _full(
         tidy = side.submit(_tidy, b, base) if plan.keep_state and base else None
         reads = _read_all(b, con, tables, scratch)
         state = side.submit(_write_whole_state, b, con) if plan.keep_state else None
-        run_sql(con, f"ATTACH ':memory:' AS {GOLD_WORK}")
-        counts = _compute_and_load(b, con, scratch, GOLD_OUT)
+        counts = _compute_and_load(b, con, scratch)
         lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
         position = Position(None, None)
         for r in reads.values():
@@ -211,12 +210,6 @@ def _full(
         con.close()
     if kept:
         b.optional("keeping the local state", lambda: local.adopt(database))
-
-
-#: Where a full build computes gold: a database in memory beside the state's file (the
-#: gold tables are only exported from it, never kept).
-GOLD_WORK = "gold_work"
-GOLD_OUT = f"{GOLD_WORK}.{duckgold.GOLD_SCHEMA}"
 
 
 def _read_all(
@@ -253,23 +246,20 @@ _LARGEST = ("fact_customer_orders", "dim_customers", "dim_customers_history")
 LOAD_ORDER: tuple[str, ...] = (*_LARGEST, *(n for n in gold.GOLD_TABLES if n not in _LARGEST))
 
 
-def _compute_and_load(
-    b: Build, con: duckdb.DuckDBPyConnection, scratch: Path, schema: str = duckgold.GOLD_SCHEMA
-) -> dict[str, int]:
-    """Compute every gold table in DuckDB (into ``schema``) and COPY it into the staging
-    schema: each table is exported as CSV and loaded over ``load_connections``
-    connections of their own (closed before the swap) while DuckDB computes the next.
-    Returns the row counts."""
+def _compute_and_load(b: Build, con: duckdb.DuckDBPyConnection, scratch: Path) -> dict[str, int]:
+    """Compute every gold table in DuckDB straight into a CSV file and COPY it into the
+    staging schema: each file is loaded over ``load_connections`` connections of their
+    own (closed before the swap) while DuckDB computes the next table. Returns the row
+    counts."""
     b.enter("gold")
     b.progress("gold: computing the gold tables in DuckDB")
     gold.create_staging(b.conn, b.schema)
     counts: dict[str, int] = {}
     with gold.Loaders(b.gs.base, b.gs.load_connections) as loaders:
-        duckgold.prepare_gold(con, b.as_of, schema)
+        duckgold.set_params(con, b.as_of)
         for name in LOAD_ORDER:
-            counts[name] = duckgold.compute_table(con, name, schema)
             path = scratch / f"{name}.csv"
-            duckgold.export_gold(con, name, path, relation=f"{schema}.{name}")
+            counts[name] = duckgold.compute_to_csv(con, name, path)
             loaders.submit(b.schema, name, path)
         for name in gold.GOLD_TABLES:
             b.progress(f"  {name}: {counts[name]:,} rows")

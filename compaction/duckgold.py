@@ -4,8 +4,8 @@
 In one DuckDB database (a file, so it can stay between builds as the local copy of the
 state): ``st_<table>`` is the state of each source table (the last version of every key,
 ended keys included), ``st_history`` the customers' SCD2 versions, ``cur_<table>`` views
-the current state, and schema ``gold_out`` holds the computed gold tables (a full build
-puts that schema in a database in memory beside the file: gold is exported, not kept).
+the current state, and schema ``gold_out`` the gold tables :func:`compute_gold` computes (a
+build does not keep gold: it computes each table straight into the CSV file it loads).
 DuckDB runs with a memory limit and spills to its temp folder beyond it. No DuckDB
 extension is ever downloaded: DuckDB reads the Delta tables' Parquet data files (or their
 Arrow datasets) with what it has built in.
@@ -194,28 +194,22 @@ def compute_gold(
 ) -> dict[str, int]:
     """Every gold table into DuckDB schema ``schema`` from the current state; returns
     the row count of each."""
-    prepare_gold(con, as_of, schema)
-    return {t.name: compute_table(con, t.name, schema) for t in gold_sql.GOLD_TABLES}
-
-
-def prepare_gold(con: duckdb.DuckDBPyConnection, as_of: date, schema: str = GOLD_SCHEMA) -> None:
-    """The build parameters and the schema :func:`compute_table` writes into."""
     set_params(con, as_of)
     run_sql(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    counts = {}
+    for table in gold_sql.GOLD_TABLES:
+        run_sql(con, f"CREATE OR REPLACE TABLE {schema}.{table.name} AS {gold_query(table.name)}")
+        counts[table.name] = count(con, f"{schema}.{table.name}")
+    return counts
 
 
-def compute_table(con: duckdb.DuckDBPyConnection, name: str, schema: str = GOLD_SCHEMA) -> int:
-    """Gold table ``name`` into ``schema`` (after :func:`prepare_gold`); its row count.
-    The gold tables depend only on the state, not on each other, so any order will do.
-    dim_customers_history is ``st_history`` as it is."""
+def gold_query(name: str) -> str:
+    """The SELECT of gold table ``name`` over the state (after :func:`set_params`): its
+    definition; dim_customers_history is ``st_history`` as it is."""
     table = gold_sql.GOLD[name]
-    sql = (
-        f"SELECT {', '.join(table.column_names)} FROM {HISTORY_TABLE}"
-        if name == gold_sql.HISTORY
-        else table.sql
-    )
-    run_sql(con, f"CREATE OR REPLACE TABLE {schema}.{name} AS {sql}")
-    return count(con, f"{schema}.{name}")
+    if name == gold_sql.HISTORY:
+        return f"SELECT {', '.join(table.column_names)} FROM {HISTORY_TABLE}"
+    return table.sql
 
 
 def export_csv(con: duckdb.DuckDBPyConnection, query: str, path: Path) -> int:
@@ -231,6 +225,13 @@ def export_gold(
     """Export gold table ``table`` (from ``relation``, default the computed one)."""
     cols = ", ".join(gold_sql.GOLD[table].column_names)
     return export_csv(con, f"SELECT {cols} FROM {relation or GOLD_SCHEMA + '.' + table}", path)
+
+
+def compute_to_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
+    """Compute gold table ``table`` (after :func:`set_params`) straight into a CSV file
+    for :func:`export_csv`'s reader, without keeping it in DuckDB; its row count."""
+    cols = ", ".join(gold_sql.GOLD[table].column_names)
+    return export_csv(con, f"SELECT {cols} FROM ({gold_query(table)}) AS g", path)
 
 
 def state_tables() -> tuple[str, ...]:
