@@ -31,16 +31,18 @@ ranked AS (
            row_number() OVER (PARTITION BY c.{pk} ORDER BY c.k0 DESC, c.k1 DESC, c.k2 DESC,
                                                           c.k3 DESC) AS rn
     FROM changes AS c
-    LEFT JOIN last_truncate AS t ON TRUE
     WHERE c.op <> 't' AND c.{pk} IS NOT NULL
-      AND (t.k0 IS NULL
-           OR c.k0 > t.k0
-           OR (c.k0 = t.k0 AND (c.k1 > t.k1
-               OR (c.k1 = t.k1 AND (c.k2 > t.k2
-                   OR (c.k2 = t.k2 AND c.k3 > t.k3))))))
 )
+-- The last version of a key is after the last truncate exactly when some version is, so
+-- the truncate is applied to the last versions only (fewer rows than the change-log).
 SELECT {names},
-       op, is_delete, source_lsn, commit_ts, bronze_topic, bronze_partition, bronze_offset,
-       k0, k1, k2, k3
-FROM ranked
-WHERE rn = 1
+       c.op, c.is_delete, c.source_lsn, c.commit_ts, c.bronze_topic, c.bronze_partition,
+       c.bronze_offset, c.k0, c.k1, c.k2, c.k3
+FROM ranked AS c
+LEFT JOIN last_truncate AS t ON TRUE
+WHERE c.rn = 1
+  AND (t.k0 IS NULL
+       OR c.k0 > t.k0
+       OR (c.k0 = t.k0 AND (c.k1 > t.k1
+           OR (c.k1 = t.k1 AND (c.k2 > t.k2
+               OR (c.k2 = t.k2 AND c.k3 > t.k3))))))
