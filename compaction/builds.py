@@ -6,7 +6,7 @@ kind of build, read the change-logs), ``gold`` (compute in DuckDB; each computed
 COPYed into the staging schema meanwhile), ``load`` (the last COPYs), ``state`` (keep
 the state in the lake), ``swap`` (the one transaction that makes the new gold visible).
 A full build has no ``state`` step: it keeps its state in the lake from a thread of its
-own while it computes gold and loads it, and the swap waits for it. Tidying the lake
+own, each table as soon as it is computed, and the swap waits for it. Tidying the lake
 copy of the state and the work after the swap (making the new local copy of the state
 the kept one) never fail a build: they only warn.
 """
@@ -17,7 +17,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -174,46 +174,89 @@ def _full(
     base: Base | None,
 ) -> None:
     """Compute the state into a new database file (the local copy of the state, made the
-    kept one once the new gold is live), compute gold and COPY it into the staging schema
-    (:func:`_compute_and_load`), and swap. Beside that, in a thread of its own: first tidy the lake copy of the
-    kept state (delete the files only its older versions need), then, once the new state
-    is computed, keep it in the lake."""
+    kept one once the new gold is live), keep it in the lake meanwhile
+    (:class:`_LakeCopy`), compute gold and COPY it into the staging schema
+    (:func:`_compute_and_load`), and swap."""
     local = LocalState.of(b.gs.state_path, b.gs.base)
     database = local.fresh_path if plan.keep_state else scratch / "scratch.duckdb"
     LocalState(database).discard()
     con = _duck(b, database, scratch)
-    side = ThreadPoolExecutor(1)  # one job after the other: tidy, then write the state
+    lake_copy = _LakeCopy(b, con, base) if plan.keep_state else None
     kept = False
     try:
-        tidy = side.submit(_tidy, b, base) if plan.keep_state and base else None
-        reads = _read_all(b, con, tables, scratch)
-        state = side.submit(_write_whole_state, b, con) if plan.keep_state else None
+        reads = _read_all(b, con, tables, scratch, lake_copy)
         counts = _compute_and_load(b, con, scratch)
         lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
         position = Position(None, None)
         for r in reads.values():
             position = position.merge(r.position)
         record = gold.BuildRecord(counts, position, "full", plan.why, lake_json)
-        if tidy is not None:
-            b.optional("tidying the lake state", tidy.result)
-        if state is not None:
-            doc, note = state.result()
-            b.progress(note)
-            record = replace(record, state=doc)
-            kept = doc is not None
+        if lake_copy is not None:
+            record = replace(record, state=lake_copy.result())
+            kept = record.state is not None
         _swap(b, record)
         b.finish(record)
         if kept:
             b.optional("keeping the local state", lambda: LocalState.set_build(con, b.build_id))
     finally:
-        side.shutdown(wait=True, cancel_futures=True)
+        if lake_copy is not None:
+            lake_copy.close()
         con.close()
     if kept:
         b.optional("keeping the local state", lambda: local.adopt(database))
 
 
+class _LakeCopy:
+    """A full build's state kept in the lake from a thread of its own, one job after the
+    other: first tidy the lake copy of the state the build starts from (delete the files
+    only its older versions need), then write each state table whole as soon as the
+    build has computed it, while the build computes the next ones and gold."""
+
+    def __init__(self, b: Build, con: duckdb.DuckDBPyConnection, base: Base | None) -> None:
+        self.b, self.store, self._con = b, LakeState(b.gs), con
+        self._thread = ThreadPoolExecutor(1)
+        self._tidy = self._thread.submit(_tidy, b, base) if base is not None else None
+        self._bucket = self._thread.submit(self.store.ensure_bucket)
+        self._writes: dict[str, Future[int]] = {}
+
+    def write(self, name: str) -> None:
+        """Write state table ``name``, computed and committed, to the lake."""
+        self._writes[name] = self._thread.submit(self._write, name)
+
+    def _write(self, name: str) -> int:
+        self._bucket.result()
+        cur = cursor(self._con)
+        try:
+            return self.store.write(cur, name, _changed_rows(name, True), self.b.build_id,
+                                    overwrite=True)  # fmt: skip
+        finally:
+            cur.close()
+
+    def result(self) -> dict[str, Any] | None:
+        """The state's location and versions once every table is written; None, with a
+        warning, if a write failed (the build goes on; the next one is full)."""
+        if self._tidy is not None:
+            self.b.optional("tidying the lake state", self._tidy.result)
+        try:
+            versions = {name: job.result() for name, job in self._writes.items()}
+        except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
+            self.b.progress(f"warning: the state could not be kept in the lake: "
+                            f"{' '.join(str(exc).split())[:300]}")  # fmt: skip
+            return None
+        self.b.progress(f"state: kept in {self.store.root} ({len(versions)} tables written)")
+        return {"root": self.store.root, "versions": dict(sorted(versions.items()))}
+
+    def close(self) -> None:
+        """Wait for a running job; drop the ones not started (a build that failed)."""
+        self._thread.shutdown(wait=True, cancel_futures=True)
+
+
 def _read_all(
-    b: Build, con: duckdb.DuckDBPyConnection, tables: Tables, scratch: Path
+    b: Build,
+    con: duckdb.DuckDBPyConnection,
+    tables: Tables,
+    scratch: Path,
+    lake_copy: _LakeCopy | None = None,
 ) -> dict[str, Any]:
     files = silver_files.fetch(b.gs.base, tables, scratch / "silver")
     reads = {}
@@ -221,23 +264,16 @@ def _read_all(
         source = files.get(table) or (None if dt is None else dt.to_pyarrow_dataset())
         read = duckgold.read_silver(con, table, source)
         reads[table] = read
+        if lake_copy is not None:
+            lake_copy.write(gold_sql.state_relation(table))
+            if table == "customers":
+                lake_copy.write(duckgold.HISTORY_TABLE)
         at = "no table yet" if dt is None else f"version {dt.version()}"
         b.progress(f"current state {table}: {read.rows:,} rows from {read.changes:,} changes ({at})")
         if table == "customers":
             n = duckgold.count(con, duckgold.HISTORY_TABLE)
             b.progress(f"customer history: {n:,} versions")
     return reads
-
-
-def _write_whole_state(
-    b: Build, con: duckdb.DuckDBPyConnection
-) -> tuple[dict[str, Any] | None, str]:
-    """Every state table to the lake, read on a cursor of its own (for another thread)."""
-    cur = cursor(con)
-    try:
-        return _write_state(b, cur, {n: True for n in duckgold.state_tables()})
-    finally:
-        cur.close()
 
 
 #: Gold tables in the order they are computed and loaded: the largest first, so the
@@ -279,15 +315,6 @@ def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
     """Write the state tables named in ``overwrite`` to the lake (whole, or only the
     changed keys' rows); the state's location and versions, None if it failed."""
     b.enter("state")
-    doc, note = _write_state(b, con, overwrite, base)
-    b.progress(note)
-    return doc
-
-
-def _write_state(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
-                 base: Base | None = None) -> tuple[dict[str, Any] | None, str]:  # fmt: skip
-    """:func:`_keep` without the build log and the progress (so it can run in a thread
-    of its own): the state document (None if it failed) and the line to report."""
     store = LakeState(b.gs)
     versions = dict(base.state) if base else {}
     try:
@@ -298,10 +325,10 @@ def _write_state(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, 
             versions[name] = store.write(con, name, _changed_rows(name, whole), b.build_id,
                                          overwrite=whole)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
-        return None, ("warning: the state could not be kept in the lake: "
-                      f"{' '.join(str(exc).split())[:300]}")  # fmt: skip
-    note = f"state: kept in {store.root} ({len(overwrite)} tables written)"
-    return {"root": store.root, "versions": dict(sorted(versions.items()))}, note
+        b.progress(f"warning: the state could not be kept in the lake: {' '.join(str(exc).split())[:300]}")
+        return None
+    b.progress(f"state: kept in {store.root} ({len(overwrite)} tables written)")
+    return {"root": store.root, "versions": dict(sorted(versions.items()))}
 
 
 def _changed_rows(name: str, whole: bool) -> str:

@@ -268,6 +268,10 @@ class Loaders:
             conn = connect(self.settings, application="ecom gold rebuild (load)")
             with self._lock:
                 self._opened.append(conn)
+            with conn.cursor() as cur:
+                # a staging table matters only once the swap has committed, and that
+                # commit waits for all the write-ahead log before it, this COPY's too
+                cur.execute("SET synchronous_commit = off")
             return conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
