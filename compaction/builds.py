@@ -17,7 +17,7 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -207,23 +207,28 @@ def _full(
 
 
 class _LakeCopy:
-    """A full build's state kept in the lake from a thread of its own, one job after the
-    other: first tidy the lake copy of the state the build starts from (delete the files
-    only its older versions need), then write each state table whole as soon as the
-    build has computed it, while the build computes the next ones and gold."""
+    """A full build's state kept in the lake from threads of their own: first tidy the
+    lake copy of the state the build starts from (delete the files only its older
+    versions need), then write each state table whole as soon as the build has computed
+    it, while the build computes the next ones and gold."""
+
+    #: State tables written at once (each write is mostly lake round trips when small).
+    WRITERS = 2
 
     def __init__(self, b: Build, con: duckdb.DuckDBPyConnection, base: Base | None) -> None:
         self.b, self.store, self._con = b, LakeState(b.gs), con
-        self._thread = ThreadPoolExecutor(1)
-        self._tidy = self._thread.submit(_tidy, b, base) if base is not None else None
-        self._bucket = self._thread.submit(self.store.ensure_bucket)
+        self._threads = ThreadPoolExecutor(1 + self.WRITERS)
+        self._tidy = self._threads.submit(_tidy, b, base) if base is not None else None
+        self._bucket = self._threads.submit(self.store.ensure_bucket)
         self._writes: dict[str, Future[int]] = {}
 
     def write(self, name: str) -> None:
         """Write state table ``name``, computed and committed, to the lake."""
-        self._writes[name] = self._thread.submit(self._write, name)
+        self._writes[name] = self._threads.submit(self._write, name)
 
     def _write(self, name: str) -> int:
+        if self._tidy is not None:
+            wait([self._tidy])  # it deletes files no version needs: not while writing
         self._bucket.result()
         cur = cursor(self._con)
         try:
@@ -247,8 +252,8 @@ class _LakeCopy:
         return {"root": self.store.root, "versions": dict(sorted(versions.items()))}
 
     def close(self) -> None:
-        """Wait for a running job; drop the ones not started (a build that failed)."""
-        self._thread.shutdown(wait=True, cancel_futures=True)
+        """Wait for the running jobs; drop the ones not started (a build that failed)."""
+        self._threads.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_all(
