@@ -46,8 +46,9 @@ class StreamSettings(EcomSettings):
     """... or the oldest is this many seconds old: how late a live change reaches the
     lake, at most (plus the write)."""
     backlog_flush_seconds: float = Field(15.0, ge=0.05, le=3600)
-    """The age limit while the consumer is behind (its batches come full): larger files
-    during a snapshot or a backlog, when the backlog sets the latency anyway."""
+    """The age limit while the consumer is behind (its batches come full) or a table's
+    buffer holds only snapshot reads: larger files during a snapshot or a backlog, when
+    no live change waits on them."""
     lake_checkpoint_interval: int = Field(100, ge=1, le=100_000)
     """Delta commits between log checkpoints, set on the lake tables the workers create."""
     columnar: bool = True

@@ -6,7 +6,10 @@ A table is flushed when its buffer holds ``flush_rows`` rows or ``flush_bytes`` 
 or when its oldest row is ``flush_seconds`` old: a live change reaches the lake within
 about that long, while a bulk load (snapshot, backlog) fills large files. While batches
 come full (the consumer is behind), the age limit is ``backlog_seconds`` instead, since
-the backlog, not the buffer, sets the latency then.
+the backlog, not the buffer, sets the latency then. The same holds while a buffer holds
+only snapshot reads: a consumer that keeps up with Debezium's snapshot never sees a full
+batch, yet nobody waits on those rows; the first live change in the buffer brings the
+short limit back, so it is flushed at once.
 
 The caller acknowledges a table's Kafka events only after its flush returned, so an
 offset is committed only once both layers hold its rows. Everything here blocks; the
@@ -70,10 +73,13 @@ class TableBuffer:
     nbytes: int = 0
     since: float = 0.0  # monotonic time of the oldest row
     backlog: bool = False  # a full batch went in since the last flush
+    snapshot: bool = False  # every row since the last flush is a snapshot read
 
     def add(self, bronze: pa.Table, silver: pa.Table, spans: dict[int, Span], now: float) -> None:
         if not self.rows:
             self.since = now
+            self.snapshot = True
+        self.snapshot = self.snapshot and _snapshot_only(bronze)
         self.bronze.append(bronze)
         if silver.num_rows:
             self.silver.append(silver)
@@ -90,7 +96,8 @@ class TableBuffer:
     def due(self, policy: FlushPolicy, now: float) -> bool:
         if not self.rows:
             return False
-        age = policy.backlog_seconds if self.backlog else policy.seconds
+        bulk = self.backlog or self.snapshot
+        age = policy.backlog_seconds if bulk else policy.seconds
         return self.rows >= policy.rows or self.nbytes >= policy.bytes or now - self.since >= age
 
 
@@ -223,6 +230,15 @@ def _records(outputs: list[Out]) -> Iterable[tuple[str, bytes | None, bytes]]:
     return ((o.topic, o.key, o.value) for o in outputs)
 
 
+def _snapshot_only(bronze: pa.Table) -> bool:
+    """Whether every row of a bronze piece is a snapshot read (``op`` r of Debezium's
+    initial or incremental snapshot); rows that could not be read have no flag."""
+    if not bronze.num_rows or "snapshot" not in bronze.column_names:
+        return False
+    flags = bronze["snapshot"]
+    return flags.null_count == 0 and bool(pc.all(flags).as_py())
+
+
 def _concat(pieces: list[pa.Table]) -> pa.Table:
     if len(pieces) == 1:
         return pieces[0]
@@ -232,7 +248,7 @@ def _concat(pieces: list[pa.Table]) -> pa.Table:
 
 def _without(buf: TableBuffer, gone: set[int]) -> TableBuffer:
     """A copy of ``buf`` without the rows of partitions ``gone``."""
-    kept = TableBuffer(buf.topic, since=buf.since, backlog=buf.backlog)
+    kept = TableBuffer(buf.topic, since=buf.since, backlog=buf.backlog, snapshot=buf.snapshot)
     kept.bronze = _drop_partitions(buf.bronze, lake.BRONZE, gone)
     kept.silver = _drop_partitions(buf.silver, lake.SILVER, gone)
     kept.spans = {p: s for p, s in buf.spans.items() if p not in gone}

@@ -1,5 +1,5 @@
 """The landing's buffers: a table is flushed on rows, bytes or age (a longer age while the
-consumer is behind), both layers get its rows with the offsets they stand for, and rows
+consumer is behind or only snapshot reads wait), both layers get its rows with the offsets they stand for, and rows
 of partitions that moved away are dropped. Destinations here are in-memory recorders of
 what would be committed (no lake involved: that is tests/integration/test_delta_destination)."""
 
@@ -123,6 +123,39 @@ def test_age_limit_and_the_longer_backlog_limit() -> None:
     assert landing.due() == []
     clock.now += 5.1
     assert landing.due() == ["orders"]
+
+
+def _snapshot_items(partition: int, offsets: range, marker: str = "true") -> list[Msg]:
+    out = []
+    for o in offsets:
+        item = {**m.ORDER_ITEM, "order_item_id": 5000 + o}
+        doc = m.envelope("order_items", "r", after=item, snapshot=marker, tx_id=None)
+        out.append(Msg(m.topic("order_items"), partition, o, 1_700_000_000_000,
+                       m.key("order_items", 5000 + o), m.value(doc)))  # fmt: skip
+    return out
+
+
+def test_snapshot_reads_wait_for_the_backlog_limit_until_a_live_change_arrives() -> None:
+    policy = FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10)
+    landing, _, _, _, clock = _landing(policy)
+    landing.ingest(_snapshot_items(0, range(3)))
+    landing.ingest(_snapshot_items(1, range(3), marker="last_in_data_collection"))
+    clock.now += 5  # batches never came full, yet only snapshot reads are waiting
+    assert landing.due() == []
+    landing.ingest(_items(0, range(3, 4)))  # a live change: the short limit applies again
+    assert landing.due() == ["order_items"]
+    landing.take(["order_items"])
+    landing.ingest(_snapshot_items(2, range(2)))
+    clock.now += 10.1
+    assert landing.due() == ["order_items"]
+
+
+def test_live_changes_keep_the_short_limit_when_snapshot_reads_follow() -> None:
+    landing, _, _, _, clock = _landing(FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10))
+    landing.ingest(_items(0, range(2)))
+    landing.ingest(_snapshot_items(1, range(2)))
+    clock.now += 1.1
+    assert landing.due() == ["order_items"]
 
 
 def test_bytes_limit() -> None:
