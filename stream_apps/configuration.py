@@ -21,7 +21,7 @@ class StreamSettings(EcomSettings):
     """Faust app id, which is also the Kafka consumer group."""
     batch_size: int = Field(10_000, ge=1, le=1_000_000)
     """Most events per micro-batch."""
-    batch_seconds: float = Field(0.5, ge=0.05, le=600)
+    batch_seconds: float = Field(0.25, ge=0.05, le=600)
     """Longest wait to fill a micro-batch, which bounds how late a change reaches its
     silver topic."""
     web_port: int = Field(6066, ge=1024, le=65000)

@@ -15,7 +15,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     s = configuration.load()
-    assert (s.app_id, s.batch_size, s.batch_seconds) == ("ecom-stream", 10_000, 0.5)
+    assert (s.app_id, s.batch_size, s.batch_seconds) == ("ecom-stream", 10_000, 0.25)
     assert (s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds) == (
         200_000, 128 * 1024 * 1024, 1.0, 15.0,
     )  # fmt: skip
@@ -27,10 +27,10 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECOM_STREAM_BATCH_SIZE", "500")
-    monkeypatch.setenv("ECOM_STREAM_BATCH_SECONDS", "0.25")
+    monkeypatch.setenv("ECOM_STREAM_BATCH_SECONDS", "0.4")
     monkeypatch.setenv("ECOM_STREAM_SILVER_PREFIX", "clean")
     s = configuration.load()
-    assert (s.batch_size, s.batch_seconds) == (500, 0.25)
+    assert (s.batch_size, s.batch_seconds) == (500, 0.4)
     assert s.silver_topic("products") == "clean.products"
 
 
