@@ -169,7 +169,8 @@ class _Flusher:
         first ones read from the committed offsets. Those first ones must not be dropped
         with the stale ones: Faust (0.15) commits over a single missing offset at the
         head of a partition (its gap check compares with the committed offset off by
-        one), so a later acknowledgement would commit past a change never landed."""
+        one; faust-streaming/faust#606), so a later acknowledgement would commit past a
+        change never landed."""
         generation = self.app.consumer_generation_id
         return [e for e in events if e.message.generation_id == generation]
 
