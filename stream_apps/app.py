@@ -117,6 +117,7 @@ def build_landing(s: StreamSettings) -> Landing:
                 options,
                 retry_seconds=s.retry_seconds,
                 properties=s.lake_table_properties,
+                gapless=layer == lake_layout.BRONZE,
             )
         )
 

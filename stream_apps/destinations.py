@@ -148,6 +148,9 @@ class DeltaConfig:
     compression: Literal["ZSTD", "SNAPPY", "UNCOMPRESSED"] = "ZSTD"
     #: Attempts after commits refused by a concurrent writer, before giving up.
     max_conflicts: int = 100
+    #: Whether every Kafka offset has a row in this layer (bronze). Silver has none for a
+    #: tombstone, so its recorded version can trail a partition by such offsets.
+    gapless: bool = True
 
 
 class DeltaDestination(Destination):
@@ -328,8 +331,10 @@ class DeltaDestination(Destination):
             landed = self._landed(dt, batch, p, generation)
             if landed is not None and span.first > landed + 1:
                 # offsets landed+1 .. first-1 were never written here: only a replay that
-                # moved the group forward may skip offsets, so say it loudly
-                log.error(
+                # moved the group forward may skip offsets, so say it loudly where every
+                # offset has a row
+                log.log(
+                    logging.ERROR if self.config.gapless else logging.DEBUG,
                     "%s: partition %d landed up to offset %d, this write starts at %d: "
                     "offsets in between are skipped",
                     self._what(batch), p, landed, span.first,

@@ -4,6 +4,7 @@ while MinIO is unreachable."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -184,3 +185,23 @@ def test_an_offset_held_twice_in_one_write_lands_once(table: tuple[DeltaConfig, 
     both = TableBatch(name, TOPIC, pa.concat_tables([first.rows, again.rows]), {0: Span(0, 14)})
     assert w.write(both).rows == 15
     assert _offsets(config, name) == {0: list(range(15))}
+
+
+def test_a_gap_is_an_error_only_where_every_offset_has_a_row(
+    table: tuple[DeltaConfig, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Bronze holds a row for every offset, so offsets left out are an error; silver has
+    none for a tombstone, so its recorded version trailing by one is normal there."""
+    config, name = table
+
+    def gap_levels(config: DeltaConfig, first: int, last: int) -> list[int]:
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="stream_apps.destinations"):
+            DeltaDestination(config).write(_batch(name, 0, first, last))
+        return [r.levelno for r in caplog.records if "offsets in between are skipped" in r.message]
+
+    assert gap_levels(config, 0, 9) == []
+    assert gap_levels(config, 10, 19) == []
+    assert gap_levels(config, 21, 29) == [logging.ERROR]
+    assert gap_levels(replace(config, gapless=False), 31, 39) == [logging.DEBUG]
+    assert _offsets(config, name) == {0: [*range(20), *range(21, 30), *range(31, 40)]}
