@@ -78,11 +78,15 @@ def _orders(partition: int, offsets: range) -> list[Msg]:
     return out
 
 
-def _items(partition: int, offsets: range) -> list[Msg]:
+def _items(partition: int, offsets: range, snapshot: str | None = None) -> list[Msg]:
+    """New order items; with ``snapshot`` (Debezium's marker), snapshot reads instead."""
     out = []
     for o in offsets:
         item = {**m.ORDER_ITEM, "order_item_id": 5000 + o}
-        doc = m.envelope("order_items", "c", after=item)
+        if snapshot is None:
+            doc = m.envelope("order_items", "c", after=item)
+        else:
+            doc = m.envelope("order_items", "r", after=item, snapshot=snapshot, tx_id=None)
         out.append(Msg(m.topic("order_items"), partition, o, 1_700_000_000_000,
                        m.key("order_items", 5000 + o), m.value(doc)))  # fmt: skip
     return out
@@ -125,27 +129,17 @@ def test_age_limit_and_the_longer_backlog_limit() -> None:
     assert landing.due() == ["orders"]
 
 
-def _snapshot_items(partition: int, offsets: range, marker: str = "true") -> list[Msg]:
-    out = []
-    for o in offsets:
-        item = {**m.ORDER_ITEM, "order_item_id": 5000 + o}
-        doc = m.envelope("order_items", "r", after=item, snapshot=marker, tx_id=None)
-        out.append(Msg(m.topic("order_items"), partition, o, 1_700_000_000_000,
-                       m.key("order_items", 5000 + o), m.value(doc)))  # fmt: skip
-    return out
-
-
 def test_snapshot_reads_wait_for_the_backlog_limit_until_a_live_change_arrives() -> None:
     policy = FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10)
     landing, _, _, _, clock = _landing(policy)
-    landing.ingest(_snapshot_items(0, range(3)))
-    landing.ingest(_snapshot_items(1, range(3), marker="last_in_data_collection"))
+    landing.ingest(_items(0, range(3), snapshot="true"))
+    landing.ingest(_items(1, range(3), snapshot="last_in_data_collection"))
     clock.now += 5  # batches never came full, yet only snapshot reads are waiting
     assert landing.due() == []
     landing.ingest(_items(0, range(3, 4)))  # a live change: the short limit applies again
     assert landing.due() == ["order_items"]
     landing.take(["order_items"])
-    landing.ingest(_snapshot_items(2, range(2)))
+    landing.ingest(_items(2, range(2), snapshot="true"))
     clock.now += 10.1
     assert landing.due() == ["order_items"]
 
@@ -153,7 +147,7 @@ def test_snapshot_reads_wait_for_the_backlog_limit_until_a_live_change_arrives()
 def test_live_changes_keep_the_short_limit_when_snapshot_reads_follow() -> None:
     landing, _, _, _, clock = _landing(FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10))
     landing.ingest(_items(0, range(2)))
-    landing.ingest(_snapshot_items(1, range(2)))
+    landing.ingest(_items(1, range(2), snapshot="true"))
     clock.now += 1.1
     assert landing.due() == ["order_items"]
 
