@@ -231,8 +231,9 @@ def _records(outputs: list[Out]) -> Iterable[tuple[str, bytes | None, bytes]]:
 
 
 def _snapshot_only(bronze: pa.Table) -> bool:
-    """Whether every row of a bronze piece is a snapshot read (``op`` r of Debezium's
-    initial or incremental snapshot); rows that could not be read have no flag."""
+    """Whether every row of a bronze piece is a read of Debezium's initial snapshot
+    (incremental-snapshot reads count as live: their marker is not a snapshot value);
+    rows that could not be read have no flag."""
     if not bronze.num_rows or "snapshot" not in bronze.column_names:
         return False
     flags = bronze["snapshot"]
