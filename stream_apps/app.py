@@ -129,7 +129,9 @@ def build_landing(s: StreamSettings) -> Landing:
         producer,
         destination(lake_layout.BRONZE, s.base.bronze_bucket),
         destination(lake_layout.SILVER, s.base.silver_bucket),
-        FlushPolicy(s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds),
+        FlushPolicy(
+            s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds, s.buffer_bytes
+        ),
         METRICS,
     )
 
@@ -176,9 +178,14 @@ class _Flusher:
         return [e for e in events if e.message.generation_id == generation]
 
     def hold(self, events: list[Any]) -> None:
+        """Keep processed events until their table is flushed, without their payload: only
+        their coordinates are needed to acknowledge them, and a backlog's payloads would
+        otherwise stay in memory beside the rows made from them."""
         for e in events:
-            table = envelope.table_of_topic(e.message.topic, self.prefix)
-            self.held[table or e.message.topic].append(e)
+            m = e.message
+            e.key = e.value = m.key = m.value = None
+            table = envelope.table_of_topic(m.topic, self.prefix)
+            self.held[table or m.topic].append(e)
 
     def start(self) -> None:
         """Start flushing the due tables, unless a flush or an ingest is under way."""

@@ -48,7 +48,12 @@ class StreamSettings(EcomSettings):
     backlog_flush_seconds: float = Field(15.0, ge=0.05, le=3600)
     """The age limit while the consumer is behind (its batches come full) or a table's
     buffer holds only snapshot reads: larger files during a snapshot or a backlog, when
-    no live change waits on them."""
+    no live change waits on them. A table none of whose rows came for ``flush_seconds``
+    is flushed at once even then: its backlog is over."""
+    buffer_bytes: int = Field(192 * 1024 * 1024, ge=1024, le=16 * 1024**3)
+    """All tables' buffered lake rows together (Arrow bytes): past it, every buffer is
+    flushed, and the agent waits for that flush before taking more at twice it. This
+    bounds a worker's memory during a snapshot or a backlog."""
     lake_checkpoint_interval: int = Field(100, ge=1, le=100_000)
     """Delta commits between log checkpoints, set on the lake tables the workers create."""
     columnar: bool = True

@@ -9,7 +9,12 @@ come full (the consumer is behind), the age limit is ``backlog_seconds`` instead
 the backlog, not the buffer, sets the latency then. The same holds while a buffer holds
 only snapshot reads: a consumer that keeps up with Debezium's snapshot never sees a full
 batch, yet nobody waits on those rows; the first live change in the buffer brings the
-short limit back, so it is flushed at once.
+short limit back, so it is flushed at once. A table whose rows stopped coming for
+``seconds`` is flushed then, backlog or not: its snapshot or backlog has been read, and
+waiting longer would only delay its end.
+
+All buffers together are bounded by ``memory`` bytes: past it every buffer is flushed,
+which bounds a worker's memory while it reads a snapshot or a backlog.
 
 The caller acknowledges a table's Kafka events only after its flush returned, so an
 offset is committed only once both layers hold its rows. Everything here blocks; the
@@ -58,6 +63,7 @@ class FlushPolicy:
     bytes: int = 128 * 1024 * 1024
     seconds: float = 1.0
     backlog_seconds: float = 15.0
+    memory: int = 192 * 1024 * 1024
 
 
 @dataclass
@@ -72,6 +78,7 @@ class TableBuffer:
     rows: int = 0
     nbytes: int = 0
     since: float = 0.0  # monotonic time of the oldest row
+    last: float = 0.0  # monotonic time of the newest row
     backlog: bool = False  # a full batch went in since the last flush
     snapshot: bool = False  # every row since the last flush is a snapshot read
 
@@ -80,6 +87,7 @@ class TableBuffer:
             self.since = now
             self.snapshot = True
         self.snapshot = self.snapshot and _snapshot_only(bronze)
+        self.last = now
         self.bronze.append(bronze)
         if silver.num_rows:
             self.silver.append(silver)
@@ -96,9 +104,10 @@ class TableBuffer:
     def due(self, policy: FlushPolicy, now: float) -> bool:
         if not self.rows:
             return False
-        bulk = self.backlog or self.snapshot
-        age = policy.backlog_seconds if bulk else policy.seconds
-        return self.rows >= policy.rows or self.nbytes >= policy.bytes or now - self.since >= age
+        if self.rows >= policy.rows or self.nbytes >= policy.bytes:
+            return True
+        bulk = (self.backlog or self.snapshot) and now - self.last < policy.seconds
+        return now - self.since >= (policy.backlog_seconds if bulk else policy.seconds)
 
 
 class Landing:
@@ -160,14 +169,19 @@ class Landing:
         """Tables whose buffer should be flushed now."""
         now = self.clock()
         with self._lock:
+            if self._buffered() >= self.policy.memory:
+                return [t for t, buf in self.buffers.items() if buf.rows]
             return [t for t, buf in self.buffers.items() if buf.due(self.policy, now)]
+
+    def _buffered(self) -> int:
+        return sum(b.nbytes for b in self.buffers.values())
 
     def over(self, factor: float = 2.0) -> bool:
         """True when a buffer holds ``factor`` times the flush size: the lake is not keeping
         up, so the caller should wait for the flush in progress before taking more."""
         limit_rows, limit_bytes = self.policy.rows * factor, self.policy.bytes * factor
         with self._lock:
-            return any(
+            return self._buffered() >= self.policy.memory * factor or any(
                 b.rows >= limit_rows or b.nbytes >= limit_bytes for b in self.buffers.values()
             )
 
@@ -249,7 +263,9 @@ def _concat(pieces: list[pa.Table]) -> pa.Table:
 
 def _without(buf: TableBuffer, gone: set[int]) -> TableBuffer:
     """A copy of ``buf`` without the rows of partitions ``gone``."""
-    kept = TableBuffer(buf.topic, since=buf.since, backlog=buf.backlog, snapshot=buf.snapshot)
+    kept = TableBuffer(
+        buf.topic, since=buf.since, last=buf.last, backlog=buf.backlog, snapshot=buf.snapshot
+    )
     kept.bronze = _drop_partitions(buf.bronze, lake.BRONZE, gone)
     kept.silver = _drop_partitions(buf.silver, lake.SILVER, gone)
     kept.spans = {p: s for p, s in buf.spans.items() if p not in gone}

@@ -123,9 +123,11 @@ def test_age_limit_and_the_longer_backlog_limit() -> None:
     assert landing.due() == ["orders"]
     landing.take(["orders"])
     landing.ingest(_orders(0, range(3, 6)), full=True)  # the consumer is behind
-    clock.now += 5
-    assert landing.due() == []
-    clock.now += 5.1
+    for k in range(6, 25):  # ... and rows keep coming (9.5 s)
+        clock.now += 0.5
+        landing.ingest(_orders(0, range(k, k + 1)))
+        assert landing.due() == []
+    clock.now += 0.6
     assert landing.due() == ["orders"]
 
 
@@ -133,15 +135,48 @@ def test_snapshot_reads_wait_for_the_backlog_limit_until_a_live_change_arrives()
     policy = FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10)
     landing, _, _, _, clock = _landing(policy)
     landing.ingest(_items(0, range(3), snapshot="true"))
-    landing.ingest(_items(1, range(3), snapshot="last_in_data_collection"))
-    clock.now += 5  # batches never came full, yet only snapshot reads are waiting
-    assert landing.due() == []
+    for k in range(10):  # batches keep coming, never full, and only snapshot reads wait
+        clock.now += 0.5
+        landing.ingest(_items(1, range(k, k + 1), snapshot="last_in_data_collection"))
+        assert landing.due() == []
     landing.ingest(_items(0, range(3, 4)))  # a live change: the short limit applies again
     assert landing.due() == ["order_items"]
     landing.take(["order_items"])
     landing.ingest(_items(2, range(2), snapshot="true"))
-    clock.now += 10.1
-    assert landing.due() == ["order_items"]
+    for k in range(20):
+        clock.now += 0.5
+        landing.ingest(_items(3, range(k, k + 1), snapshot="true"))
+    assert landing.due() == ["order_items"]  # the backlog limit, 10 s
+
+
+def test_bulk_rows_are_flushed_once_their_table_stops_receiving_rows() -> None:
+    """The end of a snapshot or a backlog: nothing more is coming, so it is not held back
+    for the backlog limit."""
+    policy = FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10)
+    landing, _, _, _, clock = _landing(policy)
+    landing.ingest(_items(0, range(3), snapshot="true"))
+    landing.ingest(_orders(0, range(3)), full=True)
+    for k in range(4):  # order items still arrive; orders no longer
+        clock.now += 0.4
+        landing.ingest(_items(0, range(3 + k, 4 + k), snapshot="true"))
+    assert landing.due() == ["orders"]
+    clock.now += 0.9
+    assert landing.due() == ["orders"]
+    clock.now += 0.2
+    assert landing.due() == ["order_items", "orders"]
+
+
+def test_all_buffers_together_are_bounded() -> None:
+    landing, _, _, _, _ = _landing(
+        FlushPolicy(rows=10**6, bytes=10**9, seconds=60, backlog_seconds=60, memory=100_000)
+    )
+    landing.ingest(_items(0, range(40)) + _orders(0, range(10)))  # about 46 kB
+    assert landing.due() == [] and not landing.over()
+    landing.ingest(_orders(0, range(10, 60)))  # about 90 kB more
+    assert sorted(landing.due()) == ["order_items", "orders"]  # every table, not only the largest
+    assert not landing.over()
+    landing.ingest(_orders(0, range(60, 180)))
+    assert landing.over()  # twice the bound: the agent waits for the flush
 
 
 def test_live_changes_keep_the_short_limit_when_snapshot_reads_follow() -> None:
