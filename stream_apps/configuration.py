@@ -54,6 +54,9 @@ class StreamSettings(EcomSettings):
     """All tables' buffered lake rows together (Arrow bytes): past it, every buffer is
     flushed, and the agent waits for that flush before taking more at twice it. This
     bounds a worker's memory during a snapshot or a backlog."""
+    gc_threshold: int = Field(100_000, ge=100, le=10_000_000)
+    """Allocations between two runs of Python's cyclic garbage collector in a worker (Python's
+    default is 700, which costs a backlog drain about a fifth of its CPU)."""
     lake_checkpoint_interval: int = Field(100, ge=1, le=100_000)
     """Delta commits between log checkpoints, set on the lake tables the workers create."""
     columnar: bool = True

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from common.errors import ConfigError
 from stream_apps import configuration
+from stream_apps.worker import tune_gc
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,6 +26,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
     assert s.columnar is True
+    assert (s.buffer_bytes, s.gc_threshold) == (192 * 1024 * 1024, 100_000)
 
 
 def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,3 +76,14 @@ def test_the_worker_processes_column_wise_unless_told_otherwise(
     assert isinstance(build_processor(configuration.load()), ColumnarProcessor)
     monkeypatch.setenv("ECOM_STREAM_COLUMNAR", "false")
     assert isinstance(build_processor(configuration.load()), BatchProcessor)
+
+
+def test_worker_collects_garbage_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        tune_gc(50_000)
+        assert gc.get_threshold()[0] == 50_000
+        assert gc.get_freeze_count() > 0  # what lived before stays out of the collector's way
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
