@@ -248,7 +248,10 @@ def create_app(s: StreamSettings) -> faust.App:
         # (fresh stack) is subscribed within seconds, not after the 5-minute default.
         consumer_metadata_max_age_ms=5_000,
         producer_max_request_size=10 * 1024 * 1024,
-        consumer_max_fetch_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=s.fetch_partition_bytes,
+        # a fetch unpacks at most one batch of records at a time; the rest stays as the
+        # compact bytes Kafka sent
+        broker_max_poll_records=s.batch_size,
         stream_buffer_maxsize=20_000,
         datadir=str(datadir),
         monitor=fastpath.LeanMonitor(),

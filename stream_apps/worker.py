@@ -6,7 +6,10 @@ command line to Faust's own CLI.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+import logging
 
 from stream_apps import configuration
 from stream_apps.app import create_app
@@ -24,7 +27,36 @@ def tune_gc(threshold: int) -> None:
     gc.set_threshold(threshold, 20, 100)
 
 
+#: glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+log = logging.getLogger(__name__)
+
+
+def tune_malloc(mmap_threshold: int = 128 * 1024, trim_threshold: int = 1024 * 1024) -> bool:
+    """Give large freed blocks back to the system at once (glibc only; False elsewhere).
+
+    glibc raises its mmap threshold each time a large block is freed, up to 32 MiB, after
+    which fetch responses, Arrow buffers and Parquet pages come from the heap and stay
+    there when freed: a worker draining a backlog kept 1.2-1.5 GB resident with about half
+    of it in use. Fixed thresholds keep the resident size near what is in use, for a few
+    microseconds per event of CPU.
+    """
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        log.debug("no mallopt in this C library: malloc keeps its defaults")
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        mallopt(M_TRIM_THRESHOLD, trim_threshold)
+    )
+
+
 def main() -> None:
+    tune_malloc()
     settings = configuration.load()
     app = create_app(settings)
     tune_gc(settings.gc_threshold)

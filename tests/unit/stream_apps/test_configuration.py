@@ -6,7 +6,7 @@ import pytest
 
 from common.errors import ConfigError
 from stream_apps import configuration
-from stream_apps.worker import tune_gc
+from stream_apps.worker import tune_gc, tune_malloc
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,7 +26,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
     assert s.columnar is True
-    assert (s.buffer_bytes, s.gc_threshold) == (192 * 1024 * 1024, 100_000)
+    assert (s.buffer_bytes, s.gc_threshold) == (96 * 1024 * 1024, 100_000)
+    assert s.fetch_partition_bytes == 2 * 1024 * 1024
 
 
 def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,3 +88,7 @@ def test_worker_collects_garbage_less_often() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_worker_malloc_gives_large_blocks_back() -> None:
+    assert tune_malloc() is True  # glibc (Debian), where the workers run
