@@ -50,7 +50,7 @@ class StreamSettings(EcomSettings):
     buffer holds only snapshot reads: larger files during a snapshot or a backlog, when
     no live change waits on them. A table none of whose rows came for ``flush_seconds``
     is flushed at once even then: its backlog is over."""
-    buffer_bytes: int = Field(96 * 1024 * 1024, ge=1024, le=16 * 1024**3)
+    buffer_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=16 * 1024**3)
     """All tables' buffered lake rows together (Arrow bytes): past it, every buffer is
     flushed, and the agent waits for that flush before taking more at twice it. This
     bounds a worker's memory during a snapshot or a backlog."""
@@ -58,7 +58,7 @@ class StreamSettings(EcomSettings):
     """Most bytes one fetch from Kafka brings of one partition. With 36 partitions, what the
     consumer holds fetched but not yet handed to the agent grows with it: 8 MiB cost a
     draining worker about 150 MB more memory for about 10% more speed."""
-    gc_threshold: int = Field(100_000, ge=100, le=10_000_000)
+    gc_threshold: int = Field(20_000, ge=100, le=10_000_000)
     """Allocations between two runs of Python's cyclic garbage collector in a worker (Python's
     default is 700, which costs a backlog drain about a fifth of its CPU)."""
     lake_checkpoint_interval: int = Field(100, ge=1, le=100_000)

@@ -63,7 +63,7 @@ class FlushPolicy:
     bytes: int = 128 * 1024 * 1024
     seconds: float = 1.0
     backlog_seconds: float = 15.0
-    memory: int = 96 * 1024 * 1024
+    memory: int = 64 * 1024 * 1024
 
 
 @dataclass

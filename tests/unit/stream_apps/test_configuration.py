@@ -26,7 +26,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
     assert s.columnar is True
-    assert (s.buffer_bytes, s.gc_threshold) == (96 * 1024 * 1024, 100_000)
+    assert (s.buffer_bytes, s.gc_threshold) == (64 * 1024 * 1024, 20_000)
     assert s.fetch_partition_bytes == 2 * 1024 * 1024
 
 
