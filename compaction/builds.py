@@ -403,15 +403,13 @@ def _apply(
     base: Base,
 ) -> None:
     reads = {}
-    prune = {t: incremental.pruning_predicate(base.lake[t].offsets) for t in tables}
-    # the new files of every table fetched side by side: after live traffic they are
-    # many and small (a stream flush each), and one at a time they cost seconds each
-    files = silver_files.fetch(b.gs.base, tables, scratch / "new", prune)
     for table, dt in tables.items():
         cov = base.lake[table].offsets
-        source: Any = files.get(table)
-        if source is None and dt is not None:
-            source = dt.to_pyarrow_dataset(file_pruning_predicate=prune[table])
+        source = None
+        if dt is not None:
+            source = dt.to_pyarrow_dataset(
+                file_pruning_predicate=incremental.pruning_predicate(cov)
+            )
         reads[table] = incremental.read_new(con, table, source, cov)
         b.progress(f"new changes {table}: {reads[table].changes:,} rows "
                    f"(version {now[table].version})")  # fmt: skip

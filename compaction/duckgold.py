@@ -52,25 +52,13 @@ class TableRead:
 
 
 def register(
-    con: duckdb.DuckDBPyConnection,
-    table: str,
-    source: pa.Table | pads.Dataset | ParquetFiles | None,
+    con: duckdb.DuckDBPyConnection, table: str, source: pa.Table | pads.Dataset | None
 ) -> str:
-    """Make ``source`` (None or no files: an empty change-log) the relation
-    ``silver_<table>``; :func:`release` drops it."""
+    """Make ``source`` (None: an empty change-log) the relation ``silver_<table>``."""
     name = gold_sql.silver_relation(table)
-    if isinstance(source, ParquetFiles) and source.count:
-        _copy_parquet(con, table, name, source)
-        return name
-    empty = source is None or isinstance(source, ParquetFiles)
-    con.register(name, silver_arrow_schema(table).empty_table() if empty else source)
+    arrow = silver_arrow_schema(table).empty_table() if source is None else source
+    con.register(name, arrow)
     return name
-
-
-def release(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop a relation :func:`register` made."""
-    con.unregister(name)
-    run_sql(con, f"DROP TABLE IF EXISTS temp.{name}")
 
 
 #: Change-log columns a build reads besides the table's own (state, history, summary).

@@ -41,8 +41,6 @@ from schemas.columns import COLUMNS
 if TYPE_CHECKING:
     import pyarrow.dataset as pads
 
-    from compaction.silver_files import ParquetFiles
-
 #: Change-log columns a state merge reads besides the table's own.
 _ENVELOPE = (
     "op", "is_delete", "source_lsn", "commit_lsn", "commit_ts", "bronze_topic",
@@ -90,7 +88,7 @@ def pruning_predicate(coverage: dict[str, dict[int, int]]) -> str | None:
 def read_new(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    source: pads.Dataset | pa.Table | ParquetFiles | None,
+    source: pads.Dataset | pa.Table | None,
     coverage: dict[str, dict[int, int]],
 ) -> TableRead:
     """``nw_<table>``: the change-log rows above ``coverage`` (typed like the state)."""
@@ -112,7 +110,7 @@ def read_new(
             f"WHERE c.last IS NULL OR s.bronze_offset > c.last",
         )
     finally:
-        duckgold.release(con, name)
+        con.unregister(name)
     return duckgold.summarise(con, table, f"nw_{table}")
 
 

@@ -44,32 +44,17 @@ def plain(dt: DeltaTable) -> bool:
     return dt.protocol().min_reader_version == 1
 
 
-def _pruned(dt: DeltaTable, predicate: str | None) -> list[str]:
-    """The URIs of the table's data files that may hold rows matching ``predicate``."""
-    uris: list[str] = dt.file_uris()
-    if predicate is None:
-        return uris
-    kept = dt.to_pyarrow_dataset(file_pruning_predicate=predicate).files  # relative paths
-    names = {k.rsplit("/", 1)[-1] for k in kept}  # data file names are unique (a UUID each)
-    return [u for u in uris if u.rsplit("/", 1)[-1] in names]
-
-
 def fetch(
-    settings: Settings,
-    tables: Mapping[str, DeltaTable | None],
-    folder: Path,
-    predicates: Mapping[str, str | None] | None = None,
+    settings: Settings, tables: Mapping[str, DeltaTable | None], folder: Path
 ) -> dict[str, ParquetFiles]:
     """Copy the data files of each plain table into ``folder``; tables that are missing
-    or not plain are left out. With a table's file-pruning predicate (``predicates``),
-    only the files delta-rs keeps by their statistics are copied: the files of an
-    incremental build's new changes, which the stream writes small and many."""
+    or not plain are left out."""
     jobs: list[tuple[str, str, Path]] = []
     out: dict[str, ParquetFiles] = {}
     for table, dt in tables.items():
         if dt is None or not plain(dt):
             continue
-        uris = _pruned(dt, (predicates or {}).get(table))
+        uris = dt.file_uris()
         (folder / table).mkdir(parents=True, exist_ok=True)
         for i, uri in enumerate(uris):
             bucket, _, key = uri.removeprefix("s3://").partition("/")
