@@ -177,8 +177,9 @@ class Landing:
         return sum(b.nbytes for b in self.buffers.values())
 
     def over(self, factor: float = 2.0) -> bool:
-        """True when a buffer holds ``factor`` times the flush size: the lake is not keeping
-        up, so the caller should wait for the flush in progress before taking more."""
+        """True when a buffer holds ``factor`` times the flush size, or all buffers together
+        ``factor`` times their bound: the lake is not keeping up, so the caller should wait
+        for the flush in progress before taking more."""
         limit_rows, limit_bytes = self.policy.rows * factor, self.policy.bytes * factor
         with self._lock:
             return self._buffered() >= self.policy.memory * factor or any(
