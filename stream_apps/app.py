@@ -9,7 +9,8 @@ Delivery guarantees (nothing lost, nothing landed twice):
   before the agent goes on; its lake rows wait in a buffer per table
   (:mod:`stream_apps.landing`);
 * a table's events are acknowledged only after its rows were committed to both Delta
-  layers, so Faust commits an offset only once bronze and silver hold it;
+  layers (silver less often than bronze, see :mod:`stream_apps.landing`), so Faust
+  commits an offset only once bronze and silver hold it;
 * a replayed offset adds nothing to the lake (Delta application transactions,
   :mod:`stream_apps.destinations`); silver topics are at least once;
 * transient failures are retried in place; anything else ends the process at once
@@ -130,7 +131,12 @@ def build_landing(s: StreamSettings) -> Landing:
         destination(lake_layout.BRONZE, s.base.bronze_bucket),
         destination(lake_layout.SILVER, s.base.silver_bucket),
         FlushPolicy(
-            s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds, s.buffer_bytes
+            s.flush_rows,
+            s.flush_bytes,
+            s.flush_seconds,
+            s.backlog_flush_seconds,
+            s.buffer_bytes,
+            silver_seconds=s.silver_lake_seconds,
         ),
         METRICS,
     )
@@ -157,6 +163,8 @@ class _Flusher:
         self.prefix = prefix
         self.stream: Any = None
         self.held: dict[str, list[Any]] = defaultdict(list)
+        #: events taken by a flush, waiting until their table's silver rows are committed
+        self.landing_events: dict[str, list[Any]] = defaultdict(list)
         self.task: asyncio.Future[None] | None = None
         self.ingesting = False
 
@@ -193,15 +201,19 @@ class _Flusher:
             return
         taken = self.landing.take(self.landing.due())
         if taken:
-            events = [e for table, _ in taken for e in self.held.pop(table, ())]
-            self.task = asyncio.ensure_future(self._flush(taken, events))
+            for table, _ in taken:
+                self.landing_events[table].extend(self.held.pop(table, ()))
+            self.task = asyncio.ensure_future(self._flush(taken))
 
-    async def _flush(self, taken: list[Any], events: list[Any]) -> None:
-        await _blocking("flush", partial(self.landing.write, taken))
+    async def _flush(self, taken: list[Any]) -> None:
+        done = await _blocking("flush", partial(self.landing.write, taken))
         generation = self.app.consumer_generation_id
-        for event in events:
-            if event.message.generation_id == generation:
-                await self.stream.ack(event)
+        # a table's events are done once its silver rows are committed too; the
+        # taken events of the others wait for a later flush of their silver rows
+        for table in done:
+            for event in self.landing_events.pop(table, ()):
+                if event.message.generation_id == generation:
+                    await self.stream.ack(event)
 
     async def settle(self) -> None:
         """Wait for the flush under way, if any."""
@@ -210,10 +222,11 @@ class _Flusher:
 
     def drop(self, tps: set[tuple[str, int]]) -> None:
         self.landing.drop(tps)
-        for table, events in self.held.items():
-            self.held[table] = [
-                e for e in events if (e.message.topic, e.message.partition) not in tps
-            ]
+        for held in (self.held, self.landing_events):
+            for table, events in held.items():
+                held[table] = [
+                    e for e in events if (e.message.topic, e.message.partition) not in tps
+                ]
 
 
 def create_app(s: StreamSettings) -> faust.App:

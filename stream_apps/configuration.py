@@ -50,6 +50,12 @@ class StreamSettings(EcomSettings):
     buffer holds only snapshot reads: larger files during a snapshot or a backlog, when
     no live change waits on them. A table none of whose rows came for ``flush_seconds``
     is flushed at once even then: its backlog is over."""
+    silver_lake_seconds: float = Field(10.0, ge=0.05, le=3600)
+    """How long a table's silver change-log rows may wait for their lake commit while its
+    rows keep coming (bronze is committed every ``flush_seconds``; a table idle for
+    ``flush_seconds`` is committed at once). Only the gold refresh reads the silver
+    change-log, and each commit is a file it reads; offsets are committed to Kafka once
+    both layers hold them, so a restarted worker reads up to this much again."""
     buffer_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=16 * 1024**3)
     """All tables' buffered lake rows together (Arrow bytes): past it, every buffer is
     flushed, and the agent waits for that flush before taking more at twice it. This

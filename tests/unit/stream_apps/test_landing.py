@@ -199,7 +199,7 @@ def test_bytes_limit() -> None:
 def test_spans_cover_offsets_without_a_silver_row() -> None:
     """A tombstone has a bronze row but no silver row: the silver commit still covers its
     offset, so a replay never lands it twice or waits for it."""
-    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=3, seconds=60))
+    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=3, seconds=60, silver_seconds=0))
     msgs = _orders(0, range(2)) + [Msg(m.topic("orders"), 0, 2, None, m.key("orders", 1), None)]
     landing.ingest(msgs)
     landing.write(landing.take(landing.due()))
@@ -208,7 +208,7 @@ def test_spans_cover_offsets_without_a_silver_row() -> None:
 
 
 def test_rows_of_partitions_that_moved_away_are_dropped() -> None:
-    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=1000, seconds=60))
+    landing, bronze, silver, _, _ = _landing(FlushPolicy(rows=1000, seconds=60, silver_seconds=0))
     landing.ingest(_orders(0, range(5)) + _orders(3, range(4)) + _items(3, range(2)))
     landing.drop({(m.topic("orders"), 3), (m.topic("order_items"), 3)})
     assert list(landing.buffers) == ["orders"]
@@ -216,6 +216,82 @@ def test_rows_of_partitions_that_moved_away_are_dropped() -> None:
     (b,) = bronze.batches
     assert b.spans == {0: Span(0, 4)} and b.rows.column("partition").to_pylist() == [0] * 5
     assert silver.batches[0].rows.column("bronze_partition").to_pylist() == [0] * 5
+
+
+# ---------------------------------------------------------------- the silver cadence
+def _cadence() -> tuple[Landing, Recorder, Recorder, Produced, Clock]:
+    return _landing(FlushPolicy(rows=10**6, seconds=1.0, backlog_seconds=10, silver_seconds=10))
+
+
+def test_silver_rows_wait_while_the_table_keeps_getting_rows() -> None:
+    """Bronze is committed every second; silver rows wait for ``silver_seconds`` and go in
+    one commit covering every offset since, and only then is the table reported done."""
+    landing, bronze, silver, _, clock = _cadence()
+    for i in range(9):  # a row every half second, a bronze flush every second
+        landing.ingest(_orders(0, range(2 * i, 2 * i + 1)))
+        clock.now += 0.5
+        landing.ingest(_orders(1, range(2 * i + 1, 2 * i + 2)))
+        clock.now += 0.5
+        assert landing.write(landing.take(landing.due())) == set()
+    assert len(bronze.batches) == 9 and silver.batches == []
+    landing.ingest(_orders(0, range(18, 19)))
+    clock.now += 1.0
+    assert landing.write(landing.take(landing.due())) == {"orders"}
+    (one,) = silver.batches
+    assert one.rows.num_rows == 19 == sum(b.rows.num_rows for b in bronze.batches)
+    assert one.spans == {0: Span(0, 18), 1: Span(1, 17)}
+    assert landing.due() == [] and landing.waiting == {}
+
+
+def test_silver_rows_of_a_table_that_went_quiet_are_committed() -> None:
+    landing, bronze, silver, _, clock = _cadence()
+    landing.ingest(_orders(0, range(3)))
+    clock.now += 1.0  # bronze due by age; its rows are also a second old: quiet
+    assert landing.write(landing.take(landing.due())) == {"orders"}
+    assert len(bronze.batches) == len(silver.batches) == 1
+    # silver waiting alone (rows kept coming at the flush, then stopped): due once quiet
+    landing.ingest(_orders(0, range(3, 5)))
+    clock.now += 0.5
+    landing.ingest(_orders(0, range(5, 6)))
+    clock.now += 0.5
+    assert landing.write(landing.take(landing.due())) == set()
+    assert landing.due() == [] and list(landing.waiting) == ["orders"]
+    clock.now += 0.6
+    taken = landing.take(landing.due())
+    assert [(t, b.rows) for t, b in taken] == [("orders", 0)]
+    assert landing.write(taken) == {"orders"}
+    assert len(bronze.batches) == 2 and silver.batches[-1].spans == {0: Span(3, 5)}
+
+
+def test_waiting_silver_rows_count_toward_the_memory_bound() -> None:
+    landing, _, silver, _, clock = _landing(
+        FlushPolicy(rows=10**6, bytes=10**9, seconds=1.0, silver_seconds=60, memory=30_000)
+    )
+    for start in range(0, 40, 10):  # ~11 kB a batch, a seventh of it silver
+        landing.ingest(_orders(0, range(start, start + 10)))
+        clock.now += 0.5
+        landing.write(landing.take(landing.due()))
+    assert silver.batches == [] and landing._waiting_bytes > 5_000  # 40 orders waiting
+    landing.ingest(_orders(0, range(40, 70)))
+    assert landing._buffered() >= 30_000
+    assert landing.write(landing.take(landing.due())) == {"orders"}
+    assert silver.batches[0].rows.num_rows == 70 and landing._buffered() == 0
+
+
+def test_waiting_silver_rows_of_partitions_that_moved_away_are_dropped() -> None:
+    landing, _, silver, _, clock = _cadence()
+    landing.ingest(_orders(0, range(3)) + _orders(4, range(3)))
+    clock.now += 0.5
+    landing.ingest(_orders(0, range(3, 4)))
+    clock.now += 0.5
+    landing.write(landing.take(landing.due()))
+    assert sorted(landing.waiting["orders"].spans) == [0, 4]
+    landing.drop({(m.topic("orders"), 4)})
+    clock.now += 1.0
+    assert landing.write(landing.take(landing.due())) == {"orders"}
+    (one,) = silver.batches
+    assert one.spans == {0: Span(0, 3)}
+    assert one.rows.column("bronze_partition").to_pylist() == [0] * 4
 
 
 def test_forget_reaches_both_destinations() -> None:
