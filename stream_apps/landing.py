@@ -77,17 +77,22 @@ class FlushPolicy:
 
 
 @dataclass
-class SilverWait:
-    """A table's silver rows whose bronze rows are committed, waiting for their own commit."""
+class _Held:
+    """Rows of one table held for a commit, with the offsets they stand for."""
 
     topic: str
-    pieces: list[pa.Table] = field(default_factory=list)
     spans: dict[int, Span] = field(default_factory=dict)
-    commit_us: list[int] = field(default_factory=list)
     rows: int = 0
     nbytes: int = 0
     since: float = 0.0  # monotonic time of the oldest row
     last: float = 0.0  # monotonic time of the newest row
+
+
+@dataclass
+class SilverWait(_Held):
+    """A table's silver rows whose bronze rows are committed, waiting for their own commit."""
+
+    pieces: list[pa.Table] = field(default_factory=list)
 
     def add(self, buf: TableBuffer) -> None:
         if not self.spans:
@@ -95,7 +100,6 @@ class SilverWait:
         self.last = max(self.last, buf.last)
         self.pieces.extend(buf.silver)
         self.spans = _merge_spans(self.spans, buf.spans)
-        self.commit_us.extend(buf.commit_us)
         self.rows += sum(t.num_rows for t in buf.silver)
         self.nbytes += sum(t.nbytes for t in buf.silver)
 
@@ -109,18 +113,13 @@ class SilverWait:
 
 
 @dataclass
-class TableBuffer:
+class TableBuffer(_Held):
     """Lake rows of one table waiting for their flush."""
 
-    topic: str
     bronze: list[pa.Table] = field(default_factory=list)
     silver: list[pa.Table] = field(default_factory=list)
-    spans: dict[int, Span] = field(default_factory=dict)
+    #: source commit times of the rows (microseconds), for the commit -> bronze latency
     commit_us: list[int] = field(default_factory=list)
-    rows: int = 0
-    nbytes: int = 0
-    since: float = 0.0  # monotonic time of the oldest row
-    last: float = 0.0  # monotonic time of the newest row
     backlog: bool = False  # a full batch went in since the last flush
     snapshot: bool = False  # every row since the last flush is a snapshot read
 
@@ -263,7 +262,7 @@ class Landing:
         ]  # fmt: skip
         ready = self._silver_ready(taken)
         jobs += [
-            (lake.SILVER, table, w.commit_us, self._submit(lake.SILVER, table, w.topic,
+            (lake.SILVER, table, [], self._submit(lake.SILVER, table, w.topic,
                                                            w.pieces, w.spans))
             for table, w in ready.items()
             if w.pieces
@@ -374,7 +373,7 @@ def _without(buf: TableBuffer, gone: set[int]) -> TableBuffer:
 
 
 def _waiting_without(w: SilverWait, gone: set[int]) -> SilverWait:
-    kept = SilverWait(w.topic, since=w.since, last=w.last, commit_us=w.commit_us)
+    kept = SilverWait(w.topic, since=w.since, last=w.last)
     kept.pieces = _drop_partitions(w.pieces, lake.SILVER, gone)
     kept.spans = {p: s for p, s in w.spans.items() if p not in gone}
     kept.rows = sum(t.num_rows for t in kept.pieces)
