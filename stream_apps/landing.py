@@ -167,9 +167,8 @@ class Landing:
         self.metrics = metrics
         self.clock = clock
         self.buffers: dict[str, TableBuffer] = {}
-        #: silver rows whose bronze rows are committed; written and read by the flush only
+        #: silver rows whose bronze rows are committed (under the lock, like the buffers)
         self.waiting: dict[str, SilverWait] = {}
-        self._waiting_bytes = 0  # read by the loop without the lock: an int, good enough
         self._lock = threading.Lock()  # buffers: filled in a thread, taken from the loop
         # delta-rs releases the GIL while it encodes and uploads: tables and layers are
         # written side by side.
@@ -223,7 +222,8 @@ class Landing:
                    waiting.last if waiting is not None else 0.0)  # fmt: skip
 
     def _buffered(self) -> int:
-        return sum(b.nbytes for b in self.buffers.values()) + self._waiting_bytes
+        held = (*self.buffers.values(), *self.waiting.values())
+        return sum(h.nbytes for h in held)
 
     def over(self, factor: float = 2.0) -> bool:
         """True when a buffer holds ``factor`` times the flush size, or all buffers together
@@ -292,14 +292,12 @@ class Landing:
             for table, buf in taken:
                 if buf.spans:
                     self.waiting.setdefault(table, SilverWait(buf.topic)).add(buf)
-            self._waiting_bytes = sum(w.nbytes for w in self.waiting.values())
             ready = {
                 t: self.waiting.pop(t)
                 for t, _buf in taken
                 if t in self.waiting
                 and (pressed or self.waiting[t].due(self.policy, now, self._newest(t)))
             }
-            self._waiting_bytes = sum(w.nbytes for w in self.waiting.values())
         return ready
 
     def _write(self, layer: str, batch: TableBatch) -> WriteResult:
@@ -316,9 +314,10 @@ class Landing:
     def _drop(self, lost: set[tuple[str, int]]) -> None:
         for table, w in list(self.waiting.items()):
             gone = {p for p in w.spans if (w.topic, p) in lost}
-            if gone:
+            if gone == set(w.spans):
+                del self.waiting[table]
+            elif gone:
                 self.waiting[table] = _waiting_without(w, gone)
-        self._waiting_bytes = sum(w.nbytes for w in self.waiting.values())
         for table, buf in list(self.buffers.items()):
             gone = {p for p in buf.spans if (buf.topic, p) in lost}
             if not gone:

@@ -271,7 +271,7 @@ def test_waiting_silver_rows_count_toward_the_memory_bound() -> None:
         landing.ingest(_orders(0, range(start, start + 10)))
         clock.now += 0.5
         landing.write(landing.take(landing.due()))
-    assert silver.batches == [] and landing._waiting_bytes > 5_000  # 40 orders waiting
+    assert silver.batches == [] and sum(w.nbytes for w in landing.waiting.values()) > 5_000  # 40 orders waiting
     landing.ingest(_orders(0, range(40, 70)))
     assert landing._buffered() >= 30_000
     assert landing.write(landing.take(landing.due())) == {"orders"}
