@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import urllib3
 from minio import Minio
 from pydantic import SecretStr
 
 from common.settings import Settings
+
+if TYPE_CHECKING:
+    from pyarrow.fs import S3FileSystem
 
 
 def minio_client(
@@ -63,3 +68,19 @@ def delta_storage_options(settings: Settings, *, stream: bool = False) -> dict[s
         "AWS_ALLOW_HTTP": "true",
         "conditional_put": "etag",
     }
+
+
+def arrow_filesystem(settings: Settings, *, request_timeout: float = 30.0) -> S3FileSystem:
+    """pyarrow's S3 filesystem on the lake, as the root user: its reads run in C++
+    threads, for fetching many objects at once with less CPU than :class:`Minio`."""
+    from pyarrow.fs import S3FileSystem
+
+    return S3FileSystem(
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        endpoint_override=settings.s3_endpoint,
+        scheme="http",
+        region="us-east-1",
+        connect_timeout=3.0,
+        request_timeout=request_timeout,
+    )

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from deltalake import DeltaTable
 
 from common.progress import Reporter
 from compaction import duckgold, gold, gold_sql, incremental, silver_files
 from compaction.configuration import GoldSettings
-from compaction.goldstate import LakeState, LocalState, StateUnavailable, key_of
+from compaction.goldstate import ChangeWriter, LakeState, LocalState, StateUnavailable, key_of
 from compaction.incremental import OutOfOrder
 from compaction.lake import Lake
 from compaction.plan import Base, Covered, Plan, TableId, choose, covered
@@ -315,25 +316,45 @@ def _swap(b: Build, record: gold.BuildRecord) -> None:
     b.progress("swap: new gold is live in public")
 
 
-def _keep(b: Build, con: duckdb.DuckDBPyConnection, overwrite: dict[str, bool],
-          base: Base | None = None) -> dict[str, Any] | None:  # fmt: skip
-    """Write the state tables named in ``overwrite`` to the lake (whole, or only the
+def _keep(b: Build, con: duckdb.DuckDBPyConnection, changed: dict[str, bool],
+          base: Base) -> dict[str, Any] | None:  # fmt: skip
+    """Write the state tables named in ``changed`` to the lake (whole, or only the
     changed keys' rows); the state's location and versions, None if it failed."""
     b.enter("state")
+    return _kept(b, _start_keeping(b, con, changed, base))
+
+
+def _start_keeping(
+    b: Build, con: duckdb.DuckDBPyConnection, changed: dict[str, bool], base: Base
+) -> ChangeWriter | None:
+    """Start writing the state's changes to the lake (:class:`ChangeWriter`); None,
+    with a warning, if that cannot start (the build goes on; the next one is full)."""
     store = LakeState(b.gs)
-    versions = dict(base.state) if base else {}
     try:
         store.ensure_bucket()
-        for name, whole in overwrite.items():
-            if not whole and base is not None and store.version(name) != base.state.get(name):
-                whole = True  # a failed build appended after the base: rewrite it
-            versions[name] = store.write(con, name, _changed_rows(name, whole), b.build_id,
-                                         overwrite=whole)  # fmt: skip
+        return ChangeWriter(store, con, b.build_id, changed, base.state, _changed_rows)
     except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
-        b.progress(f"warning: the state could not be kept in the lake: {' '.join(str(exc).split())[:300]}")
+        _not_kept(b, exc)
         return None
-    b.progress(f"state: kept in {store.root} ({len(overwrite)} tables written)")
-    return {"root": store.root, "versions": dict(sorted(versions.items()))}
+
+
+def _kept(b: Build, writer: ChangeWriter | None) -> dict[str, Any] | None:
+    """What :func:`_start_keeping` wrote, once written: the state's location and
+    versions, None if it failed."""
+    if writer is None:
+        return None
+    try:
+        versions = writer.result()
+    except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
+        _not_kept(b, exc)
+        return None
+    root = LakeState(b.gs).root
+    b.progress(f"state: kept in {root} ({len(writer.written)} tables written)")
+    return {"root": root, "versions": versions}
+
+
+def _not_kept(b: Build, exc: Exception) -> None:
+    b.progress(f"warning: the state could not be kept in the lake: {' '.join(str(exc).split())[:300]}")
 
 
 def _changed_rows(name: str, whole: bool) -> str:
@@ -362,21 +383,65 @@ def _incremental(
     try:
         if local.build_of(con) != base.build_id:
             _load_kept(b, con, base)
-        run_sql(con, "BEGIN TRANSACTION")
+        txn = _LocalCommit(b, con)
         try:
-            _apply(b, con, scratch, tables, now, base)
+            _apply(b, con, scratch, tables, now, base, txn)
         except BaseException:
-            with contextlib.suppress(Exception):
-                run_sql(con, "ROLLBACK")
+            txn.abandon()
             raise
-        b.optional("keeping the local state", lambda: _commit_state(con, b.build_id))
+        txn.finish()
     finally:
         con.close()
 
 
-def _commit_state(con: duckdb.DuckDBPyConnection, build_id: int) -> None:
-    LocalState.set_build(con, build_id)
-    run_sql(con, "COMMIT")
+class _LocalCommit:
+    """The transaction of an incremental build's local state, committed (with the
+    build's id) once: from a thread of its own as soon as the build has no more use for
+    DuckDB, while the gold database loads, or at the end. Committing before the swap is
+    safe: if the swap then fails, the database holds a build that no later build starts
+    from, and that one reads the state from the lake copy instead."""
+
+    def __init__(self, b: Build, con: duckdb.DuckDBPyConnection) -> None:
+        self._b, self._con = b, con
+        self._thread: ThreadPoolExecutor | None = None
+        self._job: Future[None] | None = None
+        self._finished = False
+        run_sql(con, "BEGIN TRANSACTION")
+
+    def _commit(self) -> None:
+        LocalState.set_build(self._con, self._b.build_id)
+        run_sql(self._con, "COMMIT")
+
+    def start(self) -> None:
+        """Commit from a thread; the caller uses the connection no more."""
+        self._thread = ThreadPoolExecutor(1)
+        self._job = self._thread.submit(self._commit)
+
+    def finish(self) -> None:
+        """Wait for the commit (or commit now), once; a failure only warns."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._job is None:
+            self._b.optional("keeping the local state", self._commit)
+            return
+        assert self._thread is not None
+        self._b.optional("keeping the local state", self._job.result)
+        self._thread.shutdown()
+
+    def abandon(self) -> None:
+        """The build failed: roll back, unless the commit already started."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._job is None:
+            with contextlib.suppress(Exception):
+                run_sql(self._con, "ROLLBACK")
+            return
+        assert self._thread is not None
+        with contextlib.suppress(Exception):
+            self._job.result()
+        self._thread.shutdown()
 
 
 def _load_kept(b: Build, con: duckdb.DuckDBPyConnection, base: Base) -> None:
@@ -401,12 +466,17 @@ def _apply(
     tables: Tables,
     now: dict[str, TableId],
     base: Base,
+    txn: _LocalCommit,
 ) -> None:
     reads = {}
+    files = silver_files.fetch(b.gs.base, tables, scratch / "silver", only={
+        t: paths for t, dt in tables.items()
+        if dt is not None and (paths := _new_files(dt, base.lake[t].offsets)) is not None
+    })  # fmt: skip
     for table, dt in tables.items():
         cov = base.lake[table].offsets
-        source = None
-        if dt is not None:
+        source: Any = files.get(table)
+        if source is None and dt is not None:
             source = dt.to_pyarrow_dataset(
                 file_pruning_predicate=incremental.pruning_predicate(cov)
             )
@@ -435,7 +505,7 @@ def _apply(
     summary = ", ".join(f"{t} {m.changed_keys:,}" for t, m in merges.items() if m.changed_keys)
     b.progress(f"state: changed keys {summary or 'none'}; history of {hist.customers:,} customers")
     if base.latest and not batch.truncated:
-        _in_place(b, con, scratch, record, changed, base)
+        _in_place(b, con, scratch, record, changed, base, txn)
     else:
         why = "a truncate" if batch.truncated else f"the gold in public is not build #{base.build_id}'s"
         b.progress(f"gold: every table recomputed from the state ({why})")
@@ -446,6 +516,12 @@ def _apply(
         b.finish(record)
 
 
+def _new_files(dt: DeltaTable, coverage: dict[str, dict[int, int]]) -> list[str] | None:
+    """The table's data files that may hold changes above ``coverage`` (None: all)."""
+    actions = pa.RecordBatchReader.from_stream(dt.get_add_actions(flatten=True)).read_all()
+    return incremental.new_files(actions, coverage)
+
+
 def _in_place(
     b: Build,
     con: duckdb.DuckDBPyConnection,
@@ -453,9 +529,13 @@ def _in_place(
     record: gold.BuildRecord,
     changed: dict[str, bool],
     base: Base,
+    txn: _LocalCommit,
 ) -> None:
-    """Recompute the affected gold rows and replace them in ``public``."""
+    """Recompute the affected gold rows and replace them in ``public``. The state's
+    changes go to the lake meanwhile, and the local state is committed while the gold
+    database loads: the swap waits for both."""
     b.enter("gold")
+    writer = _start_keeping(b, con, changed, base)
     duckgold.set_params(con, b.as_of)
     whole = frozenset({"agg_inventory_status"}) if b.as_of != base.as_of else frozenset()
     rec = incremental.recompute(con, whole)
@@ -465,15 +545,19 @@ def _in_place(
         f"{n} {rec.keys[n]:,} keys ({rec.rows[n]:,} rows)" for n in gold.GOLD_TABLES))  # fmt: skip
     record = replace(record, why="changed rows: " + ", ".join(
         f"{n} {rec.keys[n]:,}" for n in gold.GOLD_TABLES if rec.keys[n]))  # fmt: skip
-    record = replace(record, state=_keep(b, con, changed, base))
     keys = {n: REPLACE_KEY.get(n, gold_sql.GOLD[n].key[0]) for n in gold.GOLD_TABLES}
     b.enter("load")
-    gold.create_change_staging(b.conn, b.schema, keys)
+    paths = {}
     for name in keys:
-        k_path, r_path = scratch / f"k_{name}.csv", scratch / f"{name}.csv"
-        duckgold.export_csv(con, f"SELECT k FROM dk_{name}", k_path)
-        duckgold.export_gold(con, name, r_path, relation=f"dg_{name}")
+        paths[name] = (scratch / f"k_{name}.csv", scratch / f"{name}.csv")
+        duckgold.export_csv(con, f"SELECT k FROM dk_{name}", paths[name][0])
+        duckgold.export_gold(con, name, paths[name][1], relation=f"dg_{name}")
+    txn.start()
+    gold.create_change_staging(b.conn, b.schema, keys)
+    for name, (k_path, r_path) in paths.items():
         gold.load_changes(b.conn, b.schema, name, k_path, r_path)
+    record = replace(record, state=_kept(b, writer))
+    txn.finish()
     b.enter("swap")
     counts = gold.apply_changes(b.conn, b.schema, b.build_id, record, keys,
                                 b.gs.swap_lock_timeout)  # fmt: skip

@@ -114,8 +114,14 @@ def read_columns(table: str) -> tuple[str, ...]:
 def _copy_parquet(
     con: duckdb.DuckDBPyConnection, table: str, name: str, files: ParquetFiles
 ) -> None:
-    """``silver_<table>`` from the table's data files. A column no file has (added to
-    the table after they were written) reads as NULL, as in the table's Arrow dataset."""
+    """``silver_<table>`` from the table's data files."""
+    run_sql(con, f"CREATE OR REPLACE TEMP TABLE {name} AS {parquet_select(con, table, files)}")
+
+
+def parquet_select(con: duckdb.DuckDBPyConnection, table: str, files: ParquetFiles) -> str:
+    """A SELECT of the change-log columns a build reads from a table's data files. A
+    column no file has (added to the table after they were written) reads as NULL, as
+    in the table's Arrow dataset."""
     scan = f"read_parquet('{sql_str(files.glob)}', union_by_name = true)"
     have = {str(r[0]) for r in run_sql(con, f"DESCRIBE SELECT * FROM {scan}")}
     schema = silver_arrow_schema(table)
@@ -123,7 +129,7 @@ def _copy_parquet(
         c if c in have else f"CAST(NULL AS {duck_type(schema.field(c).type)}) AS {c}"
         for c in read_columns(table)
     ]
-    run_sql(con, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {', '.join(cols)} FROM {scan}")
+    return f"SELECT {', '.join(cols)} FROM {scan}"
 
 
 def duck_type(arrow: pa.DataType) -> str:

@@ -17,7 +17,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,11 @@ def key_of(name: str) -> str:
     raise ValueError(f"not a state table: {name!r}")
 
 
+def tagged(con: duckdb.DuckDBPyConnection, query: str, build_id: int) -> duckdb.DuckDBPyRelation:
+    """``query``'s rows (a state table's columns) with the :data:`BUILD_COLUMN` tag."""
+    return con.sql(f"SELECT *, CAST({int(build_id)} AS BIGINT) AS {BUILD_COLUMN} FROM ({query}) AS q")
+
+
 class LakeState:
     """The state tables in their own MinIO bucket (``ECOM_GOLD_STATE_BUCKET``)."""
 
@@ -88,23 +94,35 @@ class LakeState:
         except TableNotFoundError:
             return None
 
+    def open(self, name: str) -> DeltaTable | None:
+        """A state table as it is now; None if it does not exist."""
+        try:
+            return DeltaTable(self.uri(name), storage_options=self.options)
+        except TableNotFoundError:
+            return None
+
     def write(
         self, con: duckdb.DuckDBPyConnection, name: str, query: str, build_id: int,
         *, overwrite: bool,
     ) -> int:  # fmt: skip
         """Write ``query``'s rows (a state table's columns) tagged with ``build_id``;
         returns the table's new version."""
-        reader = con.sql(
-            f"SELECT *, CAST({int(build_id)} AS BIGINT) AS {BUILD_COLUMN} FROM ({query}) AS q"
-        ).to_arrow_reader(200_000)
-        props = _WRITER
+        reader = tagged(con, query, build_id).to_arrow_reader(200_000)
+        return self.put(name, reader, overwrite=overwrite)
+
+    def put(
+        self, name: str, rows: Any, *, overwrite: bool, table: DeltaTable | None = None
+    ) -> int:
+        """Write Arrow ``rows`` (tagged, see :func:`tagged`) to state table ``name``
+        (``table``: it, opened already); returns its new version."""
+        target: DeltaTable | str = table if table is not None else self.uri(name)
         if overwrite:
-            write_deltalake(self.uri(name), reader, mode="overwrite", schema_mode="overwrite",
-                            storage_options=self.options, writer_properties=props)  # fmt: skip
+            write_deltalake(target, rows, mode="overwrite", schema_mode="overwrite",
+                            storage_options=self.options, writer_properties=_WRITER)  # fmt: skip
         else:
-            write_deltalake(self.uri(name), reader, mode="append",
-                            storage_options=self.options, writer_properties=props)  # fmt: skip
-        version = self.version(name)
+            write_deltalake(target, rows, mode="append",
+                            storage_options=self.options, writer_properties=_WRITER)  # fmt: skip
+        version = table.version() if table is not None else self.version(name)
         assert version is not None
         return version
 
@@ -142,6 +160,57 @@ class LakeState:
         dt.create_checkpoint()
         dt.cleanup_metadata()
         return True
+
+
+class ChangeWriter:
+    """An incremental build's changes to the state, written to the lake copy from
+    threads of their own while the build goes on (recomputing and loading gold).
+
+    The rows are taken from DuckDB when it is made, inside the build's transaction
+    (another connection would not see them); the writes need nothing else from it."""
+
+    #: Tables written at once (small appends: mostly lake round trips).
+    WRITERS = 4
+
+    def __init__(
+        self,
+        store: LakeState,
+        con: duckdb.DuckDBPyConnection,
+        build_id: int,
+        changed: dict[str, bool],
+        base: dict[str, int],
+        rows_of: Callable[[str, bool], str],
+    ) -> None:
+        """``changed``: state table -> whether to write it whole (else the changed
+        keys' rows, ``rows_of(name, whole)``); ``base``: the versions the build starts
+        from. A table another (failed) build appended to after ``base`` is written whole."""
+        self.versions = dict(base)
+        self.written = tuple(changed)
+        self._threads = ThreadPoolExecutor(self.WRITERS)
+        self._jobs: dict[str, Future[int]] = {}
+        try:
+            opened = dict(zip(changed, self._threads.map(store.open, changed), strict=True))
+            for name, whole in changed.items():
+                dt = opened[name]
+                if dt is None or dt.version() != base.get(name):
+                    whole = True
+                rows = tagged(con, rows_of(name, whole), build_id).to_arrow_table()
+                self._jobs[name] = self._threads.submit(
+                    store.put, name, rows, overwrite=whole, table=dt
+                )
+        except BaseException:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            raise
+
+    def result(self) -> dict[str, int]:
+        """Every state table's version once the writes are done; raises the first
+        write's failure."""
+        try:
+            for name, job in self._jobs.items():
+                self.versions[name] = job.result()
+        finally:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+        return dict(sorted(self.versions.items()))
 
 
 @dataclass(frozen=True)

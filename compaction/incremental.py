@@ -34,6 +34,7 @@ import pyarrow as pa
 from compaction import duckgold, gold_sql
 from compaction.duckgold import Pos, TableRead
 from compaction.exceptions import GoldError
+from compaction.silver_files import ParquetFiles
 from compaction.state import run_sql
 from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from schemas.columns import COLUMNS
@@ -85,32 +86,75 @@ def pruning_predicate(coverage: dict[str, dict[int, int]]) -> str | None:
     return " OR ".join(terms)
 
 
+_STATS = ("bronze_topic", "bronze_partition", "bronze_offset")
+
+
+def new_files(actions: pa.Table, coverage: dict[str, dict[int, int]]) -> list[str] | None:
+    """The paths of the data files that may hold a row above ``coverage``, by the
+    statistics in the table's log (``actions``: its add actions, flattened); None when
+    every file may (nothing covered yet, or no statistics).
+
+    The same rule as :func:`pruning_predicate`, for a build that fetches the files
+    itself: a file is left out only when its rows are all of one covered topic and,
+    for every partition between its lowest and highest, at or below the covered
+    offset. A file with NULL coordinates is kept (its rows count as new)."""
+    needed = [f"{k}.{c}" for c in _STATS for k in ("min", "max", "null_count")]
+    if not coverage or any(n not in actions.column_names for n in needed):
+        return None
+    cols = {n: actions.column(n).to_pylist() for n in ("path", *needed)}
+    kept = []
+    for i, path in enumerate(cols["path"]):
+        stat = {n: cols[n][i] for n in needed}
+        if _may_hold_new(stat, coverage):
+            kept.append(path)
+    return kept
+
+
+def _may_hold_new(stat: dict[str, object], coverage: dict[str, dict[int, int]]) -> bool:
+    if any(stat[f"null_count.{c}"] != 0 for c in _STATS) or None in stat.values():
+        return True
+    topic = stat["min.bronze_topic"]
+    if topic != stat["max.bronze_topic"] or topic not in coverage:
+        return True
+    covered, top = coverage[str(topic)], int(stat["max.bronze_offset"])  # type: ignore[call-overload]
+    low, high = int(stat["min.bronze_partition"]), int(stat["max.bronze_partition"])  # type: ignore[call-overload]
+    return any(p not in covered or top > covered[p] for p in range(low, high + 1))
+
+
 def read_new(
     con: duckdb.DuckDBPyConnection,
     table: str,
-    source: pads.Dataset | pa.Table | None,
+    source: pads.Dataset | pa.Table | ParquetFiles | None,
     coverage: dict[str, dict[int, int]],
 ) -> TableRead:
-    """``nw_<table>``: the change-log rows above ``coverage`` (typed like the state)."""
+    """``nw_<table>``: the change-log rows above ``coverage`` (typed like the state);
+    ``source``: the silver table as an Arrow dataset or table, data files on local disk,
+    or None (no table)."""
     run_sql(con, "CREATE OR REPLACE TEMP TABLE cov (topic VARCHAR, part INTEGER, last BIGINT)")
     rows = [(t, p, o) for t, parts in coverage.items() for p, o in parts.items()]
     if rows:
         con.executemany("INSERT INTO cov VALUES (?, ?, ?)", rows)
-    name = duckgold.register(con, table, source)
     cols = ", ".join(
         f"CAST(s.{c} AS {t}) AS {c}" for c, t in gold_sql.current_columns(table)
     )
+    registered = None
+    if isinstance(source, ParquetFiles) and source.count:
+        relation = f"({duckgold.parquet_select(con, table, source)})"
+    else:
+        empty = source is None or isinstance(source, ParquetFiles)
+        relation = registered = duckgold.register(con, table, None if empty else source)
     try:
         run_sql(
             con,
             f"CREATE OR REPLACE TEMP TABLE nw_{table} AS "
             f"SELECT {cols}, {', '.join('s.' + c for c in _ENVELOPE)} "
-            f"FROM {name} AS s LEFT JOIN cov AS c "
+            f"FROM {relation} AS s LEFT JOIN cov AS c "
             f"ON c.topic = s.bronze_topic AND c.part = s.bronze_partition "
             f"WHERE c.last IS NULL OR s.bronze_offset > c.last",
         )
     finally:
-        con.unregister(name)
+        if registered is not None:
+            con.unregister(registered)
     return duckgold.summarise(con, table, f"nw_{table}")
 
 

@@ -244,3 +244,55 @@ def test_a_redelivered_old_customer_event_asks_for_a_full_build() -> None:
         incremental.read_new(con, t, None, {})
     with pytest.raises(incremental.OutOfOrder):
         incremental.merge_all(con, {t: (None, None) for t in SOURCE_TABLES})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_files_chosen_by_their_statistics_hold_every_new_row(tmp_path: Any, seed: int) -> None:
+    """A Delta table's files, each a random run of offsets over random partitions: the
+    files :func:`incremental.new_files` keeps hold every row above a random coverage,
+    and reading only those gives the rows reading the whole table gives."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from compaction.silver_files import ParquetFiles
+
+    rnd = random.Random(seed)
+    log, next_offset = Log("orders"), {p: 0 for p in range(3)}
+    uri = str(tmp_path / "orders")
+    for i in range(12):
+        rows = []
+        for p in rnd.sample(range(3), rnd.randint(1, 3)):
+            for _ in range(rnd.randint(1, 4)):
+                rows.append(log.add("c", len(log.rows), commit_lsn=100 + len(log.rows),
+                                    partition=p, offset=next_offset[p]))  # fmt: skip
+                next_offset[p] += 1
+        write_deltalake(uri, log.table_(rows), mode="append")
+    topic = "ecom.public.orders"
+    coverage = {topic: {p: rnd.randint(-1, n) for p, n in next_offset.items() if rnd.random() < 0.8}}
+    dt = DeltaTable(uri)
+    actions = pa.RecordBatchReader.from_stream(dt.get_add_actions(flatten=True)).read_all()
+    kept = incremental.new_files(actions, coverage)
+    assert kept is not None
+
+    new_rows = {(r["bronze_partition"], r["bronze_offset"]) for r in log.rows
+                if r["bronze_offset"] > coverage[topic].get(r["bronze_partition"], -2**62)}  # fmt: skip
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    for i, path in enumerate(kept):
+        (folder / f"{i:06d}.parquet").write_bytes((tmp_path / "orders" / path).read_bytes())
+    con = state.connect()
+    incremental.read_new(con, "orders", ParquetFiles(folder, len(kept)), coverage)
+    got = set(con.execute("SELECT bronze_partition, bronze_offset FROM nw_orders").fetchall())
+    assert got == new_rows
+    incremental.read_new(con, "orders", dt.to_pyarrow_dataset(), coverage)
+    assert set(con.execute("SELECT bronze_partition, bronze_offset FROM nw_orders").fetchall()) == got
+    whole = {a["path"] for a in actions.to_pylist()}
+    dropped = whole - set(kept)
+    for a in actions.to_pylist():
+        if a["path"] in dropped:  # every partition it spans is covered up to its top
+            parts = range(a["min.bronze_partition"], a["max.bronze_partition"] + 1)
+            assert all(a["max.bronze_offset"] <= coverage[topic][p] for p in parts)
+    if seed == 0:
+        assert incremental.new_files(actions, {}) is None
+        assert incremental.new_files(actions, {"other.topic": {0: 10**9}}) == sorted(
+            whole, key=[a["path"] for a in actions.to_pylist()].index
+        )
