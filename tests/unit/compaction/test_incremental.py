@@ -258,7 +258,7 @@ def test_files_chosen_by_their_statistics_hold_every_new_row(tmp_path: Any, seed
     rnd = random.Random(seed)
     log, next_offset = Log("orders"), {p: 0 for p in range(3)}
     uri = str(tmp_path / "orders")
-    for i in range(12):
+    for _ in range(12):
         rows = []
         for p in rnd.sample(range(3), rnd.randint(1, 3)):
             for _ in range(rnd.randint(1, 4)):
@@ -272,7 +272,6 @@ def test_files_chosen_by_their_statistics_hold_every_new_row(tmp_path: Any, seed
     actions = pa.RecordBatchReader.from_stream(dt.get_add_actions(flatten=True)).read_all()
     kept = incremental.new_files(actions, coverage)
     assert kept is not None
-
     new_rows = {(r["bronze_partition"], r["bronze_offset"]) for r in log.rows
                 if r["bronze_offset"] > coverage[topic].get(r["bronze_partition"], -2**62)}  # fmt: skip
     folder = tmp_path / "kept"
