@@ -531,36 +531,40 @@ def _in_place(
     base: Base,
     txn: _LocalCommit,
 ) -> None:
-    """Recompute the affected gold rows and replace them in ``public``. The state's
-    changes go to the lake meanwhile, and the local state is committed while the gold
-    database loads: the swap waits for both."""
+    """Recompute the affected gold rows and replace them in ``public``
+    (:class:`gold.ChangeApply`: each table as soon as it is computed). The state's
+    changes go to the lake meanwhile, and the local state is committed once DuckDB has
+    done its part; the commit in the gold database waits for both."""
     b.enter("gold")
     writer = _start_keeping(b, con, changed, base)
     duckgold.set_params(con, b.as_of)
     whole = frozenset({"agg_inventory_status"}) if b.as_of != base.as_of else frozenset()
-    rec = incremental.recompute(con, whole)
-    rec.keys[gold_sql.HISTORY] = duckgold.count(con, "hk")
-    rec.rows[gold_sql.HISTORY] = incremental.history_delta(con)
-    b.progress("gold: recomputed " + ", ".join(
-        f"{n} {rec.keys[n]:,} keys ({rec.rows[n]:,} rows)" for n in gold.GOLD_TABLES))  # fmt: skip
-    record = replace(record, why="changed rows: " + ", ".join(
-        f"{n} {rec.keys[n]:,}" for n in gold.GOLD_TABLES if rec.keys[n]))  # fmt: skip
     keys = {n: REPLACE_KEY.get(n, gold_sql.GOLD[n].key[0]) for n in gold.GOLD_TABLES}
-    b.enter("load")
-    paths = {}
-    for name in keys:
-        paths[name] = (scratch / f"k_{name}.csv", scratch / f"{name}.csv")
-        duckgold.export_csv(con, f"SELECT k FROM dk_{name}", paths[name][0])
-        duckgold.export_gold(con, name, paths[name][1], relation=f"dg_{name}")
-    txn.start()
-    gold.create_change_staging(b.conn, b.schema, keys)
-    for name, (k_path, r_path) in paths.items():
-        gold.load_changes(b.conn, b.schema, name, k_path, r_path)
-    record = replace(record, state=_kept(b, writer))
-    txn.finish()
-    b.enter("swap")
-    counts = gold.apply_changes(b.conn, b.schema, b.build_id, record, keys,
-                                b.gs.swap_lock_timeout)  # fmt: skip
+    apply = gold.ChangeApply(b.gs.base, b.schema, b.build_id, b.gs.swap_lock_timeout)
+    try:
+
+        def hand_over(name: str) -> None:
+            k_path, r_path = scratch / f"k_{name}.csv", scratch / f"{name}.csv"
+            duckgold.export_csv(con, f"SELECT k FROM dk_{name}", k_path)
+            duckgold.export_gold(con, name, r_path, relation=f"dg_{name}")
+            apply.submit(name, keys[name], k_path, r_path)
+
+        rec = incremental.recompute(con, whole, done=hand_over)
+        rec.keys[gold_sql.HISTORY] = duckgold.count(con, "hk")
+        rec.rows[gold_sql.HISTORY] = incremental.history_delta(con)
+        hand_over(gold_sql.HISTORY)
+        txn.start()
+        b.progress("gold: recomputed " + ", ".join(
+            f"{n} {rec.keys[n]:,} keys ({rec.rows[n]:,} rows)" for n in gold.GOLD_TABLES))  # fmt: skip
+        record = replace(record, why="changed rows: " + ", ".join(
+            f"{n} {rec.keys[n]:,}" for n in gold.GOLD_TABLES if rec.keys[n]))  # fmt: skip
+        b.enter("load")
+        record = replace(record, state=_kept(b, writer))
+        txn.finish()
+        b.enter("swap")
+        counts = apply.commit(record)
+    finally:
+        apply.close()
     b.finish(replace(record, counts=counts))
     b.progress("swap: changed gold rows are live in public")
 

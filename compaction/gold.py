@@ -218,12 +218,13 @@ def create_staging(conn: Connection, schema: str, tables: tuple[str, ...] = GOLD
             cur.execute(f"CREATE TABLE {schema}.{name} ({ddl})")
 
 
-def copy_csv(conn: Connection, target: str, columns: tuple[str, ...], path: Path) -> None:
-    """``COPY target (columns) FROM`` the headerless CSV file ``path``."""
+def copy_csv(conn: Connection, target: str, columns: tuple[str, ...], path: Path) -> int:
+    """``COPY target (columns) FROM`` the headerless CSV file ``path``; the rows copied."""
     with conn.cursor() as cur, path.open("rb") as fh:
         cur.copy_expert(
             f"COPY {target} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", fh, size=1 << 20
         )
+        return int(cur.rowcount)
 
 
 def load_gold(conn: Connection, schema: str, name: str, path: Path) -> None:
@@ -379,65 +380,73 @@ def _key_type(name: str, column: str) -> str:
     return next(c.pg_type for c in gold_sql.GOLD[name].columns if c.name == column)
 
 
-def create_change_staging(conn: Connection, schema: str, keys: dict[str, str]) -> None:
-    """The staging schema for an incremental build: per gold table in ``keys`` (table ->
-    the column whose values name the rows to replace) a table of its new rows and
-    ``k_<table>`` of the values to replace."""
-    create_staging(conn, schema, tuple(keys))
-    with conn.cursor() as cur:
-        for name, column in keys.items():
-            cur.execute(f"CREATE TABLE {schema}.k_{name} (k {_key_type(name, column)})")
-
-
-def load_changes(conn: Connection, schema: str, name: str, keys: Path, rows: Path) -> None:
-    """COPY the replaced keys and the new rows of one gold table into the staging schema."""
-    schema = _check_schema(schema)
-    copy_csv(conn, f"{schema}.k_{name}", ("k",), keys)
-    copy_csv(conn, f"{schema}.{name}", gold_sql.GOLD[name].column_names, rows)
-
-
 #: Stands for a NULL key value among the keys to replace (a sale_date can be NULL).
 NULL_DATE = "DATE '0001-01-01'"
 
 
-def apply_changes(
-    conn: Connection,
-    schema: str,
-    build_id: int,
-    record: BuildRecord,
-    keys: dict[str, str],
-    lock_timeout: float,
-) -> dict[str, int]:
-    """One transaction: in each gold table of ``keys``, delete the rows whose key is in
-    ``k_<table>`` and insert the staged rows; drop the staging schema; mark the build
-    succeeded with ``record`` (its counts updated by what changed). Returns the counts."""
-    schema = _check_schema(schema)
-    counts = dict(record.counts)
-    conn.autocommit = False
-    try:
-        with conn.cursor() as cur:
+class ChangeApply:
+    """An incremental build's changed gold rows, replaced in ``public`` in one
+    transaction on a connection of its own, table by table from a thread as the build
+    hands them over (so the gold database works while DuckDB computes the next table);
+    :meth:`commit` marks the build succeeded in the same transaction. Readers see the
+    old rows until then. The rows go straight into ``public``; each table's keys to a
+    table in the staging schema, which the transaction creates and drops (the gold
+    loader role may not create temporary tables)."""
+
+    def __init__(
+        self, settings: Settings, schema: str, build_id: int, lock_timeout: float
+    ) -> None:
+        self.schema, self.build_id = _check_schema(schema), build_id
+        self.conn = connect(settings, application="ecom gold rebuild (changes)")
+        self.conn.autocommit = False
+        self.changed: dict[str, int] = {}
+        self._thread = ThreadPoolExecutor(1)
+        self._jobs: list[Future[None]] = []
+        with self.conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout * 1000)}ms",))
-            for name, column in keys.items():
-                value = f"g.{column}"
-                if _key_type(name, column) == "DATE":
-                    value = f"coalesce(g.{column}, {NULL_DATE})"
-                cur.execute(
-                    f"DELETE FROM public.{name} AS g USING {schema}.k_{name} AS k "
-                    f"WHERE {value} = k.k"
-                )
-                deleted = cur.rowcount
-                cols = ", ".join(gold_sql.GOLD[name].column_names)
-                cur.execute(f"INSERT INTO public.{name} ({cols}) SELECT {cols} FROM {schema}.{name}")
-                counts[name] = counts.get(name, 0) - deleted + cur.rowcount
-            cur.execute(f"DROP SCHEMA {schema} CASCADE")
-            _log_success(cur, build_id, replace(record, counts=counts))
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.autocommit = True
-    return counts
+            cur.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+            cur.execute(f"CREATE SCHEMA {self.schema}")
+
+    def submit(self, name: str, column: str, keys: Path, rows: Path) -> None:
+        """Replace the rows of gold table ``name`` whose ``column`` is among ``keys``
+        (a one-column CSV file) by ``rows`` (CSV)."""
+        self._jobs.append(self._thread.submit(self._replace, name, column, keys, rows))
+
+    def _replace(self, name: str, column: str, keys: Path, rows: Path) -> None:
+        key_type = _key_type(name, column)
+        value = f"coalesce(g.{column}, {NULL_DATE})" if key_type == "DATE" else f"g.{column}"
+        k_table = f"{self.schema}.k_{name}"
+        with self.conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {k_table} (k {key_type})")
+            copy_csv(self.conn, k_table, ("k",), keys)
+            cur.execute(f"ANALYZE {k_table}")
+            cur.execute(f"DELETE FROM public.{name} AS g USING {k_table} AS k WHERE {value} = k.k")
+            deleted = cur.rowcount
+        inserted = copy_csv(self.conn, f"public.{name}", gold_sql.GOLD[name].column_names, rows)
+        self.changed[name] = inserted - deleted
+
+    def commit(self, record: BuildRecord) -> dict[str, int]:
+        """Wait for every table, mark the build succeeded with ``record`` (its counts
+        updated by what changed) and commit; returns the counts. Raises the first
+        table's failure (nothing is committed then)."""
+        for job in self._jobs:
+            job.result()
+        counts = dict(record.counts)
+        for name, change in self.changed.items():
+            counts[name] = counts.get(name, 0) + change
+        with self.conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA {self.schema} CASCADE")
+            _log_success(cur, self.build_id, replace(record, counts=counts))
+        self.conn.commit()
+        return counts
+
+    def close(self) -> None:
+        """Roll back whatever was not committed and close the connection."""
+        self._thread.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.conn.rollback()
+        finally:
+            self.conn.close()
 
 
 def log_success(conn: Connection, build_id: int, record: BuildRecord) -> None:

@@ -25,6 +25,7 @@ narrowed to those keys.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -417,12 +418,15 @@ class Recomputed:
 
 
 def recompute(
-    con: duckdb.DuckDBPyConnection, whole: frozenset[str] = frozenset()
+    con: duckdb.DuckDBPyConnection,
+    whole: frozenset[str] = frozenset(),
+    done: Callable[[str], None] | None = None,
 ) -> Recomputed:
     """For each gold table (but the history): temporary tables ``dk_<table>``, its
     affected keys, and ``dg_<table>``, their recomputed rows. The table's SQL runs over
     temporary ``cur_<table>`` views narrowed to those keys (they shadow the full ones
-    while it runs). Tables in ``whole`` take every key."""
+    while it runs). Tables in ``whole`` take every key. ``done(table)`` is called as
+    each table is ready."""
     out = Recomputed()
     db = str(run_sql(con, "SELECT current_database()")[0][0]).replace('"', '""')
     for name in ("dim_products", *(n for n in AFFECTED if n != "dim_products")):
@@ -442,6 +446,8 @@ def recompute(
                 run_sql(con, f"DROP VIEW IF EXISTS temp.cur_{table}")
         out.keys[name] = duckgold.count(con, f"dk_{name}")
         out.rows[name] = duckgold.count(con, f"dg_{name}")
+        if done is not None:
+            done(name)
     return out
 
 
