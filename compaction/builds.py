@@ -30,7 +30,7 @@ from deltalake import DeltaTable
 from common.progress import Reporter
 from compaction import duckgold, gold, gold_sql, incremental, silver_files
 from compaction.configuration import GoldSettings
-from compaction.goldstate import ChangeWriter, LakeState, LocalState, StateUnavailable, key_of
+from compaction.goldstate import ChangeWriter, LakeState, LocalState, StateUnavailable
 from compaction.incremental import OutOfOrder
 from compaction.lake import Lake
 from compaction.plan import Base, Covered, Plan, TableId, choose, covered
@@ -264,10 +264,10 @@ def _read_all(
     scratch: Path,
     lake_copy: _LakeCopy | None = None,
 ) -> dict[str, Any]:
-    files = silver_files.fetch(b.gs.base, tables, scratch / "silver")
     reads = {}
-    for table, dt in tables.items():
-        source = files.get(table) or (None if dt is None else dt.to_pyarrow_dataset())
+    for table, files in silver_files.fetching(b.gs.base, tables, scratch / "silver"):
+        dt = tables[table]
+        source = files or (None if dt is None else dt.to_pyarrow_dataset())
         read = duckgold.read_silver(con, table, source)
         reads[table] = read
         if lake_copy is not None:
@@ -358,11 +358,15 @@ def _not_kept(b: Build, exc: Exception) -> None:
 
 
 def _changed_rows(name: str, whole: bool) -> str:
+    """The rows of state table ``name`` to write: all, or those of the keys the build
+    changed. For a source table's state these are the merge's own rows (``upd_<table>``,
+    what :func:`incremental.merge_table` put in place of the changed keys' rows); the
+    history's are every version of the changed customers."""
     if whole:
         return f"SELECT * FROM {name}"
-    key = key_of(name)
-    changed = "hk" if name == duckgold.HISTORY_TABLE else f"nw_{name.removeprefix('st_')}"
-    return f"SELECT * FROM {name} WHERE {key} IN (SELECT {key} FROM {changed})"
+    if name == duckgold.HISTORY_TABLE:
+        return f"SELECT * FROM {name} WHERE customer_id IN (SELECT customer_id FROM hk)"
+    return f"SELECT * FROM upd_{name.removeprefix('st_')}"
 
 
 def _tidy(b: Build, base: Base) -> None:
@@ -469,13 +473,13 @@ def _apply(
     txn: _LocalCommit,
 ) -> None:
     reads = {}
-    files = silver_files.fetch(b.gs.base, tables, scratch / "silver", only={
+    fetched = silver_files.fetching(b.gs.base, tables, scratch / "silver", only={
         t: paths for t, dt in tables.items()
         if dt is not None and (paths := _new_files(dt, base.lake[t].offsets)) is not None
     })  # fmt: skip
-    for table, dt in tables.items():
-        cov = base.lake[table].offsets
-        source: Any = files.get(table)
+    for table, files in fetched:
+        dt, cov = tables[table], base.lake[table].offsets
+        source: Any = files
         if source is None and dt is not None:
             source = dt.to_pyarrow_dataset(
                 file_pruning_predicate=incremental.pruning_predicate(cov)
@@ -533,8 +537,8 @@ def _in_place(
 ) -> None:
     """Recompute the affected gold rows and replace them in ``public``
     (:class:`gold.ChangeApply`: each table as soon as it is computed). The state's
-    changes go to the lake meanwhile, and the local state is committed once DuckDB has
-    done its part; the commit in the gold database waits for both."""
+    changes go to the lake meanwhile (the commit in the gold database waits for them),
+    and the local state is committed once DuckDB has done its part."""
     b.enter("gold")
     writer = _start_keeping(b, con, changed, base)
     duckgold.set_params(con, b.as_of)
@@ -549,10 +553,11 @@ def _in_place(
             duckgold.export_gold(con, name, r_path, relation=f"dg_{name}")
             apply.submit(name, keys[name], k_path, r_path)
 
+        history_rows = incremental.history_delta(con)
+        hand_over(gold_sql.HISTORY)
         rec = incremental.recompute(con, whole, done=hand_over)
         rec.keys[gold_sql.HISTORY] = duckgold.count(con, "hk")
-        rec.rows[gold_sql.HISTORY] = incremental.history_delta(con)
-        hand_over(gold_sql.HISTORY)
+        rec.rows[gold_sql.HISTORY] = history_rows
         txn.start()
         b.progress("gold: recomputed " + ", ".join(
             f"{n} {rec.keys[n]:,} keys ({rec.rows[n]:,} rows)" for n in gold.GOLD_TABLES))  # fmt: skip
@@ -560,11 +565,11 @@ def _in_place(
             f"{n} {rec.keys[n]:,}" for n in gold.GOLD_TABLES if rec.keys[n]))  # fmt: skip
         b.enter("load")
         record = replace(record, state=_kept(b, writer))
-        txn.finish()
         b.enter("swap")
         counts = apply.commit(record)
     finally:
         apply.close()
+    txn.finish()
     b.finish(replace(record, counts=counts))
     b.progress("swap: changed gold rows are live in public")
 

@@ -189,12 +189,13 @@ class ChangeWriter:
         self._threads = ThreadPoolExecutor(self.WRITERS)
         self._jobs: dict[str, Future[int]] = {}
         try:
-            opened = dict(zip(changed, self._threads.map(store.open, changed), strict=True))
+            opening = {name: self._threads.submit(store.open, name) for name in changed}
             for name, whole in changed.items():
-                dt = opened[name]
-                if dt is None or dt.version() != base.get(name):
-                    whole = True
                 rows = tagged(con, rows_of(name, whole), build_id).to_arrow_table()
+                dt = opening[name].result()
+                if not whole and (dt is None or dt.version() != base.get(name)):
+                    whole = True
+                    rows = tagged(con, rows_of(name, whole), build_id).to_arrow_table()
                 self._jobs[name] = self._threads.submit(
                     store.put, name, rows, overwrite=whole, table=dt
                 )

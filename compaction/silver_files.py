@@ -13,7 +13,7 @@ for the others the build reads the Arrow dataset as before.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,37 +57,59 @@ def fetch(
     """Copy the data files of each plain table into ``folder`` (of a table in ``only``,
     just the files it names there, by their paths in the table's log); tables that are
     missing or not plain are left out."""
-    jobs: list[tuple[str, str, Path]] = []
-    out: dict[str, ParquetFiles] = {}
+    return {t: f for t, f in fetching(settings, tables, folder, only) if f is not None}
+
+
+def fetching(
+    settings: Settings,
+    tables: Mapping[str, DeltaTable | None],
+    folder: Path,
+    only: Mapping[str, Collection[str]] | None = None,
+) -> Iterator[tuple[str, ParquetFiles | None]]:
+    """:func:`fetch`, table by table: every table in order, with its files once they
+    are all on disk (None: missing or not plain), while the later tables' files are
+    still being fetched, so the caller can read one while the next downloads."""
+    plan: list[tuple[str, list[tuple[str, str, Path]]] | tuple[str, None]] = []
     for table, dt in tables.items():
         if dt is None or not plain(dt):
+            plan.append((table, None))
             continue
         uris = dt.file_uris()
         if only is not None and table in only:
             uris = _named(dt, uris, only[table])
         (folder / table).mkdir(parents=True, exist_ok=True)
+        jobs = []
         for i, uri in enumerate(uris):
             bucket, _, key = uri.removeprefix("s3://").partition("/")
             jobs.append((bucket, key, folder / table / f"{i:06d}.parquet"))
-        out[table] = ParquetFiles(folder / table, len(uris))
-    if jobs:
-        fs = arrow_filesystem(settings)
+        plan.append((table, jobs))
+    fs = arrow_filesystem(settings)
 
-        def get(job: tuple[str, str, Path]) -> None:
-            bucket, key, path = job
-            with fs.open_input_stream(f"{bucket}/{key}") as src, path.open("wb") as dst:
-                shutil.copyfileobj(src, dst, COPY_BUFFER)
+    def get(job: tuple[str, str, Path]) -> None:
+        bucket, key, path = job
+        with fs.open_input_stream(f"{bucket}/{key}") as src, path.open("wb") as dst:
+            shutil.copyfileobj(src, dst, COPY_BUFFER)
 
-        try:
-            with ThreadPoolExecutor(FETCHERS) as pool:
-                list(pool.map(get, jobs))
-        except Exception as exc:  # noqa: BLE001 (any failure: the lake could not be read)
-            text = " ".join(str(exc).split())[:300] or type(exc).__name__
-            raise LakeReadFailed(
-                f"fetching the silver data files failed: {text}",
-                hint="is MinIO up (`ecom stack status`), and was the table vacuumed meanwhile?",
-            ) from exc
-    return out
+    pool = ThreadPoolExecutor(FETCHERS)
+    try:
+        pending = [(t, None if jobs is None else [pool.submit(get, j) for j in jobs])
+                   for t, jobs in plan]  # fmt: skip
+        for table, futures in pending:
+            if futures is None:
+                yield table, None
+                continue
+            try:
+                for future in futures:
+                    future.result()
+            except Exception as exc:  # noqa: BLE001 (any failure: the lake could not be read)
+                text = " ".join(str(exc).split())[:300] or type(exc).__name__
+                raise LakeReadFailed(
+                    f"fetching the silver data files of {table} failed: {text}",
+                    hint="is MinIO up (`ecom stack status`), and was the table vacuumed meanwhile?",
+                ) from exc
+            yield table, ParquetFiles(folder / table, len(futures))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _named(dt: DeltaTable, uris: list[str], paths: Collection[str]) -> list[str]:

@@ -295,3 +295,12 @@ def test_files_chosen_by_their_statistics_hold_every_new_row(tmp_path: Any, seed
         assert incremental.new_files(actions, {"other.topic": {0: 10**9}}) == sorted(
             whole, key=[a["path"] for a in actions.to_pylist()].index
         )
+
+
+def test_every_gold_table_is_recomputed_once_and_after_what_it_reads() -> None:
+    order = incremental.RECOMPUTE_ORDER
+    assert sorted(order) == sorted(incremental.AFFECTED)
+    for name in order:
+        for other in order:
+            if f"dk_{other}" in incremental.AFFECTED[name]:
+                assert order.index(other) < order.index(name), (name, other)
