@@ -48,27 +48,17 @@ def plain(dt: DeltaTable) -> bool:
     return dt.protocol().min_reader_version == 1
 
 
-def fetch(
-    settings: Settings,
-    tables: Mapping[str, DeltaTable | None],
-    folder: Path,
-    only: Mapping[str, Collection[str]] | None = None,
-) -> dict[str, ParquetFiles]:
-    """Copy the data files of each plain table into ``folder`` (of a table in ``only``,
-    just the files it names there, by their paths in the table's log); tables that are
-    missing or not plain are left out."""
-    return {t: f for t, f in fetching(settings, tables, folder, only) if f is not None}
-
-
 def fetching(
     settings: Settings,
     tables: Mapping[str, DeltaTable | None],
     folder: Path,
     only: Mapping[str, Collection[str]] | None = None,
 ) -> Iterator[tuple[str, ParquetFiles | None]]:
-    """:func:`fetch`, table by table: every table in order, with its files once they
-    are all on disk (None: missing or not plain), while the later tables' files are
-    still being fetched, so the caller can read one while the next downloads."""
+    """Copy the data files of each plain table into ``folder`` (of a table in ``only``,
+    just the files it names there, by their paths in the table's log), yielding every
+    table in order with its files once they are all on disk (None: the table is missing
+    or not plain) while the later tables' files are still being fetched, so the caller
+    reads one table while the next downloads."""
     plan: list[tuple[str, list[tuple[str, str, Path]]] | tuple[str, None]] = []
     for table, dt in tables.items():
         if dt is None or not plain(dt):
@@ -120,5 +110,7 @@ def _named(dt: DeltaTable, uris: list[str], paths: Collection[str]) -> list[str]
     costs time, never rows."""
     wanted = set(paths)
     root = dt.table_uri.rstrip("/") + "/"
+    if uris and not uris[0].startswith(root):  # a local table's files are plain paths
+        root = root.removeprefix("file://")
     named = [u for u in uris if u.removeprefix(root) in wanted]
     return named if len(named) == len(wanted) else uris

@@ -425,6 +425,41 @@ def test_kept_state_survives_the_loss_of_the_local_copy(built: dict[str, Any]) -
     _contract_holds(s)
 
 
+def test_an_incremental_build_failing_at_its_swap_leaves_gold_and_state_usable(
+    built: dict[str, Any],
+) -> None:
+    """The changed rows wait on a lock another session holds on a gold table: the build
+    fails at its swap and gold is unchanged. Its local state was committed already, so
+    the next build must not start from it: it reads the state of the last good build
+    from the lake, and its incremental gold equals a full build's."""
+    s: Settings = built["settings"]
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    _traffic(built["stream"], 105)
+    before = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
+    holder = psycopg2.connect(s.gold_dsn, application_name="test lock holder")
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLE public.fact_customer_orders IN SHARE MODE")
+        res, _ = _rebuild("--as-of", AS_OF.isoformat(), env={"ECOM_GOLD_SWAP_LOCK_TIMEOUT": "1"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert res.returncode == 1, res.stderr
+    assert "lock timeout" in res.stderr, res.stderr
+    assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == before
+    assert _last_log(s)["status"] == "failed"
+    res, _ = _rebuild("--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert "reading the state of build #" in res.stderr, res.stderr
+    assert _last_log(s)["kind"] == "incremental"
+    _contract_holds(s)
+    incremental = ref.fingerprint(s.gold_dsn, GOLD_TABLES)
+    res, _ = _rebuild("--full", "--as-of", AS_OF.isoformat())
+    assert res.returncode == 0, res.stderr
+    assert ref.fingerprint(s.gold_dsn, GOLD_TABLES) == incremental
+
+
 def test_as_of_before_the_kept_state_does_not_replace_it(built: dict[str, Any]) -> None:
     """A build as of a time before the kept state's coverage is a full build from the
     time-travelled tables, keeps no state, and the next build starts from the newer state."""

@@ -75,3 +75,20 @@ def test_no_files_is_an_empty_change_log(tmp_path: Path) -> None:
     con = state.connect()
     got = duckgold.read_silver(con, "orders", ParquetFiles(tmp_path, 0))
     assert got.changes == 0 and got.rows == 0 and got.coverage == {}
+
+
+def test_named_files_are_the_uris_of_the_log_paths(tmp_path: Path) -> None:
+    from deltalake import DeltaTable, write_deltalake
+
+    from compaction.silver_files import _named
+
+    uri = str(tmp_path / "t")
+    for i in range(3):
+        write_deltalake(uri, pa.table({"a": [i]}), mode="append", partition_by=None)
+    dt = DeltaTable(uri)
+    uris = dt.file_uris()
+    paths = [a["path"] for a in pa.RecordBatchReader.from_stream(
+        dt.get_add_actions(flatten=True)).read_all().to_pylist()]  # fmt: skip
+    assert len(uris) == len(paths) == 3
+    assert sorted(_named(dt, uris, paths[:2])) == sorted(u for u in uris if not u.endswith(paths[2]))
+    assert _named(dt, uris, [*paths[:1], "no/such/file.parquet"]) == uris, "unknown path: every file"
