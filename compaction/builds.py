@@ -6,7 +6,10 @@ kind of build, read the change-logs), ``gold`` (compute in DuckDB; each computed
 COPYed into the staging schema meanwhile), ``load`` (the last COPYs), ``state`` (keep
 the state in the lake), ``swap`` (the one transaction that makes the new gold visible).
 A full build has no ``state`` step: it keeps its state in the lake from a thread of its
-own, each table as soon as it is computed, and the swap waits for it. Tidying the lake
+own, each table as soon as it is computed, and the swap waits for it. Nor has an
+incremental build that replaces gold rows in place: during ``gold`` its state changes go
+to the lake from threads and each gold table's changed rows into ``public`` (one open
+transaction); ``load`` waits for the lake copy, ``swap`` for the rows and commits. Tidying the lake
 copy of the state and the work after the swap (making the new local copy of the state
 the kept one) never fail a build: they only warn.
 """
@@ -569,6 +572,8 @@ def _in_place(
         counts = apply.commit(record)
     finally:
         apply.close()
+        if writer is not None:
+            writer.close()
     txn.finish()
     b.finish(replace(record, counts=counts))
     b.progress("swap: changed gold rows are live in public")

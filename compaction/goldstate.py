@@ -203,6 +203,10 @@ class ChangeWriter:
             self._threads.shutdown(wait=True, cancel_futures=True)
             raise
 
+    def close(self) -> None:
+        """Wait for the writes that started and drop the others (a failed build)."""
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
     def result(self) -> dict[str, int]:
         """Every state table's version once the writes are done; raises the first
         write's failure."""
