@@ -547,8 +547,11 @@ def _in_place(
     duckgold.set_params(con, b.as_of)
     whole = frozenset({"agg_inventory_status"}) if b.as_of != base.as_of else frozenset()
     keys = {n: REPLACE_KEY.get(n, gold_sql.GOLD[n].key[0]) for n in gold.GOLD_TABLES}
-    apply = gold.ChangeApply(b.gs.base, b.schema, b.build_id, b.gs.swap_lock_timeout)
-    try:
+    with contextlib.ExitStack() as done_with:
+        if writer is not None:
+            done_with.callback(writer.close)
+        apply = gold.ChangeApply(b.gs.base, b.schema, b.build_id, b.gs.swap_lock_timeout)
+        done_with.callback(apply.close)
 
         def hand_over(name: str) -> None:
             k_path, r_path = scratch / f"k_{name}.csv", scratch / f"{name}.csv"
@@ -570,10 +573,6 @@ def _in_place(
         record = replace(record, state=_kept(b, writer))
         b.enter("swap")
         counts = apply.commit(record)
-    finally:
-        apply.close()
-        if writer is not None:
-            writer.close()
     txn.finish()
     b.finish(replace(record, counts=counts))
     b.progress("swap: changed gold rows are live in public")
