@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import urllib3
-from minio import Minio
 from pydantic import SecretStr
 
 from common.settings import Settings
 
 if TYPE_CHECKING:
+    from minio import Minio
     from pyarrow.fs import S3FileSystem
 
 
@@ -26,7 +25,11 @@ def minio_client(
     """A client for the lake. ``retries`` are urllib3's own (0: the caller retries).
 
     Credentials default to the root user (ECOM_S3_*); the stream workers pass their
-    own least-privilege user (see :func:`stream_client`)."""
+    own least-privilege user (see :func:`stream_client`). minio and urllib3 are imported
+    here, not with the module: most commands that import it never build a client."""
+    import urllib3
+    from minio import Minio
+
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=3.0, read=read_timeout),
         retries=urllib3.Retry(total=retries, backoff_factor=0.5),
