@@ -87,19 +87,17 @@ class LakeState:
         key_of(name)  # only state tables
         return f"{self.root}/{name}"
 
-    def version(self, name: str) -> int | None:
-        """The newest version of a state table; None if it does not exist."""
-        try:
-            return DeltaTable(self.uri(name), storage_options=self.options).version()
-        except TableNotFoundError:
-            return None
-
     def open(self, name: str) -> DeltaTable | None:
         """A state table as it is now; None if it does not exist."""
         try:
             return DeltaTable(self.uri(name), storage_options=self.options)
         except TableNotFoundError:
             return None
+
+    def version(self, name: str) -> int | None:
+        """The newest version of a state table; None if it does not exist."""
+        dt = self.open(name)
+        return None if dt is None else dt.version()
 
     def write(
         self, con: duckdb.DuckDBPyConnection, name: str, query: str, build_id: int,
