@@ -7,7 +7,22 @@
 -- offsets, or one offset read twice) has equal values, so no dedupe is needed here.
 -- compaction.gold_sql.state_sql fills in the change-log relation, the primary key, the
 -- typed column list and the column names.
-WITH changes AS (
+-- The truncates are read from {source} on their own: a CTE read twice is materialised by
+-- DuckDB (the whole change-log copied, spilled at scale 10), one read once is streamed.
+WITH last_truncate AS (
+    SELECT k0, k1, k2, k3
+    FROM (
+        SELECT CASE WHEN commit_lsn IS NULL THEN 0 ELSE 1 END AS k0,
+               coalesce(commit_lsn, 0) AS k1,
+               coalesce(source_lsn, 0) AS k2,
+               bronze_offset AS k3
+        FROM {source}
+        WHERE op = 't'
+    ) AS t
+    ORDER BY k0 DESC, k1 DESC, k2 DESC, k3 DESC
+    LIMIT 1
+),
+changes AS (
     SELECT {columns},
            op, is_delete, source_lsn, commit_ts, bronze_topic, bronze_partition, bronze_offset,
            CASE WHEN commit_lsn IS NULL THEN 0 ELSE 1 END AS k0,
@@ -15,16 +30,6 @@ WITH changes AS (
            coalesce(source_lsn, 0) AS k2,
            bronze_offset AS k3
     FROM {source}
-),
-last_truncate AS (
-    SELECT k0, k1, k2, k3
-    FROM (
-        SELECT k0, k1, k2, k3,
-               row_number() OVER (ORDER BY k0 DESC, k1 DESC, k2 DESC, k3 DESC) AS rn
-        FROM changes
-        WHERE op = 't'
-    ) AS t
-    WHERE rn = 1
 ),
 ranked AS (
     SELECT c.*,
