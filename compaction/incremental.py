@@ -354,19 +354,51 @@ def _changed(table: str, column: str) -> str:
     return f"SELECT {column} AS k FROM oc_{table} UNION SELECT {column} FROM nc_{table}"
 
 
+#: Whether an order is in V (the contract's valid orders: current, status not Cancelled).
+_IN_V = "({p}.order_status <> 'Cancelled')"
+
+
+def _orders_moved(column: str, attrs: tuple[str, ...] = ()) -> str:
+    """``column`` of the old and new current versions of the changed orders that entered
+    or left V (created, deleted, quarantined, cancelled or restored) or whose ``attrs``
+    changed: the orders a gold table reading only V and ``attrs`` sees change. Most live
+    changes move an order between Pending, Processing, Shipped and Delivered, which such
+    a table does not see."""
+    differs = " OR ".join(
+        (f"{_IN_V.format(p='a')} IS DISTINCT FROM {_IN_V.format(p='b')}",
+         *(f"a.{c} IS DISTINCT FROM b.{c}" for c in attrs))
+    )  # fmt: skip
+    on = "a.order_id = b.order_id"
+    return (
+        f"SELECT a.{column} AS k FROM oc_orders AS a LEFT JOIN nc_orders AS b ON {on} "
+        f"WHERE b.order_id IS NULL OR {differs} "
+        f"UNION SELECT b.{column} FROM nc_orders AS b LEFT JOIN oc_orders AS a ON {on} "
+        f"WHERE a.order_id IS NULL OR {differs}"
+    )
+
+
+def _products_of_orders(orders: str) -> str:
+    return f"SELECT product_id FROM main.cur_order_items WHERE order_id IN ({orders})"
+
+
+def _days_of_orders(orders: str) -> str:
+    return f"SELECT CAST(order_date AS DATE) FROM main.cur_orders WHERE order_id IN ({orders})"
+
+
 #: The keys of each gold table whose rows the changes may alter, as SQL over the merged
 #: state (``cur_*``), the new rows (``nw_*``) and the changed rows' old and new current
-#: versions (``oc_*``, ``nc_*``).
+#: versions (``oc_*``, ``nc_*``). An order's change reaches a table only through the
+#: order columns that table reads (:func:`_orders_moved`).
 AFFECTED: dict[str, str] = {
     "dim_customers": (
         "SELECT customer_id AS k FROM nw_customers WHERE customer_id IS NOT NULL UNION "
-        + _changed("orders", "customer_id")
+        + _orders_moved("customer_id", ("customer_id", "total_amount", "order_date"))
     ),
     "dim_products": (
         "SELECT product_id AS k FROM nw_products WHERE product_id IS NOT NULL UNION "
         + _changed("order_items", "product_id")
-        + " UNION SELECT product_id FROM main.cur_order_items WHERE order_id IN "
-        "(SELECT order_id FROM nw_orders)"
+        + " UNION "
+        + _products_of_orders(_orders_moved("order_id"))
     ),
     "fact_customer_orders": (
         "SELECT order_id AS k FROM nw_orders WHERE order_id IS NOT NULL UNION "
@@ -374,25 +406,25 @@ AFFECTED: dict[str, str] = {
     ),
     "agg_campaign_performance": (
         "SELECT campaign_id AS k FROM nw_marketing_campaigns WHERE campaign_id IS NOT NULL "
-        "UNION " + _changed("orders", "campaign_id")
+        "UNION " + _orders_moved("campaign_id", ("campaign_id", "customer_id", "total_amount"))
     ),
     "agg_inventory_status": (
-        "SELECT k FROM dk_dim_products UNION " + _changed("inventory_transactions", "product_id")
+        "SELECT k FROM dk_dim_products UNION "
+        + _changed("inventory_transactions", "product_id")
+        + " UNION "
+        + _products_of_orders(_orders_moved("order_id", ("order_date",)))
     ),
-    "fact_daily_sales": """
-        SELECT CAST(order_date AS DATE) AS k FROM oc_orders
-        UNION SELECT CAST(order_date AS DATE) FROM nc_orders
-        UNION SELECT CAST(o.order_date AS DATE) FROM main.cur_orders AS o
-              WHERE o.order_id IN (SELECT order_id FROM oc_order_items
-                                   UNION SELECT order_id FROM nc_order_items)
-        UNION SELECT CAST(o.order_date AS DATE) FROM main.cur_orders AS o
-              WHERE o.order_id IN (
-                  SELECT i.order_id FROM main.cur_order_items AS i WHERE i.product_id IN (
-                      SELECT coalesce(a.product_id, b.product_id)
-                      FROM oc_products AS a FULL JOIN nc_products AS b
-                           ON a.product_id = b.product_id
-                      WHERE a.product_id IS NULL OR b.product_id IS NULL
-                         OR a.category IS DISTINCT FROM b.category))""",
+    "fact_daily_sales": f"""
+        SELECT CAST(k AS DATE) AS k FROM (
+            {_orders_moved("order_date", ("order_date", "customer_id"))}) AS moved
+        UNION {_days_of_orders("SELECT order_id FROM oc_order_items "
+                               "UNION SELECT order_id FROM nc_order_items")}
+        UNION {_days_of_orders(
+            "SELECT i.order_id FROM main.cur_order_items AS i WHERE i.product_id IN ("
+            "SELECT coalesce(a.product_id, b.product_id) "
+            "FROM oc_products AS a FULL JOIN nc_products AS b ON a.product_id = b.product_id "
+            "WHERE a.product_id IS NULL OR b.product_id IS NULL "
+            "OR a.category IS DISTINCT FROM b.category)")}""",
 }
 #: The order :func:`recompute` takes the gold tables in: dim_products before
 #: agg_inventory_status (whose affected keys include dim_products'), and the tables that
