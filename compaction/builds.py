@@ -320,22 +320,21 @@ def _swap(b: Build, record: gold.BuildRecord) -> None:
 
 
 def _keep(b: Build, con: duckdb.DuckDBPyConnection, changed: dict[str, bool],
-          base: Base) -> dict[str, Any] | None:  # fmt: skip
+          writer: ChangeWriter) -> dict[str, Any] | None:  # fmt: skip
     """Write the state tables named in ``changed`` to the lake (whole, or only the
     changed keys' rows); the state's location and versions, None if it failed."""
     b.enter("state")
-    return _kept(b, _start_keeping(b, con, changed, base))
+    return _kept(b, _start_keeping(b, con, changed, writer))
 
 
 def _start_keeping(
-    b: Build, con: duckdb.DuckDBPyConnection, changed: dict[str, bool], base: Base
+    b: Build, con: duckdb.DuckDBPyConnection, changed: dict[str, bool], writer: ChangeWriter
 ) -> ChangeWriter | None:
-    """Start writing the state's changes to the lake (:class:`ChangeWriter`); None,
-    with a warning, if that cannot start (the build goes on; the next one is full)."""
-    store = LakeState(b.gs)
+    """Start writing the state's changes to the lake (``writer``); None, with a warning,
+    if that cannot start (the build goes on; the next one is full)."""
     try:
-        store.ensure_bucket()
-        return ChangeWriter(store, con, b.build_id, changed, base.state, _changed_rows)
+        writer.start(con, b.build_id, changed, _changed_rows)
+        return writer
     except Exception as exc:  # noqa: BLE001 (the build goes on; the next one is full)
         _not_kept(b, exc)
         return None
@@ -475,6 +474,24 @@ def _apply(
     base: Base,
     txn: _LocalCommit,
 ) -> None:
+    # the lake copy of the state is opened while the changes are read and merged
+    writer = ChangeWriter(LakeState(b.gs), duckgold.state_tables(), base.state)
+    try:
+        _apply_with(b, con, scratch, tables, now, base, txn, writer)
+    finally:
+        writer.close()
+
+
+def _apply_with(
+    b: Build,
+    con: duckdb.DuckDBPyConnection,
+    scratch: Path,
+    tables: Tables,
+    now: dict[str, TableId],
+    base: Base,
+    txn: _LocalCommit,
+    writer: ChangeWriter,
+) -> None:
     reads = {}
     fetched = silver_files.fetching(b.gs.base, tables, scratch / "silver", only={
         t: paths for t, dt in tables.items()
@@ -512,13 +529,13 @@ def _apply(
     summary = ", ".join(f"{t} {m.changed_keys:,}" for t, m in merges.items() if m.changed_keys)
     b.progress(f"state: changed keys {summary or 'none'}; history of {hist.customers:,} customers")
     if base.latest and not batch.truncated:
-        _in_place(b, con, scratch, record, changed, base, txn)
+        _in_place(b, con, scratch, record, changed, base, txn, writer)
     else:
         why = "a truncate" if batch.truncated else f"the gold in public is not build #{base.build_id}'s"
         b.progress(f"gold: every table recomputed from the state ({why})")
         counts = _compute_and_load(b, con, scratch)
         record = replace(record, counts=counts, why=f"whole gold: {why}")
-        record = replace(record, state=_keep(b, con, changed, base))
+        record = replace(record, state=_keep(b, con, changed, writer))
         _swap(b, record)
         b.finish(record)
 
@@ -537,19 +554,20 @@ def _in_place(
     changed: dict[str, bool],
     base: Base,
     txn: _LocalCommit,
+    writer: ChangeWriter,
 ) -> None:
     """Recompute the affected gold rows and replace them in ``public``
     (:class:`gold.ChangeApply`: each table as soon as it is computed). The state's
     changes go to the lake meanwhile (the commit in the gold database waits for them),
     and the local state is committed once DuckDB has done its part."""
     b.enter("gold")
-    writer = _start_keeping(b, con, changed, base)
+    started = _start_keeping(b, con, changed, writer)
     duckgold.set_params(con, b.as_of)
     whole = frozenset({"agg_inventory_status"}) if b.as_of != base.as_of else frozenset()
     keys = {n: REPLACE_KEY.get(n, gold_sql.GOLD[n].key[0]) for n in gold.GOLD_TABLES}
     with contextlib.ExitStack() as done_with:
-        if writer is not None:
-            done_with.callback(writer.close)
+        if started is not None:
+            done_with.callback(started.close)
         apply = gold.ChangeApply(b.gs.base, b.schema, b.build_id, b.gs.swap_lock_timeout)
         done_with.callback(apply.close)
 
@@ -570,7 +588,7 @@ def _in_place(
         record = replace(record, why="changed rows: " + ", ".join(
             f"{n} {rec.keys[n]:,}" for n in gold.GOLD_TABLES if rec.keys[n]))  # fmt: skip
         b.enter("load")
-        record = replace(record, state=_kept(b, writer))
+        record = replace(record, state=_kept(b, started))
         b.enter("swap")
         counts = apply.commit(record)
     txn.finish()

@@ -164,41 +164,51 @@ class ChangeWriter:
     """An incremental build's changes to the state, written to the lake copy from
     threads of their own while the build goes on (recomputing and loading gold).
 
-    The rows are taken from DuckDB when it is made, inside the build's transaction
-    (another connection would not see them); the writes need nothing else from it."""
+    Made at the start of the build, it opens the state tables (lake round trips) while
+    the build reads and merges the new changes; :meth:`start` then takes the rows from
+    DuckDB, inside the build's transaction (another connection would not see them), and
+    the writes need nothing else from it."""
 
     #: Tables written at once (small appends: mostly lake round trips).
     WRITERS = 4
 
-    def __init__(
+    def __init__(self, store: LakeState, names: tuple[str, ...], base: dict[str, int]) -> None:
+        """``names``: the state tables; ``base``: the versions the build starts from."""
+        self.store = store
+        self.versions = dict(base)
+        self.written: tuple[str, ...] = ()
+        self._threads = ThreadPoolExecutor(self.WRITERS)
+        self._jobs: dict[str, Future[int]] = {}
+        self._bucket = self._threads.submit(store.ensure_bucket)
+        self._opening = {name: self._threads.submit(self._open, name) for name in names}
+
+    def _open(self, name: str) -> DeltaTable | None:
+        self._bucket.result()
+        return self.store.open(name)
+
+    def start(
         self,
-        store: LakeState,
         con: duckdb.DuckDBPyConnection,
         build_id: int,
         changed: dict[str, bool],
-        base: dict[str, int],
         rows_of: Callable[[str, bool], str],
     ) -> None:
-        """``changed``: state table -> whether to write it whole (else the changed
-        keys' rows, ``rows_of(name, whole)``); ``base``: the versions the build starts
-        from. A table another (failed) build appended to after ``base`` is written whole."""
-        self.versions = dict(base)
+        """Write ``changed`` (state table -> whether to write it whole, else the changed
+        keys' rows, ``rows_of(name, whole)``). A table another (failed) build appended
+        to after the base version is written whole. Raises what opening a table raised."""
         self.written = tuple(changed)
-        self._threads = ThreadPoolExecutor(self.WRITERS)
-        self._jobs: dict[str, Future[int]] = {}
         try:
-            opening = {name: self._threads.submit(store.open, name) for name in changed}
             for name, whole in changed.items():
                 rows = tagged(con, rows_of(name, whole), build_id).to_arrow_table()
-                dt = opening[name].result()
-                if not whole and (dt is None or dt.version() != base.get(name)):
+                dt = self._opening[name].result()
+                if not whole and (dt is None or dt.version() != self.versions.get(name)):
                     whole = True
                     rows = tagged(con, rows_of(name, whole), build_id).to_arrow_table()
                 self._jobs[name] = self._threads.submit(
-                    store.put, name, rows, overwrite=whole, table=dt
+                    self.store.put, name, rows, overwrite=whole, table=dt
                 )
         except BaseException:
-            self._threads.shutdown(wait=True, cancel_futures=True)
+            self.close()
             raise
 
     def close(self) -> None:

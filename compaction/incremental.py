@@ -20,7 +20,8 @@ way, and the build falls back to a full one (:class:`OutOfOrder`).
 
 The gold rows to recompute are those whose inputs changed (the changed rows' old and new
 versions name them); each gold table's SQL runs unchanged over ``cur_<table>`` views
-narrowed to those keys.
+narrowed to those keys (a per-product table's order items and inventory only when few
+products are affected: :data:`NARROW_PRODUCTS_BELOW`).
 """
 
 from __future__ import annotations
@@ -451,6 +452,25 @@ NARROW: dict[str, dict[str, str]] = {
 }  # fmt: skip
 
 
+#: The inputs of a per-product gold table that are narrowed only when few products are
+#: affected: beyond :data:`NARROW_PRODUCTS_BELOW` of them, filtering every order item
+#: by product costs more than aggregating them all (scale 1, 1.5M items: 0.05 s at 10%
+#: of the products, 0.30 s at 25%, 0.39 s at 50%, against 0.25-0.28 s for all).
+WIDE_INPUTS = {"dim_products": ("order_items",),
+               "agg_inventory_status": ("order_items", "inventory_transactions")}  # fmt: skip
+NARROW_PRODUCTS_BELOW = 0.2
+
+
+def _narrowed(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, str]:
+    """The inputs of gold table ``name`` to narrow to its affected keys (``dk_<name>``)."""
+    narrowed = NARROW[name]
+    if name in WIDE_INPUTS:
+        keys = duckgold.count(con, f"dk_{name}")
+        if keys > NARROW_PRODUCTS_BELOW * duckgold.count(con, "main.cur_products"):
+            return {t: c for t, c in narrowed.items() if t not in WIDE_INPUTS[name]}
+    return narrowed
+
+
 @dataclass
 class Recomputed:
     keys: dict[str, int] = field(default_factory=dict)
@@ -475,7 +495,7 @@ def recompute(
             keys = f"SELECT DISTINCT coalesce(k, {_SENTINEL}) AS k FROM ({keys}) AS d"
         run_sql(con, f"CREATE OR REPLACE TEMP TABLE dk_{name} AS "
                      f"SELECT DISTINCT k FROM ({keys}) AS a WHERE k IS NOT NULL")  # fmt: skip
-        narrowed = NARROW[name]
+        narrowed = _narrowed(con, name)
         for table, col in narrowed.items():
             run_sql(con, f'CREATE OR REPLACE TEMP VIEW cur_{table} AS SELECT * FROM "{db}".'
                          f"main.cur_{table} WHERE {_IN.format(col=col, gold=name)}")  # fmt: skip

@@ -253,10 +253,12 @@ ORDER_CHANGES = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("narrow_below", [0.0, 1.0])  # per-product inputs: all, narrowed
 @pytest.mark.parametrize(("column", "value"), ORDER_CHANGES)
 def test_an_order_changing_one_column_changes_every_gold_row_it_should(
-    column: str, value: Any
+    column: str, value: Any, narrow_below: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(incremental, "NARROW_PRODUCTS_BELOW", narrow_below)
     world = World(11, keys=200)
     for t in SOURCE_TABLES:
         for _ in range(400):
