@@ -390,11 +390,15 @@ def _incremental(
         if local.build_of(con) != base.build_id:
             _load_kept(b, con, base)
         txn = _LocalCommit(b, con)
+        # the lake copy of the state is opened while the changes are read and merged
+        writer = ChangeWriter(LakeState(b.gs), duckgold.state_tables(), base.state)
         try:
-            _apply(b, con, scratch, tables, now, base, txn)
+            _apply(b, con, scratch, tables, now, base, txn, writer)
         except BaseException:
             txn.abandon()
             raise
+        finally:
+            writer.close()
         txn.finish()
     finally:
         con.close()
@@ -466,23 +470,6 @@ def _load_kept(b: Build, con: duckdb.DuckDBPyConnection, base: Base) -> None:
 
 
 def _apply(
-    b: Build,
-    con: duckdb.DuckDBPyConnection,
-    scratch: Path,
-    tables: Tables,
-    now: dict[str, TableId],
-    base: Base,
-    txn: _LocalCommit,
-) -> None:
-    # the lake copy of the state is opened while the changes are read and merged
-    writer = ChangeWriter(LakeState(b.gs), duckgold.state_tables(), base.state)
-    try:
-        _apply_with(b, con, scratch, tables, now, base, txn, writer)
-    finally:
-        writer.close()
-
-
-def _apply_with(
     b: Build,
     con: duckdb.DuckDBPyConnection,
     scratch: Path,
