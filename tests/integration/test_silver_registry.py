@@ -19,8 +19,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import httpx2
 import pytest
 from confluent_kafka import DeserializingConsumer, TopicPartition
+from confluent_kafka.error import ValueDeserializationError
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 
@@ -33,28 +35,50 @@ from tests.integration.conftest import run_cli
 pytestmark = pytest.mark.integration
 
 CAUGHT_UP = 150.0
+REGISTRY_TIMEOUT_S = 10.0
+READ_DEADLINE_S = 120.0
 Coords = tuple[str, int, int]
+
+
+def _registry(url: str) -> SchemaRegistryClient:
+    # The client's default is no timeout at all: a registry that stalls would hang the
+    # test until pytest-timeout kills it, with nothing said about the registry.
+    return SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT_S})
 
 
 def consume(
     bootstrap: str, registry_url: str, topic: str, start: dict[int, int], end: dict[int, int]
 ) -> list[dict[str, Any]]:
     """Every record of ``topic`` from ``start`` to ``end`` (per partition), decoded the way
-    any service would: the schema registry's URL and the topic are all it is given."""
+    any service would: the schema registry's URL and the topic are all it is given.
+
+    A record the deserializer could not decode because the registry did not answer is
+    read again, as a service would after a retry, until the deadline."""
     consumer = DeserializingConsumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"outside-service-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
-        "value.deserializer": AvroDeserializer(SchemaRegistryClient({"url": registry_url})),
+        "value.deserializer": AvroDeserializer(_registry(registry_url)),
     })  # fmt: skip
     todo = {p: hi for p, hi in end.items() if hi > start.get(p, 0)}
     records = []
+    last_error: Exception | None = None
     try:
         consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in todo])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + READ_DEADLINE_S
         while todo:
-            assert time.monotonic() < deadline, f"{topic}: could not read {todo} in time"
-            msg = consumer.poll(0.5)
+            assert time.monotonic() < deadline, (
+                f"{topic}: could not read {todo} in time (last error: {last_error!r})"
+            )
+            try:
+                msg = consumer.poll(0.5)
+            except ValueDeserializationError as exc:
+                if not _registry_unreachable(exc):
+                    raise
+                last_error, failed = exc, exc.kafka_message
+                consumer.seek(TopicPartition(topic, failed.partition(), failed.offset()))
+                time.sleep(1.0)
+                continue
             if msg is None or msg.error() is not None:
                 continue
             p, offset = msg.partition(), msg.offset()
@@ -65,6 +89,17 @@ def consume(
     finally:
         consumer.close()
     return records
+
+
+def _registry_unreachable(exc: ValueDeserializationError) -> bool:
+    """The decode failed for want of an answer from the registry (timeout, refused
+    connection), not because of what the record holds."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (httpx2.TransportError, OSError)):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _by_partition(offsets: h.Offsets, topic: str) -> dict[int, int]:
@@ -134,7 +169,7 @@ def test_every_silver_topic_reads_with_a_plain_avro_deserializer(stream: StreamS
     assert all(n > 0 for n in counts.values()), counts  # every topic was read
     assert h.read_dlq(s, dlq_start) == []
 
-    client = SchemaRegistryClient({"url": url})
+    client = _registry(url)
     for table in SOURCE_TABLES:
         subject = f"{s.silver_topic(table)}-value"
         assert client.get_compatibility(subject) == "BACKWARD", subject
@@ -170,7 +205,7 @@ def test_a_schema_the_registry_refuses_goes_to_the_dlq_and_the_lake_keeps_the_ro
     # version where it holds text cannot read it (BACKWARD), so the registry refuses ours.
     theirs = published(build_schema("products"))
     theirs["fields"].append({"name": new_column, "type": ["null", "long"], "default": None})
-    client = SchemaRegistryClient({"url": s.base.schema_registry_url})
+    client = _registry(s.base.schema_registry_url)
     client.set_compatibility(subject, "BACKWARD")
     client.register_schema(subject, Schema(json.dumps(theirs), "AVRO"))
 
