@@ -205,3 +205,24 @@ def test_a_gap_is_an_error_only_where_every_offset_has_a_row(
     assert gap_levels(config, 21, 29) == [logging.ERROR]
     assert gap_levels(replace(config, gapless=False), 31, 39) == [logging.DEBUG]
     assert _offsets(config, name) == {0: [*range(20), *range(21, 30), *range(31, 40)]}
+
+
+def test_the_table_checkpoints_its_log_at_the_interval_it_was_created_with(
+    table: tuple[DeltaConfig, str], stack: Settings
+) -> None:
+    """A reader opens the last checkpoint and the commits after it: the writer's tables
+    carry the interval (``ECOM_STREAM_LAKE_CHECKPOINT_INTERVAL``) and checkpoint at it."""
+    config, name = table
+    config = replace(config, properties={"delta.checkpointInterval": "3"})
+    w = DeltaDestination(config)
+    for i in range(7):
+        w.write(_batch(name, 0, i * 10, i * 10 + 9))
+    dt = DeltaTable(f"s3://{config.bucket}/{name}", storage_options=dict(config.storage_options))
+    assert dt.version() >= 6 and dt.metadata().configuration["delta.checkpointInterval"] == "3"
+    log = {o.object_name.rsplit("/", 1)[1] for o in minio_client(stack).list_objects(
+        config.bucket, f"{name}/_delta_log/", recursive=True)}  # fmt: skip
+    checkpoints = sorted(n for n in log if n.endswith(".checkpoint.parquet"))
+    at = [int(n.split(".")[0]) for n in checkpoints]
+    # one every 3 commits, and fewer than 3 commits after the last one for a reader
+    assert len(at) >= 2 and all(b - a == 3 for a, b in zip(at, at[1:], strict=False)), log
+    assert dt.version() - at[-1] < 3, sorted(log)
