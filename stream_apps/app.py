@@ -117,7 +117,7 @@ def build_landing(s: StreamSettings) -> Landing:
                 bucket,
                 options,
                 retry_seconds=s.retry_seconds,
-                properties=s.lake_table_properties,
+                properties=s.lake_table_properties(layer),
                 gapless=layer == lake_layout.BRONZE,
             )
         )

@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 from common.pii import EmailPolicy
 from common.settings import EcomSettings, Settings, read
 from common.settings import load as load_settings
+from schemas import lake as lake_layout
 
 
 class StreamSettings(EcomSettings):
@@ -67,12 +68,16 @@ class StreamSettings(EcomSettings):
     gc_threshold: int = Field(20_000, ge=100, le=10_000_000)
     """Allocations between two runs of Python's cyclic garbage collector in a worker (Python's
     default is 700, which costs a backlog drain about a fifth of its CPU)."""
-    lake_checkpoint_interval: int = Field(10, ge=1, le=100_000)
-    """Delta commits between log checkpoints, set on the lake tables the workers create.
-    Whoever opens a table (each gold build, ``ecom status``) reads the last checkpoint and
-    every commit since, one request each: at 100, opening the six silver tables took an
-    incremental gold build 0.9 s after 10 minutes of traffic; at 10, 0.1-0.2 s. A
-    checkpoint costs a writer thread 0.1-0.25 s at scale 1, once per that many commits."""
+    bronze_checkpoint_interval: int = Field(100, ge=1, le=100_000)
+    """Delta commits between log checkpoints of the bronze tables the workers create. Bronze
+    commits about once a second per table while traffic flows and nothing reads it on a
+    schedule, so its checkpoints stay rare: each rewrites every file's entry."""
+    silver_checkpoint_interval: int = Field(10, ge=1, le=100_000)
+    """Delta commits between log checkpoints of the silver tables the workers create. Every
+    gold build opens all six, reading the last checkpoint and each commit since, one
+    request each: at 100, that took an incremental build 0.9 s after 10 minutes of
+    traffic; at 10, 0.1-0.2 s. Silver commits every few seconds, so a checkpoint (0.1-0.25
+    s of a writer thread at scale 1) comes a few times a minute per table."""
     columnar: bool = True
     """Process batches column-wise; false forces the record-by-record path, which gives the
     same results at several times the CPU."""
@@ -82,10 +87,13 @@ class StreamSettings(EcomSettings):
         """How often buffers are checked for their age limit."""
         return max(0.05, min(self.flush_seconds / 4, 1.0))
 
-    @property
-    def lake_table_properties(self) -> dict[str, str]:
-        """Delta table properties of the lake tables the workers create."""
-        return {"delta.checkpointInterval": str(self.lake_checkpoint_interval)}
+    def lake_table_properties(self, layer: str) -> dict[str, str]:
+        """Delta table properties of the lake tables of ``layer`` the workers create."""
+        interval = (
+            self.bronze_checkpoint_interval if layer == lake_layout.BRONZE
+            else self.silver_checkpoint_interval
+        )  # fmt: skip
+        return {"delta.checkpointInterval": str(interval)}
 
     @property
     def broker_url(self) -> str:

@@ -22,7 +22,8 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.flush_rows, s.flush_bytes, s.flush_seconds, s.backlog_flush_seconds) == (
         200_000, 128 * 1024 * 1024, 1.0, 15.0,
     )  # fmt: skip
-    assert s.lake_table_properties == {"delta.checkpointInterval": "10"}
+    assert s.lake_table_properties("bronze") == {"delta.checkpointInterval": "100"}
+    assert s.lake_table_properties("silver") == {"delta.checkpointInterval": "10"}
     assert s.silver_topic("orders") == "silver.orders" and s.dlq_topic == "ecom.dlq"
     assert s.broker_url == f"kafka://{s.base.kafka_bootstrap}"
     assert s.columnar is True
