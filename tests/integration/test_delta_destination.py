@@ -211,7 +211,8 @@ def test_the_table_checkpoints_its_log_at_the_interval_it_was_created_with(
     table: tuple[DeltaConfig, str], stack: Settings
 ) -> None:
     """A reader opens the last checkpoint and the commits after it: the writer's tables
-    carry the interval (``ECOM_STREAM_LAKE_CHECKPOINT_INTERVAL``) and checkpoint at it."""
+    carry their layer's interval (``ECOM_STREAM_BRONZE_CHECKPOINT_INTERVAL``,
+    ``ECOM_STREAM_SILVER_CHECKPOINT_INTERVAL``) and checkpoint at it."""
     config, name = table
     config = replace(config, properties={"delta.checkpointInterval": "3"})
     w = DeltaDestination(config)
