@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.kafka import client_config
 from common.settings import Settings
-from stream_apps.fastpath import seek_committed_or_earliest
+from stream_apps.chunks import seek_committed_or_earliest
 
 MESSAGES = 30
 
