@@ -42,7 +42,7 @@ from stream_apps.configuration import StreamSettings
 from stream_apps.destinations import DeltaConfig, DeltaDestination
 from stream_apps.landing import FlushPolicy, Landing, Processor
 from stream_apps.metrics import CONTENT_TYPE, METRICS
-from stream_apps.pipeline import BatchProcessor, Msg
+from stream_apps.pipeline import BatchProcessor, Msg, Processed
 from stream_apps.produce import BatchProducer
 from stream_apps.schema_ids import RegistryIds
 
@@ -89,6 +89,12 @@ def _msgs(events: list[Any]) -> list[Msg]:
             seen.add(coords)
             out.append(Msg(topic, partition, r.offset, r.timestamp, r.key, r.value))
     return out
+
+
+def _process(landing: Landing, msgs: list[Msg], size: int) -> list[Processed]:
+    """Process a batch's records in slices of at most ``size``: a batch is what came within
+    its time bound, and slicing keeps the memory of its conversions that of one slice."""
+    return [landing.process(msgs[i : i + size]) for i in range(0, len(msgs), size)]
 
 
 def _backlog(events: list[Any], batch_size: int) -> bool:
@@ -201,6 +207,24 @@ class _Flusher:
             table = envelope.table_of_topic(m.topic, self.prefix)
             self.held[table or m.topic].append(e)
 
+    async def ingest(self, events: list[Any], batch_size: int) -> None:
+        """Process a batch (producing its silver and dead-letter records) and buffer its
+        lake rows, unless a rebalance made it stale meanwhile: the partitions are then
+        read again from their committed offsets."""
+        self.ingesting = True
+        full = _backlog(events, batch_size)
+        try:
+            events = self.fresh(events)
+            if events:
+                work = partial(_process, self.landing, _msgs(events), batch_size)
+                processed = await _blocking("process", work)
+                if self.current(events):
+                    for part in processed:
+                        self.landing.buffer(part, full=full)
+                    self.hold(events)
+        finally:
+            self.ingesting = False
+
     def start(self) -> None:
         """Start flushing the due tables, unless a flush or an ingest is under way."""
         if self.ingesting or self.stream is None or (self.task and not self.task.done()):
@@ -278,8 +302,9 @@ def create_app(s: StreamSettings) -> faust.App:
         # a fetch unpacks at most one batch of records at a time; the rest stays as the
         # compact bytes Kafka sent
         broker_max_poll_records=s.batch_size,
-        # the agent's queue holds chunks (one partition's records of one fetch)
-        stream_buffer_maxsize=2 * s.batch_chunks,
+        # the agent's queue holds chunks (one partition's records of one fetch); while
+        # it is full the consumer stops fetching those partitions
+        stream_buffer_maxsize=32,
         datadir=str(datadir),
         monitor=fastpath.LeanMonitor(),
     )
@@ -297,22 +322,11 @@ def create_app(s: StreamSettings) -> faust.App:
     async def changes(stream: Any) -> None:
         """CDC topics -> bronze and silver Delta tables, silver topics, dead letters."""
         flusher.stream = stream
-        async for events in stream.noack_take(s.batch_chunks, within=s.batch_seconds):
+        # a batch is what came within batch_seconds (at most batch_size chunks)
+        async for events in stream.noack_take(s.batch_size, within=s.batch_seconds):
             if landing.over():
                 await flusher.settle()  # backpressure: the lake is behind
-            flusher.ingesting = True
-            full = _backlog(events, s.batch_size)
-            try:
-                events = flusher.fresh(events)
-                if events:
-                    processed = await _blocking("process", partial(landing.process, _msgs(events)))
-                    # a rebalance while the batch was processed makes it stale: the
-                    # partitions are read again from their committed offsets
-                    if flusher.current(events):
-                        landing.buffer(processed, full=full)
-                        flusher.hold(events)
-            finally:
-                flusher.ingesting = False
+            await flusher.ingest(events, s.batch_size)
             flusher.start()
 
     @app.timer(interval=s.flush_check_seconds)

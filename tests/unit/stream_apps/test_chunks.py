@@ -13,7 +13,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from stream_apps import chunks
-from stream_apps.app import _backlog, _msgs
+from stream_apps.app import _backlog, _msgs, _process
 
 TP0 = TP("ecom.public.orders", 0)
 
@@ -111,3 +111,16 @@ def test_the_consumer_is_behind_when_a_batch_or_a_partition_holds_a_fetch_worth(
     assert not _backlog(small, batch_size=5)
     assert _backlog(small + [SimpleNamespace(message=_chunk(4))], batch_size=5)
     assert _backlog([SimpleNamespace(message=_chunk(0, behind=5))], batch_size=5)
+
+
+def test_a_batch_is_converted_in_slices_of_the_batch_size() -> None:
+    seen: list[list[int]] = []
+
+    class Landing:
+        def process(self, msgs: list[Any]) -> list[int]:
+            seen.append([m.offset for m in msgs])
+            return seen[-1]
+
+    msgs = _msgs([SimpleNamespace(message=_chunk(*range(7)))])
+    assert _process(Landing(), msgs, 3) == [[0, 1, 2], [3, 4, 5], [6]]  # type: ignore[arg-type]
+    assert _process(Landing(), msgs, 10) == [list(range(7))]  # type: ignore[arg-type]
