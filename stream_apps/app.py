@@ -42,13 +42,17 @@ from stream_apps.configuration import StreamSettings
 from stream_apps.destinations import DeltaConfig, DeltaDestination
 from stream_apps.landing import FlushPolicy, Landing, Processor
 from stream_apps.metrics import CONTENT_TYPE, METRICS
-from stream_apps.pipeline import BatchProcessor, Msg, Processed
+from stream_apps.pipeline import BatchProcessor, Msg
 from stream_apps.produce import BatchProducer
 from stream_apps.schema_ids import RegistryIds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 FATAL_EXIT = 70
+#: Most chunks per micro-batch; a chunk holds at most ``batch_size / CHUNKS_PER_BATCH``
+#: records, so a batch holds at most ``batch_size``. At live rates chunks hold a few
+#: events and a batch ends at its time bound instead.
+CHUNKS_PER_BATCH = 64
 
 
 def _fatal(what: str, exc: BaseException) -> None:
@@ -89,12 +93,6 @@ def _msgs(events: list[Any]) -> list[Msg]:
             seen.add(coords)
             out.append(Msg(topic, partition, r.offset, r.timestamp, r.key, r.value))
     return out
-
-
-def _process(landing: Landing, msgs: list[Msg], size: int) -> list[Processed]:
-    """Process a batch's records in slices of at most ``size``: a batch is what came within
-    its time bound, and slicing keeps the memory of its conversions that of one slice."""
-    return [landing.process(msgs[i : i + size]) for i in range(0, len(msgs), size)]
 
 
 def _backlog(events: list[Any], batch_size: int) -> bool:
@@ -216,11 +214,10 @@ class _Flusher:
         try:
             events = self.fresh(events)
             if events:
-                work = partial(_process, self.landing, _msgs(events), batch_size)
+                work = partial(self.landing.process, _msgs(events))
                 processed = await _blocking("process", work)
                 if self.current(events):
-                    for part in processed:
-                        self.landing.buffer(part, full=full)
+                    self.landing.buffer(processed, full=full)
                     self.hold(events)
         finally:
             self.ingesting = False
@@ -268,7 +265,7 @@ class _Flusher:
 
 def create_app(s: StreamSettings) -> faust.App:
     """The worker's Faust app with its agent, timer, rebalance hooks and /metrics page."""
-    chunks.install()
+    chunks.install(s.batch_size // CHUNKS_PER_BATCH)
     datadir = s.base.home / "faust" / str(s.worker)
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -302,9 +299,9 @@ def create_app(s: StreamSettings) -> faust.App:
         # a fetch unpacks at most one batch of records at a time; the rest stays as the
         # compact bytes Kafka sent
         broker_max_poll_records=s.batch_size,
-        # the agent's queue holds chunks (one partition's records of one fetch); while
-        # it is full the consumer stops fetching those partitions
-        stream_buffer_maxsize=32,
+        # the agent's queue holds chunks (at most two batches' worth); while it is full
+        # the consumer stops fetching those partitions
+        stream_buffer_maxsize=2 * CHUNKS_PER_BATCH,
         datadir=str(datadir),
         monitor=fastpath.LeanMonitor(),
     )
@@ -322,8 +319,7 @@ def create_app(s: StreamSettings) -> faust.App:
     async def changes(stream: Any) -> None:
         """CDC topics -> bronze and silver Delta tables, silver topics, dead letters."""
         flusher.stream = stream
-        # a batch is what came within batch_seconds (at most batch_size chunks)
-        async for events in stream.noack_take(s.batch_size, within=s.batch_seconds):
+        async for events in stream.noack_take(CHUNKS_PER_BATCH, within=s.batch_seconds):
             if landing.over():
                 await flusher.settle()  # backpressure: the lake is behind
             await flusher.ingest(events, s.batch_size)

@@ -8,7 +8,7 @@ what a drain cost, while the column-wise batch work of the same event is about 1
 :class:`ChunkingConsumer` keeps Faust's consumer (its fetcher, rebalances, flow control
 and commits) and changes the unit it delivers: :meth:`ChunkingConsumer.getmany` yields
 one :class:`RecordChunk` per partition of a fetch, holding that partition's records in
-order. The agent's stream, its queue and its ``take`` see chunks; the agent expands
+order (split into chunks of at most ``max_records``). The agent's stream, its queue and its ``take`` see chunks; the agent expands
 them into records. Faust's per-message costs are paid once per chunk, hundreds of
 records during a backlog.
 
@@ -90,6 +90,16 @@ def chunk_of(records: list[Any], read_offset: int | None) -> tuple[list[Any], in
     return records, first
 
 
+def pieces(records: list[Any], first: int, size: int) -> list[tuple[list[Any], int]]:
+    """A partition's chunk split into pieces of at most ``size`` records, each with the
+    first offset it stands for (the next piece starts right after the previous one)."""
+    out = []
+    for i in range(0, len(records), size):
+        piece = records[i : i + size]
+        out.append((piece, first if i == 0 else records[i - 1].offset + 1))
+    return out
+
+
 def new_acked(first: int, last: int, committed: int | None, index: set[int]) -> list[int]:
     """The offsets of a chunk to add to a partition's acknowledged offsets: those of its
     range at or past the committed offset and not acknowledged yet, in order."""
@@ -99,6 +109,10 @@ def new_acked(first: int, last: int, committed: int | None, index: set[int]) -> 
 
 class ChunkingConsumer(aiokafka_driver.Consumer):
     """The aiokafka driver's consumer, delivering :class:`RecordChunk` messages."""
+
+    #: Most records per chunk (set by :func:`install`): a partition's records of one
+    #: fetch are split into chunks of this size, so that counting chunks bounds records.
+    max_records = 1_000
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         """One chunk per partition of the next fetch (Faust's checks, per chunk)."""
@@ -127,8 +141,9 @@ class ChunkingConsumer(aiokafka_driver.Consumer):
                 continue
             highwater = self.highwater(tp)
             self.app.monitor.track_tp_end_offset(tp, highwater)
-            behind = max(0, (highwater or 0) - chunk[-1].offset - 1)
-            yield tp, RecordChunk(tp, chunk, first, behind, generation_id)
+            for piece, piece_first in pieces(chunk, first, self.max_records):
+                behind = max(0, (highwater or 0) - piece[-1].offset - 1)
+                yield tp, RecordChunk(tp, piece, piece_first, behind, generation_id)
 
     def ack(self, message: Any) -> bool:
         """Mark a chunk's whole range acknowledged, under Faust's ack lock."""
@@ -181,7 +196,9 @@ async def seek_committed_or_earliest(consumer: AIOKafkaConsumer) -> dict[Any, in
     return committed
 
 
-def install() -> None:
-    """Make Faust's Kafka transport build :class:`ChunkingConsumer` consumers."""
+def install(max_records: int) -> None:
+    """Make Faust's Kafka transport build :class:`ChunkingConsumer` consumers whose chunks
+    hold at most ``max_records`` records."""
+    ChunkingConsumer.max_records = max(1, max_records)
     aiokafka_driver.Transport.Consumer = ChunkingConsumer
     log.debug("faust chunking consumer installed")

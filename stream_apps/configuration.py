@@ -21,12 +21,11 @@ class StreamSettings(EcomSettings):
     app_id: str = "ecom-stream"
     """Faust app id, which is also the Kafka consumer group."""
     batch_size: int = Field(10_000, ge=1, le=1_000_000)
-    """Most change events one fetch from Kafka hands the agent, and most the agent
-    converts at once (a batch is processed in slices of this size); a batch that holds
+    """Most change events per micro-batch (and per fetch from Kafka); a batch that holds
     this many, or a partition this many behind, means the consumer is behind."""
     batch_seconds: float = Field(0.25, ge=0.05, le=600)
-    """How long a micro-batch collects what the consumer fetched, which bounds how late a
-    change reaches its silver topic."""
+    """Longest wait to fill a micro-batch, which bounds how late a change reaches its
+    silver topic."""
     web_port: int = Field(6066, ge=1024, le=65000)
     """First worker's web port (metrics at /metrics); worker i uses this plus i."""
     worker: int = Field(0, ge=0, le=1000)

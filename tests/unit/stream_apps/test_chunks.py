@@ -13,7 +13,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 
 from stream_apps import chunks
-from stream_apps.app import _backlog, _msgs, _process
+from stream_apps.app import _backlog, _msgs
 
 TP0 = TP("ecom.public.orders", 0)
 
@@ -68,7 +68,7 @@ def test_a_record_chunk_is_a_faust_message_of_its_last_record() -> None:
 def consumer() -> Iterator[Any]:
     """The consumer a Faust app builds once :func:`chunks.install` ran (not started)."""
     before = aiokafka_driver.Transport.Consumer
-    chunks.install()
+    chunks.install(100)
     try:
         app = faust.App("chunks-test", broker="kafka://127.0.0.1:1")
         c = app.consumer
@@ -113,14 +113,21 @@ def test_the_consumer_is_behind_when_a_batch_or_a_partition_holds_a_fetch_worth(
     assert _backlog([SimpleNamespace(message=_chunk(0, behind=5))], batch_size=5)
 
 
-def test_a_batch_is_converted_in_slices_of_the_batch_size() -> None:
-    seen: list[list[int]] = []
 
-    class Landing:
-        def process(self, msgs: list[Any]) -> list[int]:
-            seen.append([m.offset for m in msgs])
-            return seen[-1]
+def test_a_partition_of_a_fetch_is_split_into_chunks_of_the_size() -> None:
+    records = _records(5, 6, 7, 9, 10)  # 8: skipped by the broker
+    split = chunks.pieces(records, first=3, size=2)
+    assert [([r.offset for r in p], f) for p, f in split] == [([5, 6], 3), ([7, 9], 7), ([10], 10)]
+    assert [([r.offset for r in p], f) for p, f in chunks.pieces(records, 5, 10)] == [([5, 6, 7, 9, 10], 5)]
 
-    msgs = _msgs([SimpleNamespace(message=_chunk(*range(7)))])
-    assert _process(Landing(), msgs, 3) == [[0, 1, 2], [3, 4, 5], [6]]  # type: ignore[arg-type]
-    assert _process(Landing(), msgs, 10) == [list(range(7))]  # type: ignore[arg-type]
+
+def test_install_sets_the_chunk_size_and_the_transport_consumer() -> None:
+    before, size = aiokafka_driver.Transport.Consumer, chunks.ChunkingConsumer.max_records
+    try:
+        chunks.install(0)
+        assert chunks.ChunkingConsumer.max_records == 1
+        chunks.install(156)
+        assert aiokafka_driver.Transport.Consumer is chunks.ChunkingConsumer
+        assert chunks.ChunkingConsumer.max_records == 156
+    finally:
+        aiokafka_driver.Transport.Consumer, chunks.ChunkingConsumer.max_records = before, size
