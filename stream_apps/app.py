@@ -96,10 +96,11 @@ def _msgs(events: list[Any]) -> list[Msg]:
 
 
 def _backlog(events: list[Any], batch_size: int) -> bool:
-    """Whether the consumer is behind: the batch holds a full fetch's worth of records, or
-    one of its partitions held that many more when it was fetched."""
+    """Whether the consumer is behind: the batch is full (every chunk full), or one of its
+    partitions held ``batch_size`` more records when it was fetched."""
+    full = min(batch_size, CHUNKS_PER_BATCH * max(1, batch_size // CHUNKS_PER_BATCH))
     records = sum(len(e.message.value) for e in events)
-    return records >= batch_size or any(e.message.behind >= batch_size for e in events)
+    return records >= full or any(e.message.behind >= batch_size for e in events)
 
 
 def build_processor(s: StreamSettings) -> Processor:

@@ -111,6 +111,10 @@ def test_the_consumer_is_behind_when_a_batch_or_a_partition_holds_a_fetch_worth(
     assert not _backlog(small, batch_size=5)
     assert _backlog(small + [SimpleNamespace(message=_chunk(4))], batch_size=5)
     assert _backlog([SimpleNamespace(message=_chunk(0, behind=5))], batch_size=5)
+    # 64 full chunks of 156 records: a full batch of the default size
+    full = [SimpleNamespace(message=_chunk(*range(i * 156, (i + 1) * 156))) for i in range(64)]
+    assert _backlog(full, batch_size=10_000)
+    assert not _backlog(full[:-1], batch_size=10_000)
 
 
 
