@@ -1,4 +1,4 @@
-"""The Faust consumer hands the agent one message per partition per fetch, not per record.
+"""The Faust consumer hands the agent chunks of a partition's records, not one per message.
 
 Faust's consumer turns every Kafka record into a message and an event, races four
 asyncio tasks to put it in the agent's queue, and acknowledges it through the stream's
@@ -7,10 +7,10 @@ what a drain cost, while the column-wise batch work of the same event is about 1
 
 :class:`ChunkingConsumer` keeps Faust's consumer (its fetcher, rebalances, flow control
 and commits) and changes the unit it delivers: :meth:`ChunkingConsumer.getmany` yields
-one :class:`RecordChunk` per partition of a fetch, holding that partition's records in
-order (split into chunks of at most ``max_records``). The agent's stream, its queue and its ``take`` see chunks; the agent expands
-them into records. Faust's per-message costs are paid once per chunk, hundreds of
-records during a backlog.
+:class:`RecordChunk` messages, each holding up to ``max_records`` consecutive records of
+one partition of a fetch. The agent's stream, its queue and its ``take`` see chunks;
+the agent expands them into records. Faust's per-message costs are paid once per
+chunk, about 150 records during a backlog.
 
 Commits stay exact. A chunk stands for the offsets from its first record (or the one
 after the partition's previous chunk, when offsets were skipped: transaction markers,
