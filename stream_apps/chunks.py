@@ -115,7 +115,7 @@ class ChunkingConsumer(aiokafka_driver.Consumer):
     max_records = 1_000
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
-        """One chunk per partition of the next fetch (Faust's checks, per chunk)."""
+        """The next fetch's records as chunks, with Faust's checks made per chunk."""
         records, active_partitions = await self._wait_next_records(timeout)
         generation_id = self.app.consumer_generation_id
         if records is None or self.should_stop:
@@ -128,8 +128,6 @@ class ChunkingConsumer(aiokafka_driver.Consumer):
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
         for tp, tp_records in records.items():
-            if not self.flow_active or self.app.consumer_generation_id != generation_id:
-                break
             if not (
                 active_partitions is None
                 or tp in active_partitions
@@ -142,6 +140,9 @@ class ChunkingConsumer(aiokafka_driver.Consumer):
             highwater = self.highwater(tp)
             self.app.monitor.track_tp_end_offset(tp, highwater)
             for piece, piece_first in pieces(chunk, first, self.max_records):
+                # a rebalance under way: what is left is read again from the commits
+                if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                    return
                 behind = max(0, (highwater or 0) - piece[-1].offset - 1)
                 yield tp, RecordChunk(tp, piece, piece_first, behind, generation_id)
 
