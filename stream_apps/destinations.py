@@ -18,6 +18,7 @@ import abc
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -73,6 +74,8 @@ class WriteResult:
     skipped_rows: int = 0  # at or below a recorded version: landed before (replay)
     version: int | None = None  # the table version committed, if any
     conflicts: int = 0  # commits refused by a concurrent writer, then retried
+    seconds: float = 0.0  # wall time of the whole write, retries included
+    load_seconds: float = 0.0  # of which loading the table's state (first write, reload)
 
 
 class Destination(abc.ABC):
@@ -182,6 +185,7 @@ class DeltaDestination(Destination):
     def write(self, batch: TableBatch) -> WriteResult:
         generation = self._generation
         result = WriteResult()
+        started = time.monotonic()
         retry_transient(
             lambda: self._classified(batch, result, generation),
             what=self._what(batch),
@@ -193,6 +197,7 @@ class DeltaDestination(Destination):
             ),
             logger=log,
         )
+        result.seconds = time.monotonic() - started
         return result
 
     def _classified(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
@@ -221,8 +226,10 @@ class DeltaDestination(Destination):
             self._next.pop((batch.topic, p), None)
 
     def _attempt(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
+        loading = time.monotonic()
         dt = self._table(batch, generation)
         todo, commits, reached = self._unlanded(dt, batch, generation)
+        result.load_seconds += time.monotonic() - loading
         result.skipped_rows = batch.rows.num_rows - todo.num_rows
         if not commits or todo.num_rows == 0:
             result.rows = result.files = 0

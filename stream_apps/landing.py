@@ -64,6 +64,7 @@ class Metrics(Protocol):
         self, layer: str, table: str, result: WriteResult, commit_us: list[int]
     ) -> None: ...
     def landed(self, layer: str, topic: str, spans: dict[int, Span]) -> None: ...
+    def stage(self, stage: str, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -178,9 +179,13 @@ class Landing:
     def process(self, msgs: list[Msg]) -> Processed:
         """Process a batch and produce its silver and dead-letter records; returns once the
         broker acknowledged them all. Its lake rows are buffered by :meth:`buffer`."""
+        started = time.monotonic()
         processed = self.processor.process(msgs)
+        produced = time.monotonic()
+        self.metrics.stage("process", produced - started)
         if processed.outputs:
             self.producer.send_all(_records(processed.outputs))
+            self.metrics.stage("produce", time.monotonic() - produced)
         self.metrics.processed(processed, len(msgs))
         return processed
 
@@ -254,6 +259,7 @@ class Landing:
         every event taken of them so far is in both layers. Raises ``LakeWriteFailed``
         when a layer cannot be written (the caller then ends the process without
         acknowledging anything)."""
+        started = time.monotonic()
         jobs = [
             (lake.BRONZE, table, buf.commit_us, self._submit(lake.BRONZE, table, buf.topic,
                                                              buf.bronze, buf.spans))
@@ -276,6 +282,7 @@ class Landing:
         # (a tombstone)
         for w in ready.values():
             self.metrics.landed(lake.SILVER, w.topic, w.spans)
+        self.metrics.stage("flush", time.monotonic() - started)
         return set(ready)
 
     def _submit(self, layer: str, table: str, topic: str, pieces: list[pa.Table],

@@ -28,6 +28,23 @@ NAMESPACE = "ecom_stream"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0,
                    15.0, 30.0, 60.0, 120.0)  # fmt: skip
 
+#: Upper bounds (seconds) of the stage-duration buckets: a batch's processing takes
+#: milliseconds, a Delta commit tens to hundreds of them, a slow one seconds.
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+#: The stages whose wall time :meth:`Metrics.stage` observes.
+STAGES = {
+    "process": "decode, silver rules and Avro encoding of one batch",
+    "produce": "producing one batch's silver and dead-letter records until the broker "
+    "acknowledged them",
+    "load_state": "loading one Delta table's state and where each partition stands in it, "
+    "before a write (next to nothing unless the table is new to the worker, or another "
+    "worker wrote its partitions)",
+    "bronze_write": "one bronze Delta write and commit of one table",
+    "silver_write": "one silver Delta write and commit of one table",
+    "flush": "one flush: every due table's writes, side by side",
+}
+
 #: Most events of one batch whose latency is observed (evenly spread in commit order,
 #: always with the oldest and newest), so a large batch costs the event loop little.
 LATENCY_SAMPLE = 200
@@ -92,6 +109,16 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.stages = Histogram(
+            "stage_seconds",
+            "Wall time of one step of the agent, by stage: "
+            + "; ".join(f"{k}: {v}" for k, v in STAGES.items())
+            + ".",
+            ["stage"],
+            namespace=NAMESPACE,
+            buckets=STAGE_BUCKETS,
+            registry=r,
+        )
         started = time.time()
         uptime = Gauge(
             "uptime_seconds", "Seconds since the worker started.", namespace=NAMESPACE, registry=r
@@ -103,6 +130,10 @@ class Metrics:
     def add(self, agent: str, name: str, value: float = 1) -> None:
         """Add ``value`` to the counter ``name`` (one of :data:`AGENT_COUNTERS`) of ``agent``."""
         self.counters[name].labels(agent).inc(value)
+
+    def stage(self, stage: str, seconds: float) -> None:
+        """Observe the wall time of one step (one of :data:`STAGES`)."""
+        self.stages.labels(stage).observe(seconds)
 
     def dead_letter(self, stage: str, reason: str) -> None:
         self.dlq.labels(stage, reason).inc()
@@ -151,6 +182,8 @@ class Metrics:
         self.add(layer, "commits", 1 if result.version is not None else 0)
         self.add(layer, "replayed_rows_skipped", result.skipped_rows)
         self.add(layer, "commit_conflicts", result.conflicts)
+        self.stage(f"{layer}_write", result.seconds)
+        self.stage("load_state", result.load_seconds)
         if layer == "bronze":
             self.event_latencies("source_to_bronze", commit_us)
 

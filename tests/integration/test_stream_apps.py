@@ -32,7 +32,7 @@ from schemas import PRIMARY_KEYS, SOURCE_TABLES
 from schemas.columns import COLUMNS
 from stream_apps import metrics_read, rules, workers
 from stream_apps.configuration import StreamSettings
-from stream_apps.metrics import CONTENT_TYPE, LATENCY_BUCKETS
+from stream_apps.metrics import CONTENT_TYPE, LATENCY_BUCKETS, STAGES
 from tests.integration import stream_helpers as h
 from tests.integration.conftest import run_cli
 
@@ -211,6 +211,7 @@ METRIC_TYPES = {
     "ecom_stream_last_offset": "gauge",
     "ecom_stream_uptime_seconds": "gauge",
     "ecom_stream_latency_seconds": "histogram",
+    "ecom_stream_stage_seconds": "histogram",
 }
 
 
@@ -238,6 +239,12 @@ def test_metrics_parse_with_one_help_and_type_per_family(stream: StreamSettings)
     assert metrics_read.counter_total([text], "events", agent="changes") > 0
     assert metrics_read.counter_total([text], "records", agent="silver") > 0
     assert metrics_read.counter_total([text], "commits", agent="bronze") > 0
+    timed = {
+        x.labels["stage"]
+        for x in families["ecom_stream_stage_seconds"].samples
+        if x.name.endswith("_count") and x.value > 0
+    }
+    assert timed == set(STAGES), timed
     for layer in ("bronze", "silver"):
         landed = metrics_read.landed_offsets([text], layer)
         assert landed and all(t.startswith(f"{s.base.topic_prefix}.public.") for t, _p in landed)

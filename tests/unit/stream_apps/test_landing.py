@@ -52,6 +52,9 @@ class NoMetrics:
     def landed(self, layer: str, topic: str, spans: Any) -> None:
         pass
 
+    def stage(self, stage: str, seconds: float) -> None:
+        pass
+
 
 class Clock:
     def __init__(self) -> None:

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_apps import metrics_read
-from stream_apps.metrics import AGENT_COUNTERS, LATENCY_BUCKETS, Metrics
+from stream_apps.metrics import AGENT_COUNTERS, LATENCY_BUCKETS, STAGE_BUCKETS, STAGES, Metrics
 
 FAMILY_TYPES = {
     **{f"ecom_stream_{name}": "counter" for name in AGENT_COUNTERS},
@@ -17,6 +17,7 @@ FAMILY_TYPES = {
     "ecom_stream_last_offset": "gauge",
     "ecom_stream_uptime_seconds": "gauge",
     "ecom_stream_latency_seconds": "histogram",
+    "ecom_stream_stage_seconds": "histogram",
 }
 NOW = 1_800_000_000.0
 
@@ -48,7 +49,9 @@ def test_every_family_has_its_own_help_and_type() -> None:
 
 def test_latency_is_a_histogram_with_buckets_from_50ms_to_120s() -> None:
     text = _worker([0.03, 0.3, 1.2, 200.0], events=4)
-    (family,) = [f for f in text_string_to_metric_families(text) if f.type == "histogram"]
+    (family,) = [
+        f for f in text_string_to_metric_families(text) if f.name == "ecom_stream_latency_seconds"
+    ]
     buckets = {float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")}
     assert list(buckets) == [*LATENCY_BUCKETS, math.inf]
     assert LATENCY_BUCKETS[0] == 0.05 and LATENCY_BUCKETS[-1] == 120
@@ -58,6 +61,28 @@ def test_latency_is_a_histogram_with_buckets_from_50ms_to_120s() -> None:
     )  # fmt: skip
     count = [s.value for s in family.samples if s.name == "ecom_stream_latency_seconds_count"]
     assert count == [4]
+
+
+def test_stage_durations_are_a_histogram_per_stage() -> None:
+    m = Metrics()
+    m.stage("process", 0.003)
+    m.stage("bronze_write", 0.3)
+    m.stage("bronze_write", 12.0)
+    (family,) = [
+        f for f in text_string_to_metric_families(m.render().decode())
+        if f.name == "ecom_stream_stage_seconds"
+    ]  # fmt: skip
+    buckets = {
+        (s.labels["stage"], float(s.labels["le"])): s.value
+        for s in family.samples
+        if s.name.endswith("_bucket")
+    }
+    assert [le for st, le in buckets if st == "bronze_write"] == [*STAGE_BUCKETS, math.inf]
+    assert buckets[("process", 0.005)] == 1
+    assert (buckets[("bronze_write", 0.25)], buckets[("bronze_write", 0.5)]) == (0, 1)
+    assert (buckets[("bronze_write", 10.0)], buckets[("bronze_write", 30.0)]) == (1, 2)
+    # the HELP text says what each stage measures
+    assert all(name in family.documentation for name in STAGES)
 
 
 def test_a_large_batch_is_sampled() -> None:
