@@ -14,6 +14,10 @@ from common.settings import load as load_settings
 
 #: pg_advisory_lock key that serialises gold rebuilds (in the gold database).
 LOCK_KEY = 0x45434F47  # "ECOG"
+#: Advisory lock of the lake's maintenance (``ecom lake optimize`` / ``vacuum``): delta-rs
+#: (1.6.6) lets two compactions of the same files both commit (each rewrites the rows
+#: into a new file and removes the old ones), which leaves every row twice.
+LAKE_LOCK_KEY = 0x45434F4C  # "ECOL"
 #: Prefix of the staging schemas a rebuild builds in (``gold_build_<build id>``).
 STAGING_PREFIX = "gold_build_"
 

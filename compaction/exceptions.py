@@ -13,6 +13,10 @@ class RebuildLocked(GoldError):
     """Another gold rebuild holds the advisory lock."""
 
 
+class LakeMaintenanceLocked(GoldError):
+    """Another ``ecom lake optimize`` or ``vacuum`` holds the lake's maintenance lock."""
+
+
 class RebuildFailed(GoldError):
     """A rebuild failed; the previous gold is kept and the failure is logged."""
 

@@ -28,7 +28,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -39,8 +39,8 @@ from common.errors import EcomError, first_line
 from common.progress import SILENT, Reporter
 from compaction import gold
 from compaction.builds import Build, BuildResult, run
-from compaction.configuration import LOCK_KEY, GoldSettings
-from compaction.exceptions import GoldError, RebuildFailed, RebuildLocked
+from compaction.configuration import LAKE_LOCK_KEY, LOCK_KEY, GoldSettings
+from compaction.exceptions import GoldError, LakeMaintenanceLocked, RebuildFailed, RebuildLocked
 
 
 def cutoff_of(
@@ -66,28 +66,59 @@ def gold_lock(gs: GoldSettings, wait: float = 0.0) -> Iterator[gold.Connection]:
     """Hold the rebuild lock (pg_try_advisory_lock in the gold database) for the block;
     ``wait``: seconds to keep trying while another build holds it (a nightly build that
     meets a short refresh waits for it instead of failing)."""
-    conn = gold.connect(gs.base, application="ecom gold rebuild")
+    with advisory_lock(
+        gs, LOCK_KEY, "ecom gold rebuild", wait,
+        lambda holder: RebuildLocked(f"another gold rebuild is running ({holder})"),
+    ) as conn:  # fmt: skip
+        yield conn
+
+
+@contextlib.contextmanager
+def lake_lock(gs: GoldSettings, wait: float = 0.0) -> Iterator[gold.Connection]:
+    """Hold the lake's maintenance lock (:data:`LAKE_LOCK_KEY`) for the block: one
+    optimize or vacuum at a time, whoever starts it (the nightly job, a person)."""
+    with advisory_lock(
+        gs, LAKE_LOCK_KEY, "ecom lake maintenance", wait,
+        lambda holder: LakeMaintenanceLocked(
+            f"another lake optimize or vacuum is running ({holder})",
+            hint="wait for it to finish, or pass --wait-lock SECONDS",
+        ),
+    ) as conn:  # fmt: skip
+        yield conn
+
+
+@contextlib.contextmanager
+def advisory_lock(
+    gs: GoldSettings,
+    key: int,
+    application: str,
+    wait: float,
+    locked: Callable[[str], Exception],
+) -> Iterator[gold.Connection]:
+    """Hold the session advisory lock ``key`` in the gold database for the block; raise
+    ``locked(holder)`` when another session keeps it for ``wait`` seconds."""
+    conn = gold.connect(gs.base, application=application)
     try:
         deadline = time.monotonic() + max(0.0, wait)
         with conn.cursor() as cur:
             while True:
-                cur.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (key,))
                 row = cur.fetchone()
                 if row and row[0]:
                     break
                 if time.monotonic() >= deadline:
-                    raise RebuildLocked(f"another gold rebuild is running ({_holder(cur)})")
+                    raise locked(_holder(cur, key))
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         try:
             yield conn
         finally:
             with contextlib.suppress(Exception), conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                cur.execute("SELECT pg_advisory_unlock(%s)", (key,))
     finally:
         conn.close()
 
 
-def _holder(cur: object) -> str:
+def _holder(cur: object, key: int) -> str:
     """'since <time>, pid N' of the session holding the lock, as far as it can be seen."""
     try:
         cur.execute(  # type: ignore[attr-defined]
@@ -95,7 +126,7 @@ def _holder(cur: object) -> str:
             "JOIN pg_stat_activity AS a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 "
             "AND l.objid = %s AND l.objsubid = 1",
-            (LOCK_KEY,),
+            (key,),
         )
         row = cur.fetchone()  # type: ignore[attr-defined]
     except Exception:

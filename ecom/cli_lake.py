@@ -36,18 +36,25 @@ def _table(name: str) -> str:
     return name
 
 
+def _maintenance_lock(gs: Any, args: argparse.Namespace) -> Any:
+    from compaction.rebuild import lake_lock
+
+    return lake_lock(gs, wait=args.wait_lock)
+
+
 def _optimize(args: argparse.Namespace) -> int:
     lake, gs, progress = _lake(), _gold_settings(), Progress()
     target = args.target_mb * 1024 * 1024 if args.target_mb else gs.lake_target_file_bytes
-    for ref in lake.refs(args.table):
-        stats = lake.optimize(ref, target)
-        if stats is None:
-            progress(f"{ref}: no table yet")
-            continue
-        progress(
-            f"{ref}: {stats.get('numFilesRemoved', 0):,} files compacted into "
-            f"{stats.get('numFilesAdded', 0):,}; log checkpointed"
-        )
+    with _maintenance_lock(gs, args):
+        for ref in lake.refs(args.table):
+            stats = lake.optimize(ref, target)
+            if stats is None:
+                progress(f"{ref}: no table yet")
+                continue
+            progress(
+                f"{ref}: {stats.get('numFilesRemoved', 0):,} files compacted into "
+                f"{stats.get('numFilesAdded', 0):,}; log checkpointed"
+            )
     return 0
 
 
@@ -57,12 +64,13 @@ def _vacuum(args: argparse.Namespace) -> int:
     if hours < 0:
         raise EcomError(f"--retention {hours} is negative", hint="give hours, e.g. 168")
     total = 0
-    for ref in lake.refs(args.table):
-        removed = lake.vacuum(ref, hours)
-        if removed is None:
-            continue
-        total += len(removed)
-        progress(f"{ref}: {len(removed):,} unreferenced files older than {hours:g} h deleted")
+    with _maintenance_lock(gs, args):
+        for ref in lake.refs(args.table):
+            removed = lake.vacuum(ref, hours)
+            if removed is None:
+                continue
+            total += len(removed)
+            progress(f"{ref}: {len(removed):,} unreferenced files older than {hours:g} h deleted")
     print(f"vacuum: {total:,} files deleted (time travel now reaches back {hours:g} hours)")
     return 0
 
@@ -137,6 +145,13 @@ def _info_json(i: Any) -> dict[str, Any]:
     }
 
 
+def _wait_lock_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wait-lock", type=float, default=0.0, metavar="S",
+        help="seconds to wait while another optimize or vacuum runs (default 0: fail at once)",
+    )  # fmt: skip
+
+
 def add_lake(groups: SubParsers) -> None:
     """``ecom lake optimize|vacuum|history|files``."""
     lake = add_command(
@@ -152,13 +167,15 @@ def add_lake(groups: SubParsers) -> None:
         "compact small files into large ones (Delta optimize) and checkpoint the log",
         "Compact each table's small files per day partition into files of about the "
         "target size, in both layers, then write a log checkpoint. Safe while the stream "
-        "runs. Default: every table.",
+        "runs; one optimize or vacuum runs at a time (two compactions of the same files "
+        "would both commit and leave every row twice). Default: every table.",
     )
     p.add_argument("table", nargs="?", type=_table, help="one table (default: all six)")
     p.add_argument(
         "--target-mb", type=int, default=None, metavar="MB",
         help="target file size (default ECOM_GOLD_LAKE_TARGET_FILE_MB)",
     )  # fmt: skip
+    _wait_lock_option(p)
     p.set_defaults(func=_optimize)
     p = add_command(
         cmds,
@@ -173,6 +190,7 @@ def add_lake(groups: SubParsers) -> None:
         "--retention", type=float, default=None, metavar="H",
         help="hours of history to keep (default ECOM_GOLD_LAKE_VACUUM_RETENTION_HOURS, 168)",
     )  # fmt: skip
+    _wait_lock_option(p)
     p.set_defaults(func=_vacuum)
     p = add_command(
         cmds,

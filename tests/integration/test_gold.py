@@ -20,7 +20,7 @@ import psycopg2
 import pytest
 
 from common.settings import Settings
-from compaction.configuration import LOCK_KEY
+from compaction.configuration import LAKE_LOCK_KEY, LOCK_KEY
 from compaction.gold import GOLD_TABLES
 from compaction.lake import Lake
 from ecom import catchup
@@ -323,6 +323,28 @@ def test_readers_see_old_or_new_gold_never_a_mix(built: dict[str, Any]) -> None:
     assert seen[dates[0]] != seen[dates[1]], "the two as-of dates must give different gold"
     res, _ = _rebuild("--as-of", AS_OF.isoformat())
     assert res.returncode == 0, res.stderr
+
+
+def test_lake_maintenance_runs_one_at_a_time(built: dict[str, Any]) -> None:
+    """A second optimize or vacuum is refused (or waits) while one runs: delta-rs lets two
+    compactions of the same files both commit, which would leave every row twice."""
+    s: Settings = built["settings"]
+    holder = psycopg2.connect(s.gold_dsn, application_name="test lake lock holder")
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (LAKE_LOCK_KEY,))
+        for args in (("optimize", "orders"), ("vacuum", "orders")):
+            done = run_cli("lake", *args, timeout=120)
+            assert done.returncode == 1, done.stdout + done.stderr
+            assert "another lake optimize or vacuum is running (since " in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
+        threading.Timer(2.0, holder.close).start()  # the running one ends: the wait wins
+        done = run_cli("lake", "optimize", "orders", "--wait-lock", "60", timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "files compacted into" in done.stdout + done.stderr
+    finally:
+        holder.close()
 
 
 def test_lake_maintenance_changes_no_gold(built: dict[str, Any]) -> None:
