@@ -272,11 +272,13 @@ def baseline_run(as_of: date, write: str, cap_mb: float, gold_dsn: str) -> dict[
 def traffic_then_incremental(as_of: date, rate: int, seconds: int) -> dict[str, Any]:
     """Live traffic through the stream (one worker) for ``seconds`` at ``rate`` changes/s,
     caught up, workers stopped; then the incremental build that applies it."""
+    from compaction import maintainer
     from ecom import catchup
     from stream_apps import configuration, workers
 
     st = configuration.load()
     workers.start(st, 1, wait_seconds=120)
+    maintainer.start(st.base)  # as `ecom stream start` runs it
     try:
         log(f"live traffic: {rate:,} changes/s for {seconds}s through the stream")
         live = run_measured(["-m", "ecom.cli", "generate", "live", "--rate", str(rate),
@@ -288,6 +290,7 @@ def traffic_then_incremental(as_of: date, rate: int, seconds: int) -> dict[str, 
         caught_up_s = time.monotonic() - t0
     finally:
         log(f"stream workers stopped: {workers.stop(st)}")
+        maintainer.stop(st.base)
     run = rebuild_run("incremental after traffic", as_of)
     return {"traffic": {"rate": rate, "seconds": seconds, **live.summary(),
                         "caught_up_after_s": round(caught_up_s, 1)},

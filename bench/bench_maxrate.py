@@ -188,6 +188,7 @@ def run_step(args: argparse.Namespace, rate: float, lag_fn: Any) -> Step:
 def prepare(args: argparse.Namespace, stream: Any) -> None:
     """Stack, seed, connector and workers; back once the snapshot is in both layers."""
     from bench.bench_stream import prepare_stack
+    from compaction import maintainer
     from ecom import catchup
     from generator.configuration import scaled_counts
     from stream_apps import workers
@@ -197,6 +198,7 @@ def prepare(args: argparse.Namespace, stream: Any) -> None:
         prepare_stack(args, sum(scaled_counts(args.scale).values()))
         ecom("connectors", "apply")
     workers.start(stream, args.workers)  # leaves running workers as they are
+    maintainer.start(stream.base)  # as `ecom stream start` runs it
     log("waiting for the workers to land the snapshot")
     catchup.wait_caught_up(stream, timeout=max(900.0, 1800.0 * args.scale))
 
@@ -204,6 +206,7 @@ def prepare(args: argparse.Namespace, stream: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from bench.bench_stream import code_version
+    from compaction import maintainer
     from ecom import catchup
     from schemas import SOURCE_TABLES
     from stream_apps import configuration, workers
@@ -239,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.reuse:
         workers.stop(stream)
+        maintainer.stop(stream.base)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -274,6 +274,7 @@ def main() -> int:
     args = parse_args()
 
     from common.settings import load
+    from compaction import maintainer
     from ecom import catchup
     from generator.configuration import scaled_counts
     from stream_apps import configuration, workers
@@ -291,6 +292,8 @@ def main() -> int:
     workers.stop(stream)
     prepare_stack(args, total_rows)
     states = workers.start(stream, args.workers)
+    # as `ecom stream start` runs it: compaction of the day partitions the stream writes
+    maintainer.start(settings)
     workers.wait_assigned(stream, args.workers)
     sampler = Sampler([w.pid for w in states if w.pid])
     sampler.start()
@@ -346,6 +349,7 @@ def main() -> int:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     workers.stop(stream)
+    maintainer.stop(settings)
     return 0
 
 

@@ -18,12 +18,15 @@ def quiesce_capture(settings: Any) -> list[str]:
     import psycopg2
 
     from common.connect import ConnectClient, ConnectUnavailable
+    from compaction import maintainer
     from connectors import manage
     from stream_apps import configuration, workers
 
     done = []
     if workers.stop(configuration.load()):
         done.append("stream workers stopped")
+    if maintainer.stop(settings):
+        done.append("lake maintainer stopped")
     connect = ConnectClient(settings.connect_url)
     for name in manage.definition_names():
         try:

@@ -49,6 +49,17 @@ class GoldSettings(EcomSettings):
     """The settings every stage shares (not read from ECOM_GOLD_*)."""
     lake_target_file_mb: int = Field(128, ge=1, le=8192)
     """File size in MiB ``ecom lake optimize`` compacts the lake's Delta tables to."""
+    lake_maintain_seconds: float = Field(60.0, ge=5, le=86_400)
+    """How often the lake maintainer (``ecom lake maintain``, started by ``ecom stream
+    start``) compacts the newest day partitions. The stream adds about one file per table,
+    worker and second, and delta-rs's work per commit grows with a table's files."""
+    lake_recent_days: int = Field(2, ge=1, le=31)
+    """Day partitions (UTC, newest first) the maintainer compacts: today's, and yesterday's
+    for changes committed before midnight that land after it."""
+    lake_recent_target_file_mb: int = Field(16, ge=1, le=1024)
+    """Largest file (MiB) the maintainer writes. Small, because the day's compacted file is
+    rewritten with the new small files each round until it reaches this size; the nightly
+    ``ecom lake optimize`` merges whole days into ``lake_target_file_mb`` files."""
     lake_vacuum_retention_hours: float = Field(168.0, ge=0, le=24 * 3650)
     """History ``ecom lake vacuum`` keeps (7 days by default): time travel, such as
     ``ecom gold rebuild --as-of``, reaches back this far."""

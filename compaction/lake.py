@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -213,19 +213,33 @@ class Lake:
         return out
 
     # ------------------------------------------------------------ maintenance
-    def optimize(self, ref: TableRef, target_bytes: int) -> dict[str, Any] | None:
-        """Compact small files into files of about ``target_bytes``, then checkpoint the
-        log. Readers and the stream go on meanwhile (an optimize commit changes no data)."""
+    def optimize(
+        self,
+        ref: TableRef,
+        target_bytes: int,
+        *,
+        days: Sequence[date] | None = None,
+        checkpoint: bool = True,
+    ) -> dict[str, Any] | None:
+        """Compact small files (of the day partitions ``days`` only, if given) into files
+        of about ``target_bytes``, then checkpoint the log. Readers and the stream go on
+        meanwhile (an optimize commit changes no data). Two optimizes of one table must
+        not run at once (:func:`compaction.rebuild.lake_lock`)."""
         dt = self.open(ref)
         if dt is None:
             return None
+        filters = None
+        if days is not None:
+            filters = [(lake.PARTITION_COLUMN, "in", [d.isoformat() for d in days])]
         try:
             stats = dt.optimize.compact(
+                partition_filters=filters,
                 target_size=target_bytes,
                 writer_properties=WriterProperties(compression="ZSTD"),
                 max_concurrent_tasks=2,
             )
-            dt.create_checkpoint()
+            if checkpoint:
+                dt.create_checkpoint()
         except (OSError, DeltaError) as exc:
             raise self._error(ref, exc) from exc
         return dict(stats)

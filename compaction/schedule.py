@@ -41,8 +41,8 @@ NIGHTLY_LOCK_WAIT_S = 900
 NIGHTLY: tuple[tuple[str, ...], ...] = (
     ("gold", "rebuild", "--full", "--wait-lock", str(NIGHTLY_LOCK_WAIT_S)),
     ("gold", "verify"),
-    ("lake", "optimize"),
-    ("lake", "vacuum"),
+    ("lake", "optimize", "--wait-lock", str(NIGHTLY_LOCK_WAIT_S)),
+    ("lake", "vacuum", "--wait-lock", str(NIGHTLY_LOCK_WAIT_S)),
 )
 #: The frequent incremental refresh (skips, exit 0, when a build is running).
 REFRESH: tuple[str, ...] = ("gold", "rebuild", "--if-idle")

@@ -121,19 +121,29 @@ def _stream_run(args: argparse.Namespace) -> int:
 
 
 def _stream_start(args: argparse.Namespace) -> int:
+    from compaction import maintainer
     from stream_apps import configuration, workers
 
-    states = workers.start(configuration.load(), args.workers, progress=Progress())
+    s = configuration.load()
+    states = workers.start(s, args.workers, progress=Progress())
     for w in states:
         print(f"worker {w.index}: pid {w.pid}, metrics {w.web}, log {w.log}")
+    if not args.no_maintainer:
+        pid, _started = maintainer.start(s.base)
+        print(f"lake maintainer: pid {pid}, log {maintainer.log_file(s.base)}")
     return 0
 
 
 def _stream_stop(args: argparse.Namespace) -> int:
+    from compaction import maintainer
     from stream_apps import configuration, workers
 
-    n = workers.stop(configuration.load(), progress=Progress())
+    s = configuration.load()
+    n = workers.stop(s, progress=Progress())
     print(f"stopped {n} worker(s)")
+    pid = maintainer.stop(s.base)
+    if pid is not None:
+        print(f"stopped the lake maintainer (pid {pid})")
     return 0
 
 
@@ -350,8 +360,14 @@ def _add_stream(groups: SubParsers) -> None:
     p.set_defaults(func=_stream_run)
     p = add_command(cmds, "start", "start background workers (pid files and logs)")
     p.add_argument("--workers", type=int, default=1, help="how many workers (default 1)")
+    p.add_argument(
+        "--no-maintainer", action="store_true",
+        help="do not start the lake maintainer, which compacts the day partitions the stream "
+        "writes every ECOM_GOLD_LAKE_MAINTAIN_SECONDS (60); without it each commit gets "
+        "slower as the tables' files pile up until `ecom lake optimize`",
+    )  # fmt: skip
     p.set_defaults(func=_stream_start)
-    p = add_command(cmds, "stop", "stop the background workers")
+    p = add_command(cmds, "stop", "stop the background workers and the lake maintainer")
     p.set_defaults(func=_stream_stop)
     p = add_command(cmds, "status", "each worker up/down; exit 1 if none or any down")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -6,6 +6,7 @@ Thin handlers over :mod:`compaction.lake`; the formatting of what they print is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from typing import Any
 
@@ -145,6 +146,20 @@ def _info_json(i: Any) -> dict[str, Any]:
     }
 
 
+def _maintain(args: argparse.Namespace) -> int:
+    from compaction import maintainer
+
+    gs = _gold_settings()
+    if args.once:
+        maintainer.run(gs, once=True, progress=Progress())
+        return 0
+    print(f"compacting the newest {gs.lake_recent_days} day partitions every "
+          f"{gs.lake_maintain_seconds:g}s (Ctrl-C stops)")  # fmt: skip
+    with contextlib.suppress(KeyboardInterrupt):
+        maintainer.run(gs, progress=Progress())
+    return 0
+
+
 def _wait_lock_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wait-lock", type=float, default=0.0, metavar="S",
@@ -192,6 +207,18 @@ def add_lake(groups: SubParsers) -> None:
     )  # fmt: skip
     _wait_lock_option(p)
     p.set_defaults(func=_vacuum)
+    p = add_command(
+        cmds,
+        "maintain",
+        "compact the day partitions the stream writes, every minute (foreground)",
+        "Compact the newest ECOM_GOLD_LAKE_RECENT_DAYS (2) day partitions of every table "
+        "into files of ECOM_GOLD_LAKE_RECENT_TARGET_FILE_MB (16), every "
+        "ECOM_GOLD_LAKE_MAINTAIN_SECONDS (60), under the same lock as optimize and vacuum "
+        "(a round that finds it taken is skipped). `ecom stream start` runs this in the "
+        "background.",
+    )
+    p.add_argument("--once", action="store_true", help="one round, then exit")
+    p.set_defaults(func=_maintain)
     p = add_command(
         cmds,
         "history",

@@ -23,6 +23,7 @@ from common.errors import TransientError
 from common.kafka import client_config
 from common.progress import SILENT, Reporter
 from common.settings import Settings
+from compaction import maintainer
 from connectors import manage
 from ecom import catchup, dbinit, display, report
 from schemas import SOURCE_TABLES
@@ -50,8 +51,9 @@ def run(settings: Settings, options: DemoOptions | None = None, progress: Report
     progress("registering the Debezium connector")
     manage.apply_all(settings, progress=progress)
     stream = stream_configuration.load()
-    progress(f"starting {opts.workers} stream worker(s)")
+    progress(f"starting {opts.workers} stream worker(s) and the lake maintainer")
     workers.start(stream, opts.workers, progress=progress)
+    maintainer.start(settings)
     if opts.scale > 0:
         _seed_if_empty(settings, opts.scale, progress)
     progress("making a change in the source database and waiting for its event")
@@ -138,6 +140,7 @@ def _freshness(stream: stream_configuration.StreamSettings) -> str:
 
 def down(settings: Settings, progress: Reporter = SILENT) -> None:
     workers.stop(stream_configuration.load(), progress=progress)
+    maintainer.stop(settings)
     services.down(settings, progress=progress)
 
 

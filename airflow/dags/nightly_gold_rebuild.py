@@ -78,7 +78,9 @@ with DAG(
     gold_verify = ecom_task("gold_verify", "gold verify", timedelta(minutes=30))
     # The lake's Delta tables are compacted and vacuumed after the swap: maintenance never
     # delays gold, and a rebuild never reads files a vacuum is deleting.
-    lake_optimize = ecom_task("lake_optimize", "lake optimize", timedelta(hours=1))
-    lake_vacuum = ecom_task("lake_vacuum", "lake vacuum", timedelta(hours=1))
+    # One optimize or vacuum at a time (the lake maintainer's rounds too): wait for theirs.
+    lake_optimize = ecom_task("lake_optimize", "lake optimize --wait-lock 900",
+                              timedelta(hours=1))
+    lake_vacuum = ecom_task("lake_vacuum", "lake vacuum --wait-lock 900", timedelta(hours=1))
 
     gold_rebuild >> gold_verify >> lake_optimize >> lake_vacuum

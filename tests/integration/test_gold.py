@@ -347,6 +347,72 @@ def test_lake_maintenance_runs_one_at_a_time(built: dict[str, Any]) -> None:
         holder.close()
 
 
+def _lake_rows(lake: Lake) -> dict[str, tuple[int, int]]:
+    """Per table and layer: rows, and distinct Kafka (partition, offset) coordinates."""
+    from schemas import lake as layout
+
+    out = {}
+    for r in lake.refs():
+        dt = lake.open(r)
+        assert dt is not None, r
+        coords = layout.COORDINATES[r.layer]
+        t = dt.to_pyarrow_table(columns=[coords.partition, coords.offset])
+        pairs = set(zip(t[coords.partition].to_pylist(), t[coords.offset].to_pylist(), strict=True))
+        out[str(r)] = (t.num_rows, len(pairs))
+    return out
+
+
+def test_lake_maintainer_compacts_the_recent_days_and_changes_no_row(
+    built: dict[str, Any],
+) -> None:
+    """A maintainer round compacts the day partitions the stream writes (today's here),
+    leaves other days alone, changes no row, and skips a round while another maintenance
+    holds the lock; the background process starts and stops with its log."""
+    from compaction import configuration, maintainer
+
+    s: Settings = built["settings"]
+    stream: StreamSettings = built["stream"]
+    _traffic(stream, seed=41)  # new small files today
+    lake = Lake(s)
+    rows = _lake_rows(lake)
+    assert all(n == distinct for n, distinct in rows.values()), rows
+    gs = configuration.load()
+    later = datetime.now(UTC) + timedelta(days=5)  # today is not among that time's 2 days
+    assert maintainer.compact_recent(gs, now=later) == []
+    holder = psycopg2.connect(s.gold_dsn, application_name="test lake lock holder")
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (LAKE_LOCK_KEY,))
+        done = run_cli("lake", "maintain", "--once", timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "round skipped: another lake optimize or vacuum is running" in (
+            done.stdout + done.stderr
+        )
+    finally:
+        holder.close()
+    before = {str(r): lake.info(r).files for r in lake.refs()}
+    done = run_cli("lake", "maintain", "--once", timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "files compacted into" in done.stdout + done.stderr
+    after = {str(r): lake.info(r).files for r in lake.refs()}
+    assert sum(after.values()) < sum(before.values()), (before, after)
+    assert _lake_rows(lake) == rows
+    pid, started = maintainer.start(s)
+    try:
+        assert started and maintainer.running(s) == pid
+        assert maintainer.start(s) == (pid, False)  # one per lake
+        deadline = time.monotonic() + 60
+        log = maintainer.log_file(s)
+        while "compacting the newest" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the maintainer never started its rounds"
+            time.sleep(0.5)
+    finally:
+        assert maintainer.stop(s) == pid
+    assert maintainer.running(s) is None
+    assert "stopped" in maintainer.log_file(s).read_text().splitlines()[-1]
+
+
 def test_lake_maintenance_changes_no_gold(built: dict[str, Any]) -> None:
     """`ecom lake optimize` compacts each table to at most 2 files per day partition and
     `ecom lake vacuum` deletes the replaced files; gold rebuilt on the result is the same."""

@@ -93,14 +93,14 @@ def test_dagbag_loads_the_dag_without_import_errors(tmp_path: Path) -> None:
         # lake maintenance after the swap, never before gold
         "lake_optimize": {
             "operator": "BashOperator",
-            "bash_command": "ecom lake optimize",
+            "bash_command": "ecom lake optimize --wait-lock 900",
             "cwd": None,
             "downstream": ["lake_vacuum"],
             "retries": 1,
         },
         "lake_vacuum": {
             "operator": "BashOperator",
-            "bash_command": "ecom lake vacuum",
+            "bash_command": "ecom lake vacuum --wait-lock 900",
             "cwd": None,
             "downstream": [],
             "retries": 1,

@@ -113,8 +113,8 @@ def test_cron_line_really_runs_rebuild_then_verify(tmp_path: Path) -> None:
     assert (tmp_path / "logs" / "gold-nightly.log").read_text().splitlines() == [
         f"{repo}: ecom gold rebuild --full --wait-lock 900",
         f"{repo}: ecom gold verify",
-        f"{repo}: ecom lake optimize",
-        f"{repo}: ecom lake vacuum",
+        f"{repo}: ecom lake optimize --wait-lock 900",
+        f"{repo}: ecom lake vacuum --wait-lock 900",
     ]
 
 
@@ -138,8 +138,8 @@ def test_systemd_units(plan: schedule.Schedule) -> None:
     assert [v for s, k, v in service if k == "ExecStart"] == [
         f'"{ecom}" gold rebuild --full --wait-lock 900',
         f'"{ecom}" gold verify',
-        f'"{ecom}" lake optimize',
-        f'"{ecom}" lake vacuum',
+        f'"{ecom}" lake optimize --wait-lock 900',
+        f'"{ecom}" lake vacuum --wait-lock 900',
     ]
     timer = _unit_lines(plan.timer_unit())
     assert ("Timer", "OnCalendar", "*-*-* 03:45:00 UTC") in timer
@@ -288,8 +288,8 @@ def test_compose_loop_sleeps_until_the_time_then_rebuilds_and_verifies(
     assert got[1:5] == [
         "ecom gold rebuild --full --wait-lock 900",
         "ecom gold verify",
-        "ecom lake optimize",
-        "ecom lake vacuum",
+        "ecom lake optimize --wait-lock 900",
+        "ecom lake vacuum --wait-lock 900",
     ]
     assert 1 <= int(got[0].split()[1]) <= 86400
     assert "gold-nightly: next rebuild at 04:00 UTC" in res.stdout
