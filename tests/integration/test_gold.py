@@ -8,6 +8,7 @@ SQL directly on the source database (tests/integration/gold_reference.py).
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -245,13 +246,22 @@ def test_failed_rebuild_keeps_previous_gold_and_logs_failure(built: dict[str, An
     assert "nosuch-silver" in log["error"] and log["step"] == "current state"
 
 
-def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> None:
-    s: Settings = built["settings"]
+@contextlib.contextmanager
+def _lock_held(s: Settings, key: int) -> Iterator[Any]:
+    """A session of the test's own holding the advisory lock ``key``; yields it."""
     holder = psycopg2.connect(s.gold_dsn, application_name="test lock holder")
     holder.autocommit = True
     try:
         with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        yield holder
+    finally:
+        holder.close()
+
+
+def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> None:
+    s: Settings = built["settings"]
+    with _lock_held(s, LOCK_KEY) as holder:
         before = _last_log(s)["build_id"]
         res, seconds = _rebuild()
         assert res.returncode == 1
@@ -270,8 +280,6 @@ def test_concurrent_rebuild_is_refused_by_the_lock(built: dict[str, Any]) -> Non
         res, _ = _rebuild("--wait-lock", "60", "--as-of", AS_OF.isoformat())
         assert res.returncode == 0, res.stderr
         assert _last_log(s)["build_id"] > before
-    finally:
-        holder.close()
 
 
 def test_readers_see_old_or_new_gold_never_a_mix(built: dict[str, Any]) -> None:
@@ -329,11 +337,7 @@ def test_lake_maintenance_runs_one_at_a_time(built: dict[str, Any]) -> None:
     """A second optimize or vacuum is refused (or waits) while one runs: delta-rs lets two
     compactions of the same files both commit, which would leave every row twice."""
     s: Settings = built["settings"]
-    holder = psycopg2.connect(s.gold_dsn, application_name="test lake lock holder")
-    holder.autocommit = True
-    try:
-        with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (LAKE_LOCK_KEY,))
+    with _lock_held(s, LAKE_LOCK_KEY) as holder:
         for args in (("optimize", "orders"), ("vacuum", "orders")):
             done = run_cli("lake", *args, timeout=120)
             assert done.returncode == 1, done.stdout + done.stderr
@@ -343,8 +347,6 @@ def test_lake_maintenance_runs_one_at_a_time(built: dict[str, Any]) -> None:
         done = run_cli("lake", "optimize", "orders", "--wait-lock", "60", timeout=600)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "files compacted into" in done.stdout + done.stderr
-    finally:
-        holder.close()
 
 
 def _lake_rows(lake: Lake) -> dict[str, tuple[int, int]]:
@@ -379,18 +381,12 @@ def test_lake_maintainer_compacts_the_recent_days_and_changes_no_row(
     gs = configuration.load()
     later = datetime.now(UTC) + timedelta(days=5)  # today is not among that time's 2 days
     assert maintainer.compact_recent(gs, now=later) == []
-    holder = psycopg2.connect(s.gold_dsn, application_name="test lake lock holder")
-    holder.autocommit = True
-    try:
-        with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (LAKE_LOCK_KEY,))
+    with _lock_held(s, LAKE_LOCK_KEY):
         done = run_cli("lake", "maintain", "--once", timeout=300)
         assert done.returncode == 0, done.stderr
         assert "round skipped: another lake optimize or vacuum is running" in (
             done.stdout + done.stderr
         )
-    finally:
-        holder.close()
     before = {str(r): lake.info(r).files for r in lake.refs()}
     done = run_cli("lake", "maintain", "--once", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
