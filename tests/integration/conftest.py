@@ -51,11 +51,16 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def stack(settings: Settings) -> Settings:
-    """The stack is up and the source schema exists (connector not required)."""
+    """The stack is up and the source schema exists (connector not required); no lake
+    maintainer runs (`make demo` starts one): the tests compact the lake themselves, and a
+    round in the background would hold the lake's lock or change its files under them."""
+    from compaction import maintainer
     from ecom import dbinit
     from stack import services
 
     progress = Progress()
+    if maintainer.stop(settings) is not None:
+        progress("stopped the lake maintainer for the tests")
     services.up(settings, progress=progress)
     dbinit.init(settings, progress=progress)
     return settings
