@@ -148,10 +148,16 @@ def _stream_stop(args: argparse.Namespace) -> int:
 
 
 def _stream_status(args: argparse.Namespace) -> int:
+    from compaction import maintainer
     from stream_apps import configuration, workers
 
-    states = workers.status(configuration.load())
+    s = configuration.load()
+    states = workers.status(s)
     _show(states, display.worker_status, as_json=args.json)
+    if not args.json:
+        pid = maintainer.running(s.base)
+        print(f"lake maintainer: pid {pid}, log {maintainer.log_file(s.base)}" if pid else
+              "lake maintainer: not running (`ecom stream start` starts it)")  # fmt: skip
     return 0 if states and all(w.up for w in states) else 1
 
 

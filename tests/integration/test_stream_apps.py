@@ -632,6 +632,8 @@ def test_status_commands(stream: StreamSettings) -> None:
     done = run_cli("stream", "status")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "worker 0: up" in done.stdout
+    # the integration session stops the maintainer; `ecom stream status` says so
+    assert "lake maintainer: not running (`ecom stream start` starts it)" in done.stdout
     try:
         h.stop_workers(s)
         done = run_cli("stream", "status")
