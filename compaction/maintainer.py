@@ -93,9 +93,11 @@ def run(gs: GoldSettings, *, once: bool = False, progress: Reporter = SILENT,
             rounds += 1
         except LakeMaintenanceLocked as exc:
             progress(f"round skipped: {exc.message}")
-        except EcomError as exc:
+        except Exception as exc:  # noqa: BLE001 - a background loop: report, try again
             if once:
                 raise
+            if not isinstance(exc, EcomError):
+                log.exception("lake maintenance round failed")
             progress(f"round failed, next in {gs.lake_maintain_seconds:g}s: {first_line(exc)}")
         if once or stop.wait(gs.lake_maintain_seconds):
             return rounds

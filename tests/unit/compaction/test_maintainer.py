@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
 
 from compaction.maintainer import recent_days
 
@@ -19,3 +22,38 @@ def test_recent_days_are_the_newest_utc_dates_oldest_first() -> None:
     assert recent_days(datetime(2027, 1, 1, 12, tzinfo=UTC), 3) == [
         date(2026, 12, 30), date(2026, 12, 31), date(2027, 1, 1),
     ]  # fmt: skip
+
+
+def test_a_failed_or_locked_round_is_reported_and_the_next_one_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from compaction import configuration, maintainer
+    from compaction.exceptions import LakeMaintenanceLocked
+
+    stop = threading.Event()
+    outcomes: list[Exception | None] = [
+        RuntimeError("MinIO went away"),
+        LakeMaintenanceLocked("another lake optimize or vacuum is running (since x)"),
+        None,
+    ]
+
+    def round_(gs: object) -> list[object]:
+        outcome = outcomes.pop(0)
+        if not outcomes:
+            stop.set()
+        if outcome is not None:
+            raise outcome
+        return []
+
+    monkeypatch.setattr(maintainer, "compact_recent", round_)
+    gs = configuration.load().model_copy(update={"lake_maintain_seconds": 0.01})
+    lines: list[str] = []
+    assert maintainer.run(gs, progress=lines.append, stop=stop) == 1
+    assert lines == [
+        "round failed, next in 0.01s: MinIO went away",
+        "round skipped: another lake optimize or vacuum is running (since x)",
+    ]
+    monkeypatch.setattr(maintainer, "compact_recent", lambda gs: (_ for _ in ()).throw(
+        RuntimeError("boom")))  # fmt: skip
+    with pytest.raises(RuntimeError):
+        maintainer.run(gs, once=True)
