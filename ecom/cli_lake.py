@@ -168,7 +168,7 @@ def _wait_lock_option(p: argparse.ArgumentParser) -> None:
 
 
 def add_lake(groups: SubParsers) -> None:
-    """``ecom lake optimize|vacuum|history|files``."""
+    """``ecom lake optimize|vacuum|maintain|history|files``."""
     lake = add_command(
         groups,
         "lake",
