@@ -26,11 +26,9 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 
 from common import process
 from common.errors import EcomError, first_line
@@ -135,21 +133,15 @@ def stop(s: Settings, timeout: float = 120.0) -> int | None:
     return pid
 
 
-def _stop_on_sigterm(stop_event: threading.Event) -> Callable[[int, FrameType | None], None]:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop_event.set()
-
-    return handler
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def main() -> int:
     """The background process: rounds until SIGTERM, each reported on stdout (its log)."""
     from common.log import configure
     from compaction import configuration
 
     configure()
     stop_event = threading.Event()
-    signal.signal(signal.SIGTERM, _stop_on_sigterm(stop_event))
+    # a round under way finishes; the loop then ends instead of waiting for the next one
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop_event.set())
 
     def say(line: str) -> None:
         print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {line}", flush=True)
