@@ -79,7 +79,7 @@ def stream_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
             f"{_num(st.get('source_to_silver_p99_s'), '.1f')} s",
             "",
             "",
-            "< 5 s / < 2 s",
+            "<= 2 s / <= 1 s (#14)",
         ],
         [
             "consumer lag / stream worker RSS",

@@ -157,9 +157,11 @@ class _Flusher:
     """Flushes due tables in the background while the agent goes on with the next batch,
     and acknowledges each table's events once its rows are in both layers.
 
-    One flush runs at a time. Events are held per table from the moment their rows are
-    buffered; a flush takes the table's buffer and the events held so far together, so it
-    never acknowledges an event whose rows it does not write.
+    A table is in one flush at a time; flushes of different tables run side by side, so a
+    slow commit of one table does not hold back the others (each CDC topic is one table:
+    their offsets are acknowledged independently). Events are held per table from the
+    moment their rows are buffered; a flush takes the table's buffer and the events held
+    so far together, so it never acknowledges an event whose rows it does not write.
 
     A rebalance makes every event fetched before it stale: Faust reads the partitions
     again from their committed offsets. Stale events are never buffered nor
@@ -176,7 +178,8 @@ class _Flusher:
         self.held: dict[str, list[Any]] = defaultdict(list)
         #: events taken by a flush, waiting until their table's silver rows are committed
         self.landing_events: dict[str, list[Any]] = defaultdict(list)
-        self.task: asyncio.Future[None] | None = None
+        #: table -> the flush writing it
+        self.flushing: dict[str, asyncio.Future[None]] = {}
         self.ingesting = False
 
     def current(self, events: list[Any]) -> bool:
@@ -224,14 +227,27 @@ class _Flusher:
             self.ingesting = False
 
     def start(self) -> None:
-        """Start flushing the due tables, unless a flush or an ingest is under way."""
-        if self.ingesting or self.stream is None or (self.task and not self.task.done()):
+        """Start flushing the due tables not in a flush already, unless an ingest is
+        under way."""
+        if self.ingesting or self.stream is None:
             return
-        taken = self.landing.take(self.landing.due())
-        if taken:
-            for table, _ in taken:
-                self.landing_events[table].extend(self.held.pop(table, ()))
-            self.task = asyncio.ensure_future(self._flush(taken))
+        due = [t for t in self.landing.due() if t not in self.flushing]
+        taken = self.landing.take(due)
+        if not taken:
+            return
+        for table, _ in taken:
+            self.landing_events[table].extend(self.held.pop(table, ()))
+        task = asyncio.ensure_future(self._flush(taken))
+        tables = [table for table, _ in taken]
+        for table in tables:
+            self.flushing[table] = task
+
+        def finished(_task: asyncio.Future[None]) -> None:
+            for table in tables:
+                if self.flushing.get(table) is task:
+                    del self.flushing[table]
+
+        task.add_done_callback(finished)
 
     async def _flush(self, taken: list[Any]) -> None:
         """Write the taken tables, then acknowledge the events of those done.
@@ -251,9 +267,10 @@ class _Flusher:
                     ack(event.message)
 
     async def settle(self) -> None:
-        """Wait for the flush under way, if any."""
-        if self.task is not None:
-            await asyncio.shield(self.task)
+        """Wait for the flushes under way, if any."""
+        tasks = set(self.flushing.values())
+        if tasks:
+            await asyncio.shield(asyncio.gather(*tasks))
 
     def drop(self, tps: set[tuple[str, int]]) -> None:
         self.landing.drop(tps)
@@ -336,9 +353,12 @@ def create_app(s: StreamSettings) -> faust.App:
         revoked = args[0] if args else kwargs.get("revoked", ())
         flusher.drop({(tp.topic, tp.partition) for tp in revoked})
 
+    table_of = {s.base.cdc_topic(t): t for t in SOURCE_TABLES}
+
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        landing.forget()
+        assigned = args[0] if args else kwargs.get("assigned", ())
+        landing.forget(table_of[tp.topic] for tp in assigned if tp.topic in table_of)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:

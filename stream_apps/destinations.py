@@ -18,6 +18,7 @@ import abc
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,6 +89,10 @@ class Destination(abc.ABC):
     @abc.abstractmethod
     def forget(self) -> None:
         """Partitions moved: what is known of landed offsets may be stale."""
+
+    def prepare(self, table: str) -> None:  # noqa: B027 (optional: most have nothing to load)
+        """Load what writing ``table`` needs ahead of its first write after :meth:`forget`
+        (called from a thread of its own while the worker starts consuming)."""
 
 
 # ---------------------------------------------------------------- error classes
@@ -160,8 +165,10 @@ class DeltaDestination(Destination):
     """One layer's Delta tables (one per source table), written by one worker.
 
     The caller writes one table from one thread at a time; different tables may be
-    written from different threads. What is known of a table (its loaded state, where
-    each partition left off) belongs to a generation: :meth:`forget` starts a new one.
+    written from different threads, and :meth:`prepare` may load a table from another
+    (a lock per table keeps the two apart). What is known of a table (its loaded state,
+    where each partition left off) belongs to a generation: :meth:`forget` starts a new
+    one.
     """
 
     def __init__(self, config: DeltaConfig) -> None:
@@ -169,6 +176,8 @@ class DeltaDestination(Destination):
         self.coords = lake.COORDINATES[config.layer]
         self._generation = 0
         self._tables: dict[str, tuple[int, DeltaTable]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         # (topic, partition) -> (generation, the offset this writer expects next)
         self._next: dict[tuple[str, int], tuple[int, int]] = {}
         self._writer_properties = WriterProperties(compression=config.compression)
@@ -180,6 +189,30 @@ class DeltaDestination(Destination):
 
     def uri(self, table: str) -> str:
         return lake.table_uri(self.config.bucket, table)
+
+    def _lock(self, table: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(table, threading.Lock())
+
+    def prepare(self, table: str) -> None:
+        """Load ``table`` for this generation: brought up to date when it was loaded
+        before, else opened (reading its log from the lake takes a second or more under
+        load, which the first write after a start or a rebalance would otherwise wait
+        for). A table that does not exist yet is left to its first write. Where each
+        partition stands is still read at that write: another worker may land more of
+        it until then."""
+        generation = self._generation
+        with self._lock(table):
+            known = self._tables.get(table)
+            if known is not None and known[0] == generation:
+                return
+            if known is not None:
+                dt: DeltaTable | None = known[1]
+                dt.update_incremental()  # type: ignore[union-attr]
+            else:
+                dt = self._open(table)
+            if dt is not None:
+                self._tables[table] = (generation, dt)
 
     # ------------------------------------------------------------ the write
     def write(self, batch: TableBatch) -> WriteResult:
@@ -226,6 +259,11 @@ class DeltaDestination(Destination):
             self._next.pop((batch.topic, p), None)
 
     def _attempt(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
+        # held for the whole attempt: prepare() must not update a table being written
+        with self._lock(batch.table):
+            self._attempt_locked(batch, result, generation)
+
+    def _attempt_locked(self, batch: TableBatch, result: WriteResult, generation: int) -> None:
         loading = time.monotonic()
         dt = self._table(batch, generation)
         todo, commits, reached = self._unlanded(dt, batch, generation)

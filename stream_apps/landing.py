@@ -174,6 +174,9 @@ class Landing:
         # delta-rs releases the GIL while it encodes and uploads: tables and layers are
         # written side by side.
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="lake-write")
+        # loads tables after a start or a rebalance, apart from the writes (which wait for
+        # their own table only)
+        self._preparing = ThreadPoolExecutor(threads, thread_name_prefix="lake-prepare")
 
     # ------------------------------------------------------------ batches
     def process(self, msgs: list[Msg]) -> Processed:
@@ -334,12 +337,40 @@ class Landing:
                 continue
             self.buffers[table] = _without(buf, gone)
 
-    def forget(self) -> None:
-        """Partitions were assigned: another worker may have landed more of them."""
+    def forget(self, tables: Iterable[str] = ()) -> None:
+        """Partitions were assigned: another worker may have landed more of them. The
+        lake tables of ``tables`` (those of the assigned partitions) are loaded in the
+        background meanwhile, so the first writes find them ready."""
         for destination in self.destinations.values():
             destination.forget()
+        jobs = [(layer, t) for t in sorted(set(tables)) for layer in self.destinations]
+        if not jobs:
+            return
+        started = self.clock()
+        left = [len(jobs)]
+        lock = threading.Lock()
+        futures: list[Future[None]] = []
+
+        def done(_f: Future[None]) -> None:
+            with lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            failed = [f"{layer} {t}" for (layer, t), f in zip(jobs, futures, strict=True)
+                      if f.cancelled() or f.exception() is not None]  # fmt: skip
+            log.info("loaded %d lake table(s) for the assigned partitions in %.1fs%s",
+                     len(jobs) - len(failed), self.clock() - started,
+                     f"; not loaded (their first write will): {', '.join(failed)}"
+                     if failed else "")  # fmt: skip
+
+        futures += [
+            self._preparing.submit(self.destinations[layer].prepare, t) for layer, t in jobs
+        ]
+        for f in futures:
+            f.add_done_callback(done)
 
     def close(self) -> None:
+        self._preparing.shutdown(wait=False, cancel_futures=True)
         self._pool.shutdown(wait=True)
 
 

@@ -156,6 +156,33 @@ def test_a_stale_writer_racing_the_new_owner_lands_nothing_twice(
     assert _offsets(config, name) == {4: list(range(1000))}
 
 
+def test_a_table_prepared_before_another_writer_lands_more_is_still_filtered(
+    table: tuple[DeltaConfig, str],
+) -> None:
+    """prepare() loads the table at a start or a rebalance; where each partition stands is
+    still read at the first write, so rows another worker landed in between (the old
+    owner flushing) are not written twice."""
+    config, name = table
+    w = DeltaDestination(config)
+    w.prepare(name)  # no table yet: left to the first write
+    assert w.write(_batch(name, 0, 0, 9)).rows == 10
+    mine, theirs = DeltaDestination(config), DeltaDestination(config)
+    mine.forget()
+    mine.prepare(name)
+    loaded = mine._tables[name][1]
+    theirs.write(_batch(name, 0, 10, 19))
+    result = mine.write(_batch(name, 0, 10, 29))
+    assert (result.rows, result.skipped_rows) == (10, 10)
+    # prepared again in a new generation: brought up to date, not reopened
+    mine.forget()
+    mine.prepare(name)
+    assert mine._tables[name] == (2, loaded)
+    theirs.write(_batch(name, 0, 30, 39))
+    result = mine.write(_batch(name, 0, 30, 44))
+    assert (result.rows, result.skipped_rows) == (5, 10)
+    assert _offsets(config, name) == {0: list(range(45))}
+
+
 def test_minio_unreachable_commits_nothing_and_fails_after_the_deadline(
     table: tuple[DeltaConfig, str], stack: Settings
 ) -> None:

@@ -5,6 +5,7 @@ what would be committed (no lake involved: that is tests/integration/test_delta_
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ class Recorder(Destination):
     def __init__(self) -> None:
         self.batches: list[TableBatch] = []
         self.forgotten = 0
+        self.prepared: list[str] = []
 
     def write(self, batch: TableBatch) -> WriteResult:
         self.batches.append(batch)
@@ -30,6 +32,11 @@ class Recorder(Destination):
 
     def forget(self) -> None:
         self.forgotten += 1
+
+    def prepare(self, table: str) -> None:
+        if table == "broken":
+            raise OSError("MinIO said no")
+        self.prepared.append(table)
 
 
 class Produced:
@@ -301,6 +308,21 @@ def test_forget_reaches_both_destinations() -> None:
     landing, bronze, silver, _, _ = _landing(FlushPolicy())
     landing.forget()
     assert (bronze.forgotten, silver.forgotten) == (1, 1)
+    assert (bronze.prepared, silver.prepared) == ([], [])
+
+
+def test_forget_prepares_the_assigned_tables_in_both_layers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    landing, bronze, silver, _, _ = _landing(FlushPolicy())
+    with caplog.at_level(logging.INFO, logger="stream_apps.landing"):
+        landing.forget(["orders", "customers", "orders", "broken"])
+        landing._preparing.shutdown(wait=True)  # the loads run in threads
+    assert (bronze.forgotten, silver.forgotten) == (1, 1)
+    assert sorted(bronze.prepared) == sorted(silver.prepared) == ["customers", "orders"]
+    (line,) = [r.getMessage() for r in caplog.records if "lake table" in r.getMessage()]
+    assert line.startswith("loaded 4 lake table(s) for the assigned partitions in ")
+    assert line.endswith("not loaded (their first write will): bronze broken, silver broken")
 
 
 def test_a_failed_write_raises_and_nothing_is_reported_flushed() -> None:
