@@ -145,7 +145,8 @@ _STATE_RE = re.compile(r"current state (\w+): ([\d,]+) rows from ([\d,]+) change
 _HIST_RE = re.compile(r"customer history: ([\d,]+) versions")
 _ELAPSED_RE = re.compile(r"^\[\s*([\d.]+)s\] (.*)$")
 _STEP_MARKS = {"start": "gold rebuild #", "gold": "gold: computing", "loaded": "load:",
-               "kept": "state: kept", "swap": "swap:"}  # fmt: skip
+               "kept": "state: kept", "swap": "swap:", "incremental": "incremental build from",
+               "merged": "state: changed keys", "recomputed": "gold: recomputed"}  # fmt: skip
 #: The first gold table's row count, printed once every gold table is computed.
 _COMPUTED_RE = re.compile(r"^\s+\w+: [\d,]+ rows$")
 _DONE_RE = re.compile(r"gold build #\d+ .* done in ([\d.]+)s")
@@ -172,6 +173,8 @@ def parse_rebuild(lines: list[str]) -> dict[str, Any]:
                 marks[step] = t
         if "gold" in marks and "computed" not in marks and _COMPUTED_RE.match(msg):
             marks["computed"] = t
+        if msg.startswith("new changes "):
+            marks["read"] = t  # the last table's
         if sm := _STATE_RE.search(msg):
             state[sm.group(1)] = {
                 "current_rows": _int(sm.group(2)),
@@ -211,7 +214,21 @@ def _step_seconds(marks: dict[str, float]) -> dict[str, float | None]:
                 steps["swap_s"] = round(marks["swap"] - max(marks["loaded"], marks.get("kept", 0)), 1)
     if "swap" in marks and "done" in marks:
         steps["after_swap_s"] = round(marks["done"] - marks["swap"], 1)
+    steps.update(_incremental_steps(marks))
     return steps
+
+
+def _incremental_steps(marks: dict[str, float]) -> dict[str, float]:
+    """An incremental build's parts: ``read_s`` (the new changes of every table),
+    ``merge_s`` (into the state), ``recompute_s`` (the affected gold rows) and ``apply_s``
+    (to the swap: the state's changes to the lake, the gold rows into ``public``,
+    DuckDB's commit of the local state)."""
+    order = ("incremental", "read", "merged", "recomputed", "swap")
+    names = ("read_s", "merge_s", "recompute_s", "apply_s")
+    if not all(m in marks for m in order):
+        return {}
+    spans = zip(names, order[:-1], order[1:], strict=True)
+    return {n: round(marks[b] - marks[a], 1) for n, a, b in spans}
 
 
 # ---------------------------------------------------------------- measurements

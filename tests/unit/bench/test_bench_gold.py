@@ -76,3 +76,20 @@ def test_the_parts_of_a_full_build() -> None:
     got = bench_gold.parse_rebuild(lines)["steps_from_progress"]
     assert got == {"current_state_s": 1.9, "gold_sql_s": 3.6, "gold_compute_s": 1.5,
                    "load_s": 1.5, "state_wait_s": 0.5, "swap_s": 0.1, "after_swap_s": 0.4}  # fmt: skip
+
+
+def test_the_parts_of_an_incremental_build() -> None:
+    lines = [
+        "[   0.0s] gold rebuild #8 as of 2026-12-01, newest lake (staging schema gold_build_8)",
+        "[   0.1s] incremental build from the state of build #7",
+        "[   0.5s] new changes customers: 15,194 rows (version 188)",
+        "[   1.2s] new changes inventory_transactions: 150,902 rows (version 186)",
+        "[   2.3s] state: changed keys customers 6,861, products 40,138; history of 14,720 customers",
+        "[   4.5s] gold: recomputed dim_customers 42,435 keys (42,435 rows)",
+        "[   4.6s] state: kept in s3://gold-state/gold_state/ecommerce_gold (7 tables written)",
+        "[   5.4s] swap: changed gold rows are live in public",
+        "gold build #8 as of 2026-12-01 (incremental) done in 5.5s",
+    ]
+    got = bench_gold.parse_rebuild(lines)["steps_from_progress"]
+    assert got == {"after_swap_s": 0.1, "read_s": 1.1, "merge_s": 1.1, "recompute_s": 2.2,
+                   "apply_s": 0.9}  # fmt: skip
