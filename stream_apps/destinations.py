@@ -90,9 +90,11 @@ class Destination(abc.ABC):
     def forget(self) -> None:
         """Partitions moved: what is known of landed offsets may be stale."""
 
-    def prepare(self, table: str) -> None:  # noqa: B027 (optional: most have nothing to load)
+    def prepare(self, table: str) -> bool:
         """Load what writing ``table`` needs ahead of its first write after :meth:`forget`
-        (called from a thread of its own while the worker starts consuming)."""
+        (called from a thread of its own while the worker starts consuming); whether
+        there was anything to load."""
+        return False
 
 
 # ---------------------------------------------------------------- error classes
@@ -194,7 +196,7 @@ class DeltaDestination(Destination):
         with self._locks_lock:
             return self._locks.setdefault(table, threading.Lock())
 
-    def prepare(self, table: str) -> None:
+    def prepare(self, table: str) -> bool:
         """Load ``table`` for this generation: brought up to date when it was loaded
         before, else opened (reading its log from the lake takes a second or more under
         load, which the first write after a start or a rebalance would otherwise wait
@@ -205,14 +207,16 @@ class DeltaDestination(Destination):
         with self._lock(table):
             known = self._tables.get(table)
             if known is not None and known[0] == generation:
-                return
+                return True
             if known is not None:
                 dt: DeltaTable | None = known[1]
                 dt.update_incremental()  # type: ignore[union-attr]
             else:
                 dt = self._open(table)
-            if dt is not None:
-                self._tables[table] = (generation, dt)
+            if dt is None:
+                return False
+            self._tables[table] = (generation, dt)
+            return True
 
     # ------------------------------------------------------------ the write
     def write(self, batch: TableBatch) -> WriteResult:

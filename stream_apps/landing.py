@@ -349,17 +349,21 @@ class Landing:
         started = self.clock()
         left = [len(jobs)]
         lock = threading.Lock()
-        futures: list[Future[None]] = []
+        futures: list[Future[bool]] = []
 
-        def done(_f: Future[None]) -> None:
+        def done(_f: Future[bool]) -> None:
             with lock:
                 left[0] -= 1
                 if left[0]:
                     return
             failed = [f"{layer} {t}" for (layer, t), f in zip(jobs, futures, strict=True)
                       if f.cancelled() or f.exception() is not None]  # fmt: skip
-            log.info("loaded %d lake table(s) for the assigned partitions in %.1fs%s",
-                     len(jobs) - len(failed), self.clock() - started,
+            loaded = sum(1 for f in futures if not f.cancelled() and not f.exception()
+                         and f.result())  # fmt: skip
+            absent = len(jobs) - len(failed) - loaded
+            log.info("loaded %d lake table(s) for the assigned partitions in %.1fs%s%s",
+                     loaded, self.clock() - started,
+                     f"; {absent} not created yet" if absent else "",
                      f"; not loaded (their first write will): {', '.join(failed)}"
                      if failed else "")  # fmt: skip
 

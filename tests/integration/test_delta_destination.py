@@ -164,11 +164,11 @@ def test_a_table_prepared_before_another_writer_lands_more_is_still_filtered(
     owner flushing) are not written twice."""
     config, name = table
     w = DeltaDestination(config)
-    w.prepare(name)  # no table yet: left to the first write
+    assert not w.prepare(name)  # no table yet: left to the first write
     assert w.write(_batch(name, 0, 0, 9)).rows == 10
     mine, theirs = DeltaDestination(config), DeltaDestination(config)
     mine.forget()
-    mine.prepare(name)
+    assert mine.prepare(name)
     loaded = mine._tables[name][1]
     theirs.write(_batch(name, 0, 10, 19))
     result = mine.write(_batch(name, 0, 10, 29))

@@ -33,10 +33,11 @@ class Recorder(Destination):
     def forget(self) -> None:
         self.forgotten += 1
 
-    def prepare(self, table: str) -> None:
+    def prepare(self, table: str) -> bool:
         if table == "broken":
             raise OSError("MinIO said no")
         self.prepared.append(table)
+        return table != "new"
 
 
 class Produced:
@@ -316,13 +317,14 @@ def test_forget_prepares_the_assigned_tables_in_both_layers(
 ) -> None:
     landing, bronze, silver, _, _ = _landing(FlushPolicy())
     with caplog.at_level(logging.INFO, logger="stream_apps.landing"):
-        landing.forget(["orders", "customers", "orders", "broken"])
+        landing.forget(["orders", "customers", "orders", "broken", "new"])
         landing._preparing.shutdown(wait=True)  # the loads run in threads
     assert (bronze.forgotten, silver.forgotten) == (1, 1)
-    assert sorted(bronze.prepared) == sorted(silver.prepared) == ["customers", "orders"]
+    assert sorted(bronze.prepared) == sorted(silver.prepared) == ["customers", "new", "orders"]
     (line,) = [r.getMessage() for r in caplog.records if "lake table" in r.getMessage()]
     assert line.startswith("loaded 4 lake table(s) for the assigned partitions in ")
-    assert line.endswith("not loaded (their first write will): bronze broken, silver broken")
+    assert line.endswith("s; 2 not created yet; not loaded (their first write will): "
+                         "bronze broken, silver broken")  # fmt: skip
 
 
 def test_a_failed_write_raises_and_nothing_is_reported_flushed() -> None:
