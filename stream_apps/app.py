@@ -353,12 +353,11 @@ def create_app(s: StreamSettings) -> faust.App:
         revoked = args[0] if args else kwargs.get("revoked", ())
         flusher.drop({(tp.topic, tp.partition) for tp in revoked})
 
-    table_of = {s.base.cdc_topic(t): t for t in SOURCE_TABLES}
-
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", ())
-        landing.forget(table_of[tp.topic] for tp in assigned if tp.topic in table_of)
+        tables = (envelope.table_of_topic(tp.topic, s.base.topic_prefix) for tp in assigned)
+        landing.forget(t for t in tables if t is not None)
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
