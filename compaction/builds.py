@@ -189,6 +189,8 @@ def _full(
     kept = False
     try:
         reads = _read_all(b, con, tables, scratch, lake_copy)
+        duckgold.set_params(con, b.as_of)
+        duckgold.derive(con)
         counts = _compute_and_load(b, con, scratch)
         lake_json = {t: covered(now[t], reads[t]).to_json() for t in SOURCE_TABLES}
         position = Position(None, None)
@@ -389,6 +391,7 @@ def _incremental(
     try:
         if local.build_of(con) != base.build_id:
             _load_kept(b, con, base)
+        duckgold.derive(con, replace=False)  # a database kept by an older version
         txn = _LocalCommit(b, con)
         # the lake copy of the state is opened while the changes are read and merged
         writer = ChangeWriter(LakeState(b.gs), duckgold.state_tables(), base.state)
@@ -464,6 +467,8 @@ def _load_kept(b: Build, con: duckdb.DuckDBPyConnection, base: Base) -> None:
                 raise StateUnavailable(f"build #{base.build_id} kept no {name}")
             store.load(con, name, base.state[name])
         duckgold.create_views(con)
+        duckgold.set_params(con, base.as_of)  # what the kept derived relations are as of
+        duckgold.derive(con)
         LocalState.set_build(con, base.build_id)
     except duckdb.Error as exc:
         raise StateUnavailable(f"the kept state cannot be loaded: {exc}") from exc

@@ -4,7 +4,8 @@
 In one DuckDB database (a file, so it can stay between builds as the local copy of the
 state): ``st_<table>`` is the state of each source table (the last version of every key,
 ended keys included), ``st_history`` the customers' SCD2 versions, ``cur_<table>`` views
-the current state, and schema ``gold_out`` the gold tables :func:`compute_gold` computes (a
+the current state, tables of the relations derived from it (:data:`gold_sql.DERIVED`,
+made by :func:`derive`), and schema ``gold_out`` the gold tables :func:`compute_gold` computes (a
 build does not keep gold: it computes each table straight into the CSV file it loads).
 DuckDB runs with a memory limit and spills to its temp folder beyond it. No DuckDB
 extension is ever downloaded: DuckDB reads the Delta tables' Parquet data files (or their
@@ -13,6 +14,7 @@ Arrow datasets) with what it has built in.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -192,7 +194,36 @@ def count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 
 
 def set_params(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """``build_params`` for D = ``as_of``; the derived relations that read it are made
+    again when D moved and they exist."""
+    main = _main_tables(con)
+    moved = gold_sql.PARAMS in main and scalar(
+        con, f"SELECT as_of FROM main.{gold_sql.PARAMS}"
+    ) != as_of
     run_sql(con, f"CREATE OR REPLACE TABLE {gold_sql.PARAMS} AS {gold_sql.build_params_sql(as_of)}")
+    if moved:
+        derive(con, only=gold_sql.DATED & main)
+
+
+def _main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = run_sql(con, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' "
+                        "AND database_name = current_database()")  # fmt: skip
+    return {str(r[0]) for r in rows}
+
+
+def derive(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    replace: bool = True,
+    only: Iterable[str] | None = None,
+) -> None:
+    """Tables of the derived relations (:data:`gold_sql.DERIVED`, or those of ``only``)
+    from the current state; with ``replace=False`` only those missing (a database kept
+    by a build from before they existed)."""
+    names = gold_sql.DERIVED if only is None else [n for n in gold_sql.DERIVED if n in only]
+    for name in names:
+        head = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE IF NOT EXISTS"
+        run_sql(con, f"{head} main.{name} AS {gold_sql.derived_sql(name)}")
 
 
 def compute_gold(
@@ -201,6 +232,7 @@ def compute_gold(
     """Every gold table into DuckDB schema ``schema`` from the current state; returns
     the row count of each."""
     set_params(con, as_of)
+    derive(con)
     run_sql(con, f"CREATE SCHEMA IF NOT EXISTS {schema}")
     counts = {}
     for table in gold_sql.GOLD_TABLES:

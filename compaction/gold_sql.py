@@ -12,7 +12,9 @@ engine's float division reaches a money value or a rounded ratio). An engine:
    :func:`state_sql` as ``st_<table>`` and ``cur_<table>`` from :func:`current_sql`);
 3. makes the one-row relation ``build_params`` (column ``as_of DATE``, the contract's D)
    with :func:`build_params_sql`;
-4. runs :data:`GOLD_TABLES` in order, each ``table.sql`` materialised as ``table.name``
+4. makes each relation of :data:`DERIVED` (per-product aggregates that dim_products and
+   agg_inventory_status read) from :func:`derived_sql`, in order;
+5. runs :data:`GOLD_TABLES` in order, each ``table.sql`` materialised as ``table.name``
    with ``table.columns`` (the SQL already returns these names and types, in order).
 
 :data:`GOLD_TABLES` gives each table's grain (``key``), its PostgreSQL column types and
@@ -32,6 +34,17 @@ from schemas.columns import Column as SourceColumn
 
 #: The one-row relation of build parameters the gold SQL reads (column ``as_of``).
 PARAMS = "build_params"
+#: Per-product sales over the contract's IV (``sql/gold/product_sales.sql``).
+SALES = "product_sales"
+#: Per-product inventory transaction totals.
+STOCK = "inventory_totals"
+#: Per-product units sold over IV in the 30 days up to D.
+SALES_30D = "product_sales_30d"
+#: Relations over the current state that gold tables read, each made from its SQL file
+#: before the gold tables (an incremental build keeps them with its state).
+DERIVED: tuple[str, ...] = (SALES, STOCK, SALES_30D)
+#: The derived relations that read ``build_params`` (made again when D moves).
+DATED: frozenset[str] = frozenset({SALES_30D})
 
 
 @dataclass(frozen=True)
@@ -59,8 +72,9 @@ class GoldTable:
 
     @property
     def sql(self) -> str:
-        """The definition: one SELECT reading the ``cur_<table>`` relations and
-        ``build_params`` (dim_customers_history: ``silver_customers``)."""
+        """The definition: one SELECT reading the ``cur_<table>`` relations,
+        ``build_params`` and :data:`DERIVED` (dim_customers_history:
+        ``silver_customers``)."""
         return read(f"{self.name}.sql")
 
     @property
@@ -185,6 +199,14 @@ def read(name: str) -> str:
     return resources.files("compaction").joinpath("sql", "gold", name).read_text("utf-8")
 
 
+def derived_sql(name: str) -> str:
+    """The SELECT of derived relation ``name`` (one of :data:`DERIVED`) over the
+    ``cur_<table>`` relations."""
+    if name not in DERIVED:
+        raise ValueError(f"not a derived relation: {name!r}")
+    return read(f"{name}.sql")
+
+
 def source_type(col: SourceColumn) -> str:
     """The SQL type of a source column in the current state (timestamps: UTC wall clock,
     as the source's TIMESTAMP columns hold it)."""
@@ -251,10 +273,15 @@ def current_columns(table: str) -> tuple[tuple[str, str], ...]:
 
 
 __all__ = [
+    "DATED",
+    "DERIVED",
     "GOLD",
     "GOLD_TABLES",
     "HISTORY",
     "PARAMS",
+    "SALES",
+    "SALES_30D",
+    "STOCK",
     "SOURCE_TABLES",
     "STATE_EXTRA",
     "Column",
@@ -263,6 +290,7 @@ __all__ = [
     "current_columns",
     "current_sql",
     "current_state_sql",
+    "derived_sql",
     "silver_relation",
     "state_sql",
 ]

@@ -179,6 +179,8 @@ def conform(frame: DataFrame, table: gold_sql.GoldTable) -> DataFrame:
 def gold_frames(spark: SparkSession, as_of: date) -> dict[str, DataFrame]:
     """Every gold table's query, in build order (step 3), not yet computed."""
     spark.sql(to_spark(gold_sql.build_params_sql(as_of))).createOrReplaceTempView(gold_sql.PARAMS)
+    for name in gold_sql.DERIVED:
+        spark.sql(to_spark(gold_sql.derived_sql(name))).createOrReplaceTempView(name)
     return {t.name: conform(spark.sql(to_spark(t.sql)), t) for t in gold_sql.GOLD_TABLES}
 
 
@@ -214,6 +216,7 @@ def write_jdbc(frame: DataFrame, options: dict[str, Any]) -> None:
 def transpiled() -> dict[str, str]:
     """Every definition the engine runs, as Spark SQL (for ``--explain`` and tests)."""
     out = {f"current state of {t}": to_spark(gold_sql.current_state_sql(t)) for t in SOURCE_TABLES}
+    out |= {f"derived {n}": to_spark(gold_sql.derived_sql(n)) for n in gold_sql.DERIVED}
     out |= {f"gold {t.name}": to_spark(t.sql) for t in gold_sql.GOLD_TABLES}
     return out
 

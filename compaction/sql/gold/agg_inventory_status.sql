@@ -1,27 +1,9 @@
 -- agg_inventory_status: one row per current product. D = build_params.as_of.
 -- days_of_cover = round(stock_quantity * 30.0 / units_sold_30d, 1), half away from zero,
 -- in integer tenths: x = stock_quantity * 300, q = (2|x| + |y|) div 2|y|, negated when x
--- and y differ in sign.
-WITH t AS (
-    SELECT product_id,
-           sum(CASE WHEN transaction_type = 'IN' THEN quantity END) AS total_in,
-           sum(CASE WHEN transaction_type = 'OUT' THEN quantity END) AS total_out,
-           sum(CASE WHEN transaction_type = 'ADJUSTMENT' THEN quantity END) AS total_adjustment,
-           count(*) AS transaction_count,
-           max(transaction_date) AS last_transaction_at
-    FROM cur_inventory_transactions
-    GROUP BY product_id
-),
-s30 AS (
-    SELECT i.product_id, sum(i.quantity) AS units_sold_30d
-    FROM cur_order_items AS i
-    JOIN cur_orders AS o ON o.order_id = i.order_id
-    CROSS JOIN build_params AS d
-    WHERE o.order_status <> 'Cancelled'
-      AND CAST(o.order_date AS DATE) BETWEEN d.as_of - 29 AND d.as_of
-    GROUP BY i.product_id
-),
-base AS (
+-- and y differ in sign. The transactions' totals and the units sold in the 30 days come
+-- from inventory_totals and product_sales_30d.
+WITH base AS (
     SELECT p.product_id,
            p.sku,
            p.category,
@@ -35,8 +17,8 @@ base AS (
            CAST(p.stock_quantity AS BIGINT) * 300 AS x,
            CAST(s30.units_sold_30d AS BIGINT) AS y
     FROM cur_products AS p
-    LEFT JOIN t ON t.product_id = p.product_id
-    LEFT JOIN s30 ON s30.product_id = p.product_id
+    LEFT JOIN inventory_totals AS t ON t.product_id = p.product_id
+    LEFT JOIN product_sales_30d AS s30 ON s30.product_id = p.product_id
 ),
 cover AS (
     SELECT base.*,

@@ -37,8 +37,8 @@ def ratio(x: Decimal | int, y: Decimal | int, n: int) -> Decimal:
 
 
 def cur_db(rows: dict[str, list[dict[str, Any]]]) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with ``cur_<table>`` tables (typed as the current state) and
-    ``build_params``."""
+    """An in-memory DuckDB with ``cur_<table>`` tables (typed as the current state),
+    ``build_params`` and the derived relations."""
     con = state.connect()
     for table in SOURCE_TABLES:
         cols = gold_sql.current_columns(table)
@@ -49,6 +49,7 @@ def cur_db(rows: dict[str, list[dict[str, Any]]]) -> duckdb.DuckDBPyConnection:
                 [row.get(c) for c, _ in cols],
             )
     duckgold.set_params(con, AS_OF)
+    duckgold.derive(con)
     return con
 
 
@@ -256,6 +257,21 @@ def test_sums_stay_exact_decimals() -> None:
     assert fact["items_total"] == Decimal("3.00") and fact["units"] == 30
     (day,) = gold(con, "fact_daily_sales", "sale_date").values()
     assert day["revenue"] == Decimal("3.00") and day["category"] == "Books"
+
+
+def test_the_units_sold_in_30_days_follow_d_when_it_moves() -> None:
+    first_day = datetime.combine(AS_OF - timedelta(days=29), datetime.min.time())
+    items = [{"order_item_id": 1, "order_id": 1, "product_id": 1, "quantity": 4,
+              "unit_price": Decimal("1.00")}]  # fmt: skip
+    con = cur_db({"products": [{"product_id": 1, "stock_quantity": 10}],
+                  "orders": [order(1, 1, "4.00", when=first_day)], "order_items": items})  # fmt: skip
+    assert gold(con, "agg_inventory_status", "product_id")[1]["units_sold_30d"] == 4
+    duckgold.set_params(con, AS_OF)  # D stays: the kept relation stays
+    assert con.execute(f"SELECT * FROM {gold_sql.SALES_30D}").fetchall() == [(1, 4)]
+    duckgold.set_params(con, AS_OF + timedelta(days=1))  # the order leaves the window
+    row = gold(con, "agg_inventory_status", "product_id")[1]
+    assert row["units_sold_30d"] == 0 and row["stock_status"] == "NO_DEMAND"
+    assert gold(con, "dim_products", "product_id")[1]["units_sold"] == 4  # not dated
 
 
 # ---------------------------------------------------------------- a second engine
