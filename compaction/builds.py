@@ -553,13 +553,10 @@ def _in_place(
     changes go to the lake meanwhile (the commit in the gold database waits for them),
     and the local state is committed once DuckDB has done its part."""
     b.enter("gold")
-    started = _start_keeping(b, con, changed, writer)
     duckgold.set_params(con, b.as_of)
     whole = frozenset({"agg_inventory_status"}) if b.as_of != base.as_of else frozenset()
     keys = {n: REPLACE_KEY.get(n, gold_sql.GOLD[n].key[0]) for n in gold.GOLD_TABLES}
     with contextlib.ExitStack() as done_with:
-        if started is not None:
-            done_with.callback(started.close)
         apply = gold.ChangeApply(b.gs.base, b.schema, b.build_id, b.gs.swap_lock_timeout)
         done_with.callback(apply.close)
 
@@ -569,9 +566,21 @@ def _in_place(
             duckgold.export_gold(con, name, r_path, relation=f"dg_{name}")
             apply.submit(name, keys[name], k_path, r_path)
 
+        # The gold database replaces one table after the other and takes longer than
+        # DuckDB, so it gets the first tables before the state's rows are taken for
+        # the lake (the lake writes have time to spare).
         history_rows = incremental.history_delta(con)
         hand_over(gold_sql.HISTORY)
-        rec = incremental.recompute(con, whole, done=hand_over)
+        first = incremental.RECOMPUTE_ORDER[:1]
+        rec = incremental.recompute(con, whole, done=hand_over, names=first)
+        started = _start_keeping(b, con, changed, writer)
+        if started is not None:
+            done_with.callback(started.close)
+        rest = incremental.recompute(
+            con, whole, done=hand_over, names=incremental.RECOMPUTE_ORDER[1:]
+        )
+        rec.keys |= rest.keys
+        rec.rows |= rest.rows
         rec.keys[gold_sql.HISTORY] = duckgold.count(con, "hk")
         rec.rows[gold_sql.HISTORY] = history_rows
         txn.start()

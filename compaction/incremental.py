@@ -618,15 +618,16 @@ def recompute(
     con: duckdb.DuckDBPyConnection,
     whole: frozenset[str] = frozenset(),
     done: Callable[[str], None] | None = None,
+    names: tuple[str, ...] = RECOMPUTE_ORDER,
 ) -> Recomputed:
-    """For each gold table (but the history): temporary tables ``dk_<table>``, its
-    affected keys, and ``dg_<table>``, their recomputed rows. The table's SQL runs over
-    temporary ``cur_<table>`` views narrowed to those keys (they shadow the full ones
-    while it runs). Tables in ``whole`` take every key. ``done(table)`` is called as
-    each table is ready."""
+    """For each gold table of ``names`` (taken in :data:`RECOMPUTE_ORDER`):
+    temporary tables ``dk_<table>``, its affected keys, and ``dg_<table>``, their
+    recomputed rows. The table's SQL runs over temporary ``cur_<table>`` views narrowed
+    to those keys (they shadow the full ones while it runs). Tables in ``whole`` take
+    every key. ``done(table)`` is called as each table is ready."""
     out = Recomputed()
     db = str(run_sql(con, "SELECT current_database()")[0][0]).replace('"', '""')
-    for name in RECOMPUTE_ORDER:
+    for name in (n for n in RECOMPUTE_ORDER if n in names):
         keys = AFFECTED[name] + (f" UNION {ALL_KEYS[name]}" if name in whole else "")
         if name == "fact_daily_sales":
             keys = f"SELECT DISTINCT coalesce(k, {_SENTINEL}) AS k FROM ({keys}) AS d"
