@@ -18,9 +18,12 @@ start of its open version) and its new events; an event older than what the stat
 (a redelivery after a Kafka Connect restart, a late snapshot row) cannot be placed that
 way, and the build falls back to a full one (:class:`OutOfOrder`).
 
-The derived relations are kept with the state: ``product_sales`` takes each changed
-order's new contribution and loses its old one (:func:`merge_sales`), so dim_products no
-longer aggregates every order item.
+The derived relations (per-product aggregates the gold SQL reads) are kept with the
+state: ``product_sales`` and ``product_sales_30d`` take each changed order's new
+contribution and lose its old one (:func:`merge_sales`); ``inventory_totals`` adds new
+transactions and counts again the products whose transactions changed
+(:func:`merge_stock`). So dim_products and agg_inventory_status no longer aggregate
+every order item and transaction.
 
 The gold rows to recompute are those whose inputs changed (the changed rows' old and new
 versions name them); each gold table's SQL runs unchanged over ``cur_<table>`` views
@@ -344,8 +347,7 @@ def _apply_delta(con: duckdb.DuckDBPyConnection, name: str, delta: str,
     """Add ``delta`` (product_id and the columns of ``sums``: derived column -> delta
     column) to derived table ``name``; a product's row goes when ``keep`` is false."""
     cols = ", ".join(
-        f"CAST(coalesce(s.{c}, 0) + d.{dc} AS {t}) AS {c}"
-        for c, dc, t in ((c, dc, _DERIVED_TYPES[c]) for c, dc in sums.items())
+        f"CAST(coalesce(s.{c}, 0) + d.{dc} AS {_DERIVED_TYPES[c]}) AS {c}" for c, dc in sums.items()
     )
     run_sql(con, f"CREATE OR REPLACE TEMP TABLE dn AS SELECT d.product_id, {cols} "
                  f"FROM ({delta}) AS d LEFT JOIN main.{name} AS s ON s.product_id = d.product_id")  # fmt: skip
