@@ -17,7 +17,9 @@
    the generator itself falls short of the asked rate (then the workers were not the
    limit and the result says so). Between steps the workers catch up.
 
-Reported: every step (asked and reached rate, lag samples, slope, bounded) and the
+Reported: every step (asked and reached rate, lag samples, slope, bounded, and where its
+CPU went: each component's CPU microseconds per change, from ``bench/cpu_budget.py``,
+with the rate at which their sum would take all of the machine's cores) and the
 highest reached rate of a bounded step (goal >= 10,000 changes/s with 2 workers).
 
 Usage: python -m bench.bench_maxrate [--scale 0.1] [--workers 2]
@@ -41,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import cpu_budget  # noqa: E402
 from bench.measure import RESULT_MARK, ecom, log  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "max_rate.json"
@@ -99,6 +102,8 @@ class Step:
     reached: float | None = None
     lags: list[tuple[float, int]] = field(default_factory=list)
     generator_rc: int | None = None
+    #: Where the step's CPU went (:func:`cpu_budget.budget`), when measured.
+    cpu: dict[str, Any] | None = None
 
     def _quarter(self, q: int) -> list[tuple[float, int]]:
         end = self.lags[-1][0] if self.lags else 0.0
@@ -137,6 +142,7 @@ class Step:
             "max_lag": max((lag for _, lag in self.lags), default=None),
             "final_lag": self.lags[-1][1] if self.lags else None,
             "bounded": self.bounded,
+            "cpu": self.cpu,
             "lag_samples": [[round(t, 1), lag] for t, lag in self.lags],
         }
 
@@ -161,13 +167,15 @@ def verdict(steps: list[Step]) -> dict[str, Any]:
     }
 
 
-def run_step(args: argparse.Namespace, rate: float, lag_fn: Any) -> Step:
-    """Live traffic at ``rate`` for one step while the lag is sampled."""
+def run_step(args: argparse.Namespace, rate: float, lag_fn: Any, home: Path) -> Step:
+    """Live traffic at ``rate`` for one step while the lag is sampled, and where the
+    CPU went meanwhile (the stack's components under ``home``, the generator)."""
     cmd = [sys.executable, "-m", "ecom.cli", "generate", "live", "--rate", str(rate),
            "--duration", str(args.step_seconds), "--json", "--report-every", "3600"]  # fmt: skip
     if args.connections:
         cmd += ["--connections", str(args.connections)]
     step = Step(rate=rate)
+    cpu0 = cpu_budget.sample(home)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, text=True, stdout=subprocess.PIPE)
     while proc.poll() is None:
@@ -177,11 +185,16 @@ def run_step(args: argparse.Namespace, rate: float, lag_fn: Any) -> Step:
             log(f"  lag sample failed: {exc}")
         time.sleep(SAMPLE_EVERY)
     out, _ = proc.communicate()
+    seconds, cpu1 = time.monotonic() - t0, cpu_budget.sample(home)
     step.generator_rc = proc.returncode
     try:
-        step.reached = float(json.loads(out)["rate_rows_per_s"])
+        summary = json.loads(out)
+        step.reached = float(summary["rate_rows_per_s"])
+        changes = int(summary["total_rows"])
     except (ValueError, KeyError, TypeError):
         log(f"  the generator printed no summary (exit {proc.returncode})")
+        return step
+    step.cpu = cpu_budget.budget(cpu0, cpu1, changes=changes, seconds=seconds)
     return step
 
 
@@ -221,11 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     steps: list[Step] = []
     for rate in args.rates:
         log(f"step: {rate:g} changes/s for {args.step_seconds:g}s")
-        step = run_step(args, rate, lag_fn)
+        step = run_step(args, rate, lag_fn, stream.base.home)
         steps.append(step)
         d = step.as_dict()
         log(f"  reached {d['reached_rate']}/s, lag growth {d['lag_growth_per_s']}/s, "
             f"max lag {d['max_lag']}, bounded {d['bounded']}")  # fmt: skip
+        if step.cpu is not None:
+            log("  CPU us per change: " + ", ".join(
+                f"{k} {v}" for k, v in step.cpu["us_per_change"].items())
+                + f"; all {step.cpu['components_us_per_change']} (ceiling "
+                f"{step.cpu['ceiling_changes_per_s']}/s on {step.cpu['cores']} cores)")  # fmt: skip
         if not step.bounded or step.generator_short:
             break
         catchup.wait_caught_up(stream, timeout=300)
