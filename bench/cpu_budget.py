@@ -23,8 +23,8 @@ from typing import Any
 
 import psutil
 
-#: The busy part of the machine's CPU time.
-_BUSY = ("user", "nice", "system", "irq", "softirq", "steal")
+#: The busy part of the machine's CPU time (steal is the hypervisor's, not ours).
+_BUSY = ("user", "nice", "system", "irq", "softirq")
 
 
 def _pid_in(path: Path) -> int | None:
