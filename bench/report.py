@@ -115,18 +115,34 @@ def drain_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
 
 
 def max_rate_rows(name: str, r: dict[str, Any]) -> list[list[str]]:
-    """``max_rate@S``: the highest live rate with a bounded consumer lag."""
+    """``max_rate@S``: the highest live rate with a bounded consumer lag, and the CPU
+    per change of the fastest step that measured it."""
     return [
         [
             f"maximum sustained live rate, scale {_scale_of(name)} ({r.get('worker_count')} "
             f"workers, {r.get('step_seconds', 60):g} s steps)",
             f"{_num(r.get('max_sustained_rate'), ',.0f')} changes/s "
             f"({r.get('ramp_ended_because', '')})",
-            "",
+            _max_rate_cpu(r.get("steps") or []),
             "",
             ">= 10,000/s",
         ]
     ]
+
+
+def _max_rate_cpu(steps: list[dict[str, Any]]) -> str:
+    measured = [s for s in steps if s.get("cpu") and s.get("reached_rate")]
+    if not measured:
+        return ""
+    step = max(measured, key=lambda s: s["reached_rate"])
+    cpu, per = step["cpu"], step["cpu"]["us_per_change"]
+    source = (per.get("generator") or 0.0) + (per.get("postgres") or 0.0)
+    return (
+        f"CPU at {_num(step['reached_rate'], ',.0f')} changes/s: "
+        f"{_num(cpu.get('components_us_per_change'), ',.0f')} us per change, of which "
+        f"generator + PostgreSQL {source:,.0f} us; all cores busy at "
+        f"{_num(cpu.get('ceiling_changes_per_s'), ',.0f')} changes/s"
+    )
 
 
 def _gold_baselines(r: dict[str, Any]) -> str:

@@ -136,6 +136,20 @@ def test_markdown_shows_the_max_rate_and_why_the_ramp_ended() -> None:
     assert cmd[2:] == ["bench.bench_maxrate", "--scale", "1.0", "--out", "o.json"]
 
 
+def test_markdown_shows_the_cpu_per_change_of_the_fastest_measured_step() -> None:
+    def step(reached: float, total: float, gen: float, pg: float) -> dict[str, object]:
+        return {"reached_rate": reached, "cpu": {
+            "us_per_change": {"generator": gen, "postgres": pg, "stream": 100.0},
+            "components_us_per_change": total, "ceiling_changes_per_s": 2e6 / total}}  # fmt: skip
+
+    r = {"worker_count": 2, "max_sustained_rate": 1989, "ramp_ended_because": "x",
+         "steps": [step(998, 2021, 123, 233), step(3272, 605, 59, 144), {"reached_rate": 9}]}  # fmt: skip
+    md = report.markdown({"date": "d", "runs": [], "parts": {"max_rate@1": {
+        "status": "measured", "result": r}}})  # fmt: skip
+    assert "| CPU at 3,272 changes/s: 605 us per change, of which generator + PostgreSQL " \
+           "203 us; all cores busy at 3,306 changes/s |" in md  # fmt: skip
+
+
 def test_markdown_shows_measured_figures_and_not_measured_parts() -> None:
     doc = {
         "date": "2026-11-28",
