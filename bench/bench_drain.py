@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench import cpu_budget  # noqa: E402
 from bench.measure import RESULT_MARK, ecom, log  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "stream_drain.json"
@@ -158,16 +159,6 @@ def _landed(texts: list[str], ends: dict[tuple[str, int], int]) -> bool:
     return complete(texts, "bronze", ends) and complete(texts, "silver", ends)
 
 
-def _cpu(pid: int) -> float:
-    import psutil
-
-    try:
-        t = psutil.Process(pid).cpu_times()
-    except psutil.Error:
-        return 0.0
-    return float(t.user + t.system)
-
-
 def drain(args: argparse.Namespace, env: dict[str, str], ends: dict[tuple[str, int], int]) -> Drain:
     """Start the workers on the backlog and wait until both layers hold all of it."""
     from bench.bench_stream import Sampler, scrape
@@ -183,7 +174,7 @@ def drain(args: argparse.Namespace, env: dict[str, str], ends: dict[tuple[str, i
     states = workers.start(stream, args.workers)
     t_up = time.monotonic()
     pids = [w.pid for w in states if w.pid]
-    cpu0 = [_cpu(p) for p in pids]
+    cpu0 = [cpu_budget.process_tree_cpu(p) for p in pids]
     sampler = Sampler(pids, every=1.0)
     sampler.start()
     texts: list[str] = []
@@ -194,7 +185,7 @@ def drain(args: argparse.Namespace, env: dict[str, str], ends: dict[tuple[str, i
             result.seconds, result.seconds_from_up = now - t0, now - t_up
             break
         time.sleep(0.25)
-    result.cpu_s = [_cpu(p) - c for p, c in zip(pids, cpu0, strict=True)]
+    result.cpu_s = [cpu_budget.process_tree_cpu(p) - c for p, c in zip(pids, cpu0, strict=True)]
     sampler.stop()
     result.peak_rss_mb = [sampler.peak_by_pid.get(p, 0.0) for p in pids]
     result.bronze_rows = metrics_read.counter_total(texts, "rows", agent="bronze")
