@@ -23,15 +23,10 @@ from typing import Any
 
 import psutil
 
+from common.process import read_pid
+
 #: The busy part of the machine's CPU time (steal is the hypervisor's, not ours).
 _BUSY = ("user", "nice", "system", "irq", "softirq")
-
-
-def _pid_in(path: Path) -> int | None:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def component_pids(home: Path) -> dict[str, list[int]]:
@@ -40,9 +35,9 @@ def component_pids(home: Path) -> dict[str, list[int]]:
     run = home / "run"
     for path in sorted(run.glob("*.pid")) if run.is_dir() else []:
         name = path.stem.split("-")[0]
-        if (pid := _pid_in(path)) is not None:
+        if (pid := read_pid(path)) is not None:
             out.setdefault(name, []).append(pid)
-    if (pid := _pid_in(home / "postgres" / "data" / "postmaster.pid")) is not None:
+    if (pid := read_pid(home / "postgres" / "data" / "postmaster.pid")) is not None:
         out.setdefault("postgres", []).append(pid)
     return out
 
