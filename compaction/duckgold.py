@@ -96,7 +96,7 @@ def read_silver(
             con.unregister("silver_source")
     try:
         run_sql(con, f"CREATE OR REPLACE TABLE {gold_sql.state_relation(table)} AS "
-                  f"{gold_sql.state_sql(table)}")  # fmt: skip
+                  f"{gold_sql.state_sql(table, split=True)}")  # fmt: skip
         if table == "customers":
             run_sql(con, f"CREATE OR REPLACE TABLE {HISTORY_TABLE} AS "
                       f"{gold_sql.GOLD[gold_sql.HISTORY].sql}")  # fmt: skip

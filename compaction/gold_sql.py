@@ -235,17 +235,35 @@ def _known(table: str) -> str:
     return table
 
 
-def state_sql(table: str, source: str | None = None) -> str:
+def state_sql(table: str, source: str | None = None, *, split: bool = False) -> str:
     """SELECT of ``table``'s state from its silver change-log (``source``, default
     ``silver_<table>``): the last version of every key since the last truncate, deletes
-    and quarantine markers included, with the position columns :data:`STATE_EXTRA`."""
-    cols = COLUMNS[_known(table)]
+    and quarantine markers included, with the position columns :data:`STATE_EXTRA`.
+
+    ``split``: rank only the changes of keys with several, the same rows for less work
+    when most keys have one change; it reads ``source`` three times, so ``source`` should
+    be a table, not a query."""
+    pk = PRIMARY_KEYS[_known(table)]
+    src = source or silver_relation(table)
+
+    def changes(keys: str = "") -> str:
+        return read("state_changes.sql").format(
+            source=src, pk=pk, keys=keys,
+            columns=", ".join(f"CAST({c.name} AS {source_type(c)}) AS {c.name}"
+                              for c in COLUMNS[table]),
+        )  # fmt: skip
+
+    repeated = singles = ""
+    ranked = changes()
+    if split:
+        repeated = read("state_repeated.sql").format(source=src, pk=pk)
+        ranked = changes(f" AND {pk} IN (SELECT key FROM repeated)")
+        singles = (f"\n    UNION ALL\n    SELECT c.*, 1 AS rn FROM ("
+                   f"{changes(f' AND {pk} NOT IN (SELECT key FROM repeated)')}) AS c")  # fmt: skip
     return read("state.sql").format(
-        source=source or silver_relation(table),
-        pk=PRIMARY_KEYS[table],
-        columns=", ".join(f"CAST({c.name} AS {source_type(c)}) AS {c.name}" for c in cols),
-        names=", ".join(c.name for c in cols),
-    )
+        source=src, pk=pk, repeated=repeated, changes=ranked, singles=singles,
+        names=", ".join(c.name for c in COLUMNS[table]),
+    )  # fmt: skip
 
 
 def current_sql(table: str, state: str | None = None) -> str:
@@ -257,9 +275,9 @@ def current_sql(table: str, state: str | None = None) -> str:
     )
 
 
-def current_state_sql(table: str, source: str | None = None) -> str:
+def current_state_sql(table: str, source: str | None = None, *, split: bool = False) -> str:
     """SELECT of ``table``'s current state straight from its silver change-log."""
-    return current_sql(table, state=f"({state_sql(table, source)}) AS state")
+    return current_sql(table, state=f"({state_sql(table, source, split=split)}) AS state")
 
 
 def build_params_sql(as_of: date) -> str:

@@ -124,9 +124,10 @@ def load_changes(
     return int(run_sql(con, "SELECT count(*) FROM changes")[0][0])  # type: ignore[call-overload]
 
 
-def current_state_query(table: str) -> str:
-    """The current state of ``table`` from ``changes`` (compaction/sql/gold/state.sql)."""
-    return gold_sql.current_state_sql(table, source="changes")
+def current_state_query(table: str, *, split: bool = False) -> str:
+    """The current state of ``table`` from ``changes`` (compaction/sql/gold/state.sql;
+    ``split``: see :func:`compaction.gold_sql.state_sql`)."""
+    return gold_sql.current_state_sql(table, source="changes", split=split)
 
 
 def history_query() -> str:
@@ -135,9 +136,9 @@ def history_query() -> str:
     return gold_sql.GOLD[gold_sql.HISTORY].sql
 
 
-def current_state(con: duckdb.DuckDBPyConnection, table: str) -> pa.Table:
+def current_state(con: duckdb.DuckDBPyConnection, table: str, *, split: bool = False) -> pa.Table:
     """The current state of ``table`` (after :func:`load_changes`) as a pyarrow table."""
-    return con.sql(current_state_query(table)).to_arrow_table()
+    return con.sql(current_state_query(table, split=split)).to_arrow_table()
 
 
 def customers_history(con: duckdb.DuckDBPyConnection) -> pa.Table:

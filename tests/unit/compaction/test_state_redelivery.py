@@ -33,7 +33,9 @@ def test_a_change_delivered_again_at_another_offset_counts_once() -> None:
     assert [(k, op, off) for k, _lsn, op, off in got] == [(1, "c", 0), (1, "u", 1)]
     con = state.connect()
     assert state.load_changes(con, "orders", log.table_(rows)) == 2
-    assert state.current_state(con, "orders").to_pylist()[0]["order_status"] == "Shipped"
+    for split in (False, True):
+        rows = state.current_state(con, "orders", split=split).to_pylist()
+        assert [r["order_status"] for r in rows] == ["Shipped"]
 
 
 def test_an_old_version_delivered_again_does_not_come_back() -> None:
@@ -44,6 +46,7 @@ def test_an_old_version_delivered_again_does_not_come_back() -> None:
     con = state.connect()
     state.load_changes(con, "orders", log.table_(rows))
     assert state.current_state(con, "orders").num_rows == 0
+    assert state.current_state(con, "orders", split=True).num_rows == 0
 
 
 def test_same_lsn_other_keys_and_truncates_are_kept() -> None:
