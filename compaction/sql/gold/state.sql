@@ -6,12 +6,13 @@
 -- LSN, the event's own LSN, its bronze offset. The same change delivered twice (two
 -- offsets, or one offset read twice) has equal values, so no dedupe is needed here.
 -- compaction.gold_sql.state_sql fills in the change-log relation, the primary key, the
--- typed column list and the column names; state_changes.sql is the changes ranked.
+-- typed column list and the column names; the changes ranked are state_changes.sql.
 -- When most keys have one change (a lake filled by a snapshot), gold_sql.state_sql can
 -- rank only the keys with several changes (state_repeated.sql) and take every other key's
 -- one change as its last version: the same rows, without sorting the whole change-log.
--- The truncates are read from the change-log on their own: a CTE read twice is materialised by
--- DuckDB (the whole change-log copied, spilled at scale 10), one read once is streamed.
+-- The truncates are read from the change-log on their own: a CTE read twice is
+-- materialised by DuckDB (the whole change-log copied, spilled at scale 10), one read
+-- once is streamed.
 WITH last_truncate AS (
     SELECT k0, k1, k2, k3
     FROM (

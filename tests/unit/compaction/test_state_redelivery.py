@@ -34,8 +34,8 @@ def test_a_change_delivered_again_at_another_offset_counts_once() -> None:
     con = state.connect()
     assert state.load_changes(con, "orders", log.table_(rows)) == 2
     for split in (False, True):
-        rows = state.current_state(con, "orders", split=split).to_pylist()
-        assert [r["order_status"] for r in rows] == ["Shipped"]
+        live = state.current_state(con, "orders", split=split).to_pylist()
+        assert [r["order_status"] for r in live] == ["Shipped"]
 
 
 def test_an_old_version_delivered_again_does_not_come_back() -> None:
