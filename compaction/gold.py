@@ -404,6 +404,11 @@ class ChangeApply:
         self._jobs: list[Future[None]] = []
         with self.conn.cursor() as cur:
             cur.execute("SET LOCAL lock_timeout = %s", (f"{int(lock_timeout * 1000)}ms",))
+            # The changed keys are few of a table's rows, found through its primary key.
+            # With PostgreSQL's default cost of a random page (4, for spinning disks) the
+            # planner scanned all 5M orders of a scale-10 table to delete 79,000 of them:
+            # 2.8 s, against 0.3 s through the key's index
+            cur.execute("SET LOCAL random_page_cost = 1.1")
             cur.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
             cur.execute(f"CREATE SCHEMA {self.schema}")
 
